@@ -1,0 +1,1 @@
+# rwkv_engine sources (owned by the engine core)
