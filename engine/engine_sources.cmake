@@ -1,1 +1,18 @@
-# rwkv_engine sources (owned by the engine core)
+# rwkv_engine: the LibTorch part of engine/. Torch is linked PRIVATE and its
+# headers appear only in engine/internal/ and .cc files, so server/ and
+# client/ never compile against them.
+add_library(rwkv_engine STATIC
+  logits.cc
+  model_config.cc
+  state.cc
+  rwkv_engine.cc
+  internal/linear_layer.cc
+  internal/rwkv4_model.cc
+  internal/weights_loader.cc
+  internal/wkv4_cpu.cc
+)
+target_include_directories(rwkv_engine PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_engine
+  PUBLIC rwkv_checkpoint absl::status absl::statusor absl::span
+  PRIVATE ${TORCH_LIBRARIES} rwkv_kernels OpenMP::OpenMP_CXX absl::strings)
+target_compile_options(rwkv_engine PRIVATE -Wno-deprecated-declarations)

@@ -1,1 +1,6 @@
-# engine tests
+# Engine tests: they run LibTorch models, so they are labelled "engine" and
+# run with one compute thread (OMP_NUM_THREADS=1 and EngineOptions threads).
+rwkv_test(rwkv_engine_test
+  SOURCES engine/rwkv_engine_test.cc engine/rwkv_parity_test.cc
+  LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
+  LABELS engine)

@@ -1,0 +1,43 @@
+// Engine: runs one RWKV model. The three forward entry points (single token,
+// sequence/prompt, batched) share one implementation and agree numerically.
+// Not thread-safe: an Engine is used from one thread at a time (the server's
+// scheduler thread owns it). States belong to the caller.
+#ifndef RWKV_ENGINE_ENGINE_H_
+#define RWKV_ENGINE_ENGINE_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/logits.h"
+#include "engine/model_config.h"
+#include "engine/state.h"
+
+namespace rwkv::engine {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual const ModelConfig& config() const = 0;
+
+  // The reference initial state ("no state": zeros, att_pp = -1e30).
+  virtual State NewState() const = 0;
+
+  // Feeds `tokens` into `state` and returns the logits after the last token
+  // (batch_size 1). One token runs the single-step path; more run sequence
+  // mode (every matmul over all tokens at once). On error `state` is
+  // unchanged. REQUIRES: tokens non-empty, each in [0, vocab_size).
+  virtual absl::StatusOr<Logits> Forward(absl::Span<const int32_t> tokens,
+                                         State& state) = 0;
+
+  // One token for each of B states in one batched step; row i of the result
+  // belongs to states[i]. On error no state is changed. The states must be
+  // distinct objects.
+  virtual absl::StatusOr<Logits> ForwardBatch(
+      absl::Span<const int32_t> tokens, absl::Span<State* const> states) = 0;
+};
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_ENGINE_H_

@@ -1,0 +1,316 @@
+#include "engine/internal/weights_loader.h"
+
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace rwkv::engine::internal {
+namespace {
+
+constexpr const char* kLayerKeys[] = {
+    "ln1.weight",
+    "ln1.bias",
+    "ln2.weight",
+    "ln2.bias",
+    "att.time_decay",
+    "att.time_first",
+    "att.time_mix_k",
+    "att.time_mix_v",
+    "att.time_mix_r",
+    "att.key.weight",
+    "att.value.weight",
+    "att.receptance.weight",
+    "att.output.weight",
+    "ffn.time_mix_k",
+    "ffn.time_mix_r",
+    "ffn.key.weight",
+    "ffn.receptance.weight",
+    "ffn.value.weight",
+};
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Parses "blocks.<n>.<rest>"; false if the name has another form.
+bool SplitBlockName(const std::string& name, int* layer, std::string* rest) {
+  if (!absl::StartsWith(name, "blocks.")) return false;
+  std::vector<std::string> parts =
+      absl::StrSplit(name, absl::MaxSplits('.', 2));
+  if (parts.size() != 3) return false;
+  int n = 0;
+  if (!absl::SimpleAtoi(parts[1], &n) || n < 0 || n > 100000) return false;
+  *layer = n;
+  *rest = parts[2];
+  return true;
+}
+
+class Converter {
+ public:
+  Converter(const Checkpoint& ckpt, const LoadTarget& target)
+      : ckpt_(ckpt), target_(target) {}
+
+  // Fetches `name`, checks its element count is prod(expected) and its
+  // shape is `expected` or one of `also_ok`, converts to float32 on CPU.
+  absl::StatusOr<at::Tensor> Get(
+      const std::string& name, std::vector<int64_t> expected,
+      std::vector<std::vector<int64_t>> also_ok = {}) {
+    const CheckpointTensor* t = ckpt_.Find(name);
+    if (t == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_.source(), ": missing tensor '", name,
+                       "' (expected shape ", ShapeString(expected), ")"));
+    }
+    bool shape_ok = t->shape == expected;
+    for (const auto& alt : also_ok) shape_ok = shape_ok || t->shape == alt;
+    if (!shape_ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ckpt_.source(), ": tensor '", name, "' has shape ",
+          ShapeString(t->shape), ", expected ", ShapeString(expected)));
+    }
+    at::ScalarType src;
+    switch (t->dtype) {
+      case DType::kFloat32:
+        src = at::kFloat;
+        break;
+      case DType::kFloat16:
+        src = at::kHalf;
+        break;
+      case DType::kBFloat16:
+        src = at::kBFloat16;
+        break;
+      case DType::kFloat64:
+        src = at::kDouble;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            ckpt_.source(), ": tensor '", name, "' has dtype ",
+            std::string(DTypeName(t->dtype)),
+            "; RWKV weights must be float32, float16 or bfloat16"));
+    }
+    int64_t numel = 1;
+    for (int64_t d : expected) numel *= d;
+    if (t->numel() != numel ||
+        t->nbytes != static_cast<size_t>(numel) * at::elementSize(src)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_.source(), ": tensor '", name, "' holds ",
+                       t->nbytes, " bytes, inconsistent with its shape"));
+    }
+    at::Tensor view = at::from_blob(const_cast<uint8_t*>(t->data), expected,
+                                    at::TensorOptions().dtype(src));
+    at::Tensor f32 = view.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+    if (!at::isfinite(f32).all().item<bool>()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_.source(), ": tensor '", name,
+                       "' contains NaN or infinite values"));
+    }
+    used_.insert(name);
+    return f32;
+  }
+
+  // Converts a float32 CPU tensor to the target device and dtype.
+  at::Tensor Place(const at::Tensor& f32) const {
+    return f32.to(target_.device, target_.dtype).contiguous();
+  }
+  at::Tensor PlaceF32(const at::Tensor& f32) const {
+    return f32.to(target_.device, at::kFloat).contiguous();
+  }
+
+  const std::set<std::string>& used() const { return used_; }
+
+ private:
+  const Checkpoint& ckpt_;
+  const LoadTarget& target_;
+  std::set<std::string> used_;
+};
+
+#define RWKV_ASSIGN_OR_RETURN_TENSOR(lhs, expr) \
+  do {                                          \
+    absl::StatusOr<at::Tensor> _t = (expr);     \
+    if (!_t.ok()) return _t.status();           \
+    lhs = *std::move(_t);                       \
+  } while (0)
+
+}  // namespace
+
+absl::StatusOr<Architecture> DetectArchitecture(const Checkpoint& ckpt) {
+  if (ckpt.tensors().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.source(), ": the checkpoint holds no tensors"));
+  }
+  if (ckpt.Find("blocks.0.att.time_first") != nullptr) {
+    return Architecture::kRwkv4;
+  }
+  if (ckpt.Find("blocks.0.att.r_k") != nullptr ||
+      ckpt.Find("blocks.0.att.x_r") != nullptr) {
+    return Architecture::kRwkv7;
+  }
+  if (ckpt.Find("blocks.0.att.time_faaaa") != nullptr) {
+    return absl::UnimplementedError(absl::StrCat(
+        ckpt.source(),
+        ": this is an RWKV-5/6 checkpoint (att.time_faaaa); supported "
+        "architectures are RWKV-4 and RWKV-7"));
+  }
+  if (ckpt.Find("emb.weight") == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ckpt.source(),
+        ": not an RWKV checkpoint (no 'emb.weight'; first tensor is '",
+        ckpt.tensors().front().name, "')"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      ckpt.source(),
+      ": unrecognized RWKV variant (no blocks.0.att.time_first / r_k)"));
+}
+
+void FinishRwkv4Config(ModelConfig& c) {
+  const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
+  const int64_t per_layer = 4 * C /*ln1,ln2*/ + 2 * C /*decay,first*/ +
+                            3 * C /*att mix*/ + 4 * C * C + 2 * C /*ffn mix*/ +
+                            F * C + C * C + C * F;
+  c.n_params = 2 * V * C + 2 * C /*ln0*/ + 2 * C /*ln_out*/ + L * per_layer;
+  c.state_bytes_fp32 = 5 * L * C * 4;
+}
+
+absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
+                                              const LoadTarget& target) {
+  const CheckpointTensor* emb = ckpt.Find("emb.weight");
+  if (emb == nullptr || emb->shape.size() != 2 || emb->shape[0] <= 0 ||
+      emb->shape[1] <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ckpt.source(), ": 'emb.weight' missing or not a non-empty 2-D tensor"));
+  }
+  const int64_t V = emb->shape[0], C = emb->shape[1];
+  if (V > (1 << 24) || C > (1 << 16)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.source(), ": implausible emb.weight shape ",
+                     ShapeString(emb->shape)));
+  }
+  // Layers and unexpected names.
+  std::set<int> layer_ids;
+  std::set<std::string> layer_key_set(std::begin(kLayerKeys),
+                                      std::end(kLayerKeys));
+  for (const CheckpointTensor& t : ckpt.tensors()) {
+    int layer = 0;
+    std::string rest;
+    if (SplitBlockName(t.name, &layer, &rest)) {
+      const bool known =
+          layer_key_set.count(rest) > 0 ||
+          (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
+      if (!known) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(ckpt.source(), ": unexpected tensor '", t.name,
+                         "' for an RWKV-4 checkpoint"));
+      }
+      layer_ids.insert(layer);
+    } else if (t.name != "emb.weight" && t.name != "ln_out.weight" &&
+               t.name != "ln_out.bias" && t.name != "head.weight") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt.source(), ": unexpected tensor '", t.name,
+                       "' for an RWKV-4 checkpoint"));
+    }
+  }
+  if (layer_ids.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.source(), ": no blocks.N.* tensors"));
+  }
+  const int L = *layer_ids.rbegin() + 1;
+  if (static_cast<int>(layer_ids.size()) != L) {
+    for (int i = 0; i < L; ++i) {
+      if (!layer_ids.count(i)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(ckpt.source(), ": layer ", i,
+                         " is missing (found layers up to ", L - 1, ")"));
+      }
+    }
+  }
+  const CheckpointTensor* ffn_key = ckpt.Find("blocks.0.ffn.key.weight");
+  if (ffn_key == nullptr || ffn_key->shape.size() != 2 ||
+      ffn_key->shape[0] <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ckpt.source(), ": 'blocks.0.ffn.key.weight' missing or not 2-D"));
+  }
+  const int64_t F = ffn_key->shape[0];
+
+  Rwkv4Weights w;
+  w.config.arch = Architecture::kRwkv4;
+  w.config.n_layer = L;
+  w.config.n_embd = static_cast<int>(C);
+  w.config.vocab_size = static_cast<int>(V);
+  w.config.ffn_dim = static_cast<int>(F);
+  FinishRwkv4Config(w.config);
+
+  Converter cv(ckpt, target);
+  at::Tensor t;
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("emb.weight", {V, C}));
+  w.emb = cv.Place(t);
+  at::Tensor ln0w, ln0b;
+  RWKV_ASSIGN_OR_RETURN_TENSOR(ln0w, cv.Get("blocks.0.ln0.weight", {C}));
+  RWKV_ASSIGN_OR_RETURN_TENSOR(ln0b, cv.Get("blocks.0.ln0.bias", {C}));
+  w.ln0_w = cv.Place(ln0w);
+  w.ln0_b = cv.Place(ln0b);
+  const std::vector<std::vector<int64_t>> mix_alt = {{1, 1, C}, {1, C}};
+  for (int i = 0; i < L; ++i) {
+    const std::string p = absl::StrCat("blocks.", i, ".");
+    Rwkv4Layer l;
+    auto get = [&](const char* key, std::vector<int64_t> shape,
+                   std::vector<std::vector<int64_t>> alt = {}) {
+      return cv.Get(p + key, std::move(shape), std::move(alt));
+    };
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ln1.weight", {C}));
+    l.ln1_w = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ln1.bias", {C}));
+    l.ln1_b = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ln2.weight", {C}));
+    l.ln2_w = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ln2.bias", {C}));
+    l.ln2_b = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_decay", {C}, {{1, 1, C}}));
+    t = t.reshape({C});
+    if (target.time_decay_clip > 0) t = t.clamp_max(target.time_decay_clip);
+    l.att_time_decay = cv.PlaceF32(-at::exp(t));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_first", {C}, {{1, 1, C}}));
+    l.att_time_first = cv.PlaceF32(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_mix_k", {C}, mix_alt));
+    l.att_mix_k = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_mix_v", {C}, mix_alt));
+    l.att_mix_v = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_mix_r", {C}, mix_alt));
+    l.att_mix_r = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.key.weight", {C, C}));
+    l.att_key = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.value.weight", {C, C}));
+    l.att_value = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.receptance.weight", {C, C}));
+    l.att_receptance = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.output.weight", {C, C}));
+    l.att_output = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.time_mix_k", {C}, mix_alt));
+    l.ffn_mix_k = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.time_mix_r", {C}, mix_alt));
+    l.ffn_mix_r = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.key.weight", {F, C}));
+    l.ffn_key = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.receptance.weight", {C, C}));
+    l.ffn_receptance = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.value.weight", {C, F}));
+    l.ffn_value = cv.Place(t);
+    w.layers.push_back(std::move(l));
+  }
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.weight", {C}));
+  w.ln_out_w = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.bias", {C}));
+  w.ln_out_b = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
+  w.head = cv.Place(t);
+  return w;
+}
+
+}  // namespace rwkv::engine::internal

@@ -1,0 +1,76 @@
+// RwkvEngine: the LibTorch implementation of Engine for RWKV-4 checkpoints
+// (.pth written by torch.save, or .safetensors; fp32/fp16/bf16 weights).
+// Create() loads and validates; every LibTorch exception is caught inside and
+// returned as a Status. Not thread-safe (see Engine).
+#ifndef RWKV_ENGINE_RWKV_ENGINE_H_
+#define RWKV_ENGINE_RWKV_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "engine/engine_options.h"
+
+namespace rwkv::engine {
+
+namespace internal {
+class Rwkv4Model;
+}  // namespace internal
+
+// Shape of a random-weight RWKV-4 model built in memory (tests, benchmarks).
+// Scales are realistic (LayerNorm ~1, decays spread over (0.07, 0.92),
+// weights ~N(0, 1/sqrt(fan_in))), so every layer carries signal.
+struct RandomModelSpec {
+  int n_layer = 2;
+  int n_embd = 64;
+  int vocab_size = 256;
+  int ffn_dim = 0;  // 0 = 4 * n_embd
+  uint64_t seed = 0;
+};
+
+class RwkvEngine final : public Engine {
+ public:
+  // Loads options.model_path. Errors name the file and the problem.
+  static absl::StatusOr<std::unique_ptr<RwkvEngine>> Create(
+      const EngineOptions& options);
+  // Builds a random-weight model; options.model_path is ignored.
+  static absl::StatusOr<std::unique_ptr<RwkvEngine>> CreateRandom(
+      const RandomModelSpec& spec, const EngineOptions& options);
+
+  ~RwkvEngine() override;
+
+  const ModelConfig& config() const override { return config_; }
+  State NewState() const override;
+  absl::StatusOr<Logits> Forward(absl::Span<const int32_t> tokens,
+                                 State& state) override;
+  absl::StatusOr<Logits> ForwardBatch(absl::Span<const int32_t> tokens,
+                                      absl::Span<State* const> states) override;
+
+  // Compute threads in use, device and dtype names, and the matmul path
+  // ("onednn+avx512-gemv", "torch") for logs and benchmarks.
+  int num_threads() const { return num_threads_; }
+  const std::string& device() const { return device_; }
+  const std::string& dtype() const { return dtype_; }
+  std::string matmul_backend() const;
+  // Bytes of the weights as held in memory.
+  int64_t weight_bytes() const;
+
+ private:
+  RwkvEngine(std::unique_ptr<internal::Rwkv4Model> model, ModelConfig config,
+             int num_threads, std::string device, std::string dtype);
+
+  absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
+  absl::Status CheckState(const State& state) const;
+
+  std::unique_ptr<internal::Rwkv4Model> model_;
+  ModelConfig config_;
+  int num_threads_;
+  std::string device_;
+  std::string dtype_;
+};
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_RWKV_ENGINE_H_

@@ -1,0 +1,287 @@
+// Benchmark of the fp32 CPU linear kernels (engine/internal/cpu_linear.h).
+//
+//   cpu_linear_bench [--threads N] [--repeats R] [--m M]... [--quick]
+//                    [--no-hot] [--no-model] [--kernels]
+//
+// Prints, for the threads of this process (OMP_NUM_THREADS or --threads):
+//   * measured read bandwidth (1 GiB buffer) and oneDNN fp32 GEMM peak;
+//   * "hot" figures per weight shape and M (same weight repeated: L2/L3);
+//   * "model" figures: every linear weight of RWKV-4 169M / 430M (distinct
+//     buffers, as one forward pass touches them: mostly from DRAM) for each M,
+//     per shape and in total, with the ratios against the targets:
+//       M=1:   time <= 1.3 x (weight bytes / bandwidth)
+//       M=8:   rows/s >= 4 x rows/s of M=1
+//       M=32:  GFLOP/s >= 0.70 x peak
+//       M=512: GFLOP/s >= 0.60 x peak
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/internal/cpu_linear.h"
+
+namespace {
+
+using rwkv::engine::internal::LinearForward;
+using rwkv::engine::internal::LinearKernel;
+using rwkv::engine::internal::PackedLinear;
+
+double Now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Shape {
+  int64_t n, k;
+};
+
+std::vector<float> RandomVec(size_t count, uint32_t seed) {
+  std::vector<float> v(count);
+  uint32_t s = seed * 2654435761u + 1;
+  for (auto& f : v) {
+    s = s * 1664525u + 1013904223u;
+    f = static_cast<float>((s >> 8) & 0xffff) / 65536.0f - 0.5f;
+  }
+  return v;
+}
+
+const char* KernelName(LinearKernel k) {
+  switch (k) {
+    case LinearKernel::kAuto:
+      return "auto";
+    case LinearKernel::kNative:
+      return "native";
+    case LinearKernel::kOneDnn:
+      return "onednn";
+  }
+  return "?";
+}
+
+struct Model {
+  std::string name;
+  int64_t c, f, vocab, layers;
+  std::vector<Shape> shapes;          // distinct shapes
+  std::vector<int> shape_of;          // per weight: index into shapes
+  std::vector<PackedLinear> weights;  // in forward order
+  double bytes = 0;                   // logical fp32 bytes (N*K*4)
+  double flops_per_row = 0;           // 2*N*K summed
+};
+
+Model MakeModel(const std::string& name, int64_t c, int64_t f, int64_t vocab,
+                int64_t layers) {
+  Model m{name, c, f, vocab, layers, {}, {}, {}, 0, 0};
+  m.shapes = {{c, c}, {f, c}, {c, f}, {vocab, c}};
+  std::vector<int> order;
+  for (int64_t l = 0; l < layers; ++l) {
+    // att: key, value, receptance, output; ffn: key, receptance, value
+    for (int s : {0, 0, 0, 0, 1, 0, 2}) order.push_back(s);
+  }
+  order.push_back(3);  // head
+  uint32_t seed = 1;
+  for (int s : order) {
+    const Shape sh = m.shapes[s];
+    auto w = RandomVec(static_cast<size_t>(sh.n * sh.k), seed++);
+    m.weights.push_back(PackedLinear::Pack(w.data(), sh.n, sh.k));
+    m.shape_of.push_back(s);
+    m.bytes += 4.0 * sh.n * sh.k;
+    m.flops_per_row += 2.0 * sh.n * sh.k;
+  }
+  return m;
+}
+
+struct SweepResult {
+  double total = 0;              // seconds, best sweep
+  std::vector<double> by_shape;  // seconds in the best sweep
+};
+
+SweepResult Sweep(const Model& model, int64_t m, int repeats,
+                  LinearKernel kernel) {
+  const int64_t maxd = std::max({model.c, model.f, model.vocab});
+  std::vector<float> x = RandomVec(static_cast<size_t>(m * maxd), 99);
+  std::vector<float> y(static_cast<size_t>(m * maxd));
+  SweepResult best;
+  best.total = 1e30;
+  for (int r = 0; r < repeats + 1; ++r) {  // first sweep: warm-up
+    std::vector<double> by(model.shapes.size(), 0.0);
+    const double t0 = Now();
+    for (size_t i = 0; i < model.weights.size(); ++i) {
+      const double s0 = Now();
+      LinearForward(model.weights[i], x.data(), m, y.data(), kernel);
+      by[model.shape_of[i]] += Now() - s0;
+    }
+    const double t = Now() - t0;
+    if (r > 0 && t < best.total) {
+      best.total = t;
+      best.by_shape = by;
+    }
+  }
+  return best;
+}
+
+// Per-call times of `w` at m rows (same weight each call): best and median.
+std::pair<double, double> HotTime(const PackedLinear& w, int64_t m,
+                                  LinearKernel kernel, double min_seconds) {
+  std::vector<float> x = RandomVec(static_cast<size_t>(m * w.k()), 7);
+  std::vector<float> y(static_cast<size_t>(m * w.n()));
+  LinearForward(w, x.data(), m, y.data(), kernel);  // warm-up / JIT
+  std::vector<double> times;
+  const double start = Now();
+  while (times.size() < 5 ||
+         (Now() - start < min_seconds && times.size() < 100000)) {
+    const double t0 = Now();
+    LinearForward(w, x.data(), m, y.data(), kernel);
+    times.push_back(Now() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  return {times.front(), times[times.size() / 2]};
+}
+
+const char* Verdict(bool ok) { return ok ? "PASS" : "FAIL"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int repeats = 5;
+  bool quick = false, hot = true, model_sweep = true, kernels = false;
+  std::vector<int64_t> only_m;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
+      omp_set_num_threads(std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) {
+      repeats = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--m") && i + 1 < argc) {
+      only_m.push_back(std::atoll(argv[++i]));  // repeatable
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "--no-hot")) {
+      hot = false;
+    } else if (!std::strcmp(argv[i], "--no-model")) {
+      model_sweep = false;
+    } else if (!std::strcmp(argv[i], "--kernels")) {
+      kernels = true;  // also time native and oneDNN separately
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--threads N] [--repeats R] [--m M]... "
+                   "[--quick] [--no-hot] [--no-model] [--kernels]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  const int threads = omp_get_max_threads();
+  std::printf("threads=%d avx512=%d\n", threads,
+              rwkv::engine::internal::CpuHasAvx512() ? 1 : 0);
+  const double bw = rwkv::engine::internal::MeasureReadBandwidthGBs(
+      size_t{1} << 30, quick ? 3 : 5);
+  const double peak =
+      rwkv::engine::internal::MeasureGemmPeakGflops(2048, quick ? 3 : 5);
+  std::printf(
+      "read bandwidth (1 GiB) = %.1f GB/s, oneDNN fp32 peak (2048^3) "
+      "= %.1f GFLOP/s\n",
+      bw, peak);
+
+  std::vector<int64_t> ms = {1, 8, 32, 64, 512};
+  if (!only_m.empty()) ms = only_m;
+  std::vector<LinearKernel> ks = {LinearKernel::kAuto};
+  if (kernels) {
+    ks.push_back(LinearKernel::kNative);
+    ks.push_back(LinearKernel::kOneDnn);
+  }
+
+  if (hot) {
+    std::printf(
+        "\n== hot: same weight repeated (cache resident where it fits) ==\n");
+    std::printf("%-12s %5s %-7s %10s %10s %10s %10s\n", "W[N,K]", "M", "kernel",
+                "best us", "median us", "GB/s(W)", "GFLOP/s");
+    const std::vector<Shape> shapes = {{768, 768},   {3072, 768},  {768, 3072},
+                                       {50277, 768}, {1024, 1024}, {4096, 1024},
+                                       {1024, 4096}, {50277, 1024}};
+    for (const Shape& s : shapes) {
+      if (quick && s.k == 1024) continue;
+      auto wv = RandomVec(static_cast<size_t>(s.n * s.k), 3);
+      PackedLinear w = PackedLinear::Pack(wv.data(), s.n, s.k);
+      for (int64_t m : ms) {
+        for (LinearKernel k : ks) {
+          const auto [t, med] = HotTime(w, m, k, quick ? 0.1 : 0.25);
+          char name[32];
+          std::snprintf(name, sizeof name, "%ldx%ld", static_cast<long>(s.n),
+                        static_cast<long>(s.k));
+          std::printf("%-12s %5ld %-7s %10.1f %10.1f %10.1f %10.1f\n", name,
+                      static_cast<long>(m), KernelName(k), t * 1e6, med * 1e6,
+                      4.0 * s.n * s.k / t / 1e9, 2.0 * m * s.n * s.k / t / 1e9);
+        }
+      }
+    }
+  }
+
+  if (!model_sweep) return 0;
+  std::vector<Model> models;
+  models.push_back(MakeModel("169M", 768, 3072, 50277, 12));
+  if (!quick) models.push_back(MakeModel("430M", 1024, 4096, 50277, 24));
+  int failures = 0;
+  for (const Model& model : models) {
+    std::printf(
+        "\n== model %s: all %zu linear weights, %.0f MB fp32, one sweep per "
+        "forward ==\n",
+        model.name.c_str(), model.weights.size(), model.bytes / 1e6);
+    std::printf("%5s %-7s %10s %10s %10s %12s   per shape GFLOP/s (GB/s)\n",
+                "M", "kernel", "ms", "GB/s(W)", "GFLOP/s", "rows/s");
+    std::map<std::pair<int, int64_t>, double> time_of;  // (kernel, m) -> s
+    for (int64_t m : ms) {
+      for (size_t ki = 0; ki < ks.size(); ++ki) {
+        const int reps = m >= 512 ? std::max(2, repeats / 2) : repeats;
+        SweepResult r = Sweep(model, m, reps, ks[ki]);
+        time_of[{static_cast<int>(ki), m}] = r.total;
+        std::printf("%5ld %-7s %10.2f %10.1f %10.1f %12.0f  ",
+                    static_cast<long>(m), KernelName(ks[ki]), r.total * 1e3,
+                    model.bytes / r.total / 1e9,
+                    model.flops_per_row * m / r.total / 1e9, m / r.total);
+        for (size_t s = 0; s < model.shapes.size(); ++s) {
+          double bytes = 0;
+          for (size_t i = 0; i < model.weights.size(); ++i) {
+            if (model.shape_of[i] == static_cast<int>(s)) {
+              bytes += 4.0 * model.weights[i].n() * model.weights[i].k();
+            }
+          }
+          std::printf(
+              " %ldx%ld:%.0f(%.0f)", static_cast<long>(model.shapes[s].n),
+              static_cast<long>(model.shapes[s].k),
+              bytes / 2 * m / r.by_shape[s] / 1e9, bytes / r.by_shape[s] / 1e9);
+        }
+        std::printf("\n");
+      }
+    }
+    // Targets (auto kernel).
+    if (!time_of.count({0, 1}) || !time_of.count({0, 8}) ||
+        !time_of.count({0, 32}) || !time_of.count({0, 512})) {
+      continue;
+    }
+    const double t1 = time_of[{0, 1}], t8 = time_of[{0, 8}];
+    const double t32 = time_of[{0, 32}], t512 = time_of[{0, 512}];
+    const double ideal1 = model.bytes / (bw * 1e9);
+    const double r1 = t1 / ideal1;
+    const double r8 = (8 / t8) / (1 / t1);
+    const double g32 = model.flops_per_row * 32 / t32 / 1e9;
+    const double g512 = model.flops_per_row * 512 / t512 / 1e9;
+    std::printf("targets %s (auto):\n", model.name.c_str());
+    std::printf(
+        "  M=1   time/(bytes/BW) = %.3f ms / %.3f ms = %.2f  (<= 1.30) %s\n",
+        t1 * 1e3, ideal1 * 1e3, r1, Verdict(r1 <= 1.3));
+    std::printf("  M=8   rows/s vs M=1   = %.2fx            (>= 4.0)  %s\n", r8,
+                Verdict(r8 >= 4.0));
+    std::printf("  M=32  GFLOP/s / peak  = %.1f / %.1f = %.2f (>= 0.70) %s\n",
+                g32, peak, g32 / peak, Verdict(g32 / peak >= 0.7));
+    std::printf("  M=512 GFLOP/s / peak  = %.1f / %.1f = %.2f (>= 0.60) %s\n",
+                g512, peak, g512 / peak, Verdict(g512 / peak >= 0.6));
+    failures +=
+        (r1 > 1.3) + (r8 < 4.0) + (g32 / peak < 0.7) + (g512 / peak < 0.6);
+  }
+  std::printf("\n%d target(s) missed\n", failures);
+  return 0;
+}

@@ -1,0 +1,282 @@
+// rwkv-bench: speed figures of the RWKV engine on a model with a real
+// model's shape (random weights built in memory, or --model FILE), printed
+// next to the limits this machine allows, all measured in the same run:
+//   - single-stream decode ms/token vs (weight bytes read per token /
+//     measured memory read bandwidth);
+//   - batched decode tokens/s at B = 1, 8, 32, 64 and its effective FLOP rate
+//     vs the machine's fp32 GEMM peak (best of OpenBLAS via torch::mm,
+//     LibTorch's oneDNN op and oneDNN's sgemm on a large square GEMM);
+//   - prefill of a 512-token prompt in sequence mode vs token by token;
+//   - peak RSS, threads and the BLAS/GEMM paths in use.
+// --json prints the same figures as one JSON object.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/internal/cpu_linear.h"
+#include "engine/rwkv_engine.h"
+#include "tools/cli_args.h"
+
+namespace rwkv::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using engine::RwkvEngine;
+using json = nlohmann::json;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Best-of-N wall time of f().
+template <typename F>
+double BestTime(int repeats, F&& f) {
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = Clock::now();
+    f();
+    best = std::min(best, Seconds(t0, Clock::now()));
+  }
+  return best;
+}
+
+struct GemmPeak {
+  double openblas = 0, mkldnn = 0, onednn_sgemm = 0;
+  double best() const { return std::max({openblas, mkldnn, onednn_sgemm}); }
+};
+
+GemmPeak MeasurePeak(int n) {
+  GemmPeak p;
+  at::NoGradGuard no_grad;
+  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  const double flops = 2.0 * n * n * n;
+  at::mm(a, b);
+  p.openblas = flops / BestTime(3, [&] { at::mm(a, b); }) / 1e9;
+  at::Tensor am = a.to_mkldnn();
+  at::mkldnn_linear(am, b, {});
+  p.mkldnn = flops / BestTime(3, [&] { at::mkldnn_linear(am, b, {}); }) / 1e9;
+  p.onednn_sgemm = engine::internal::MeasureGemmPeakGflops(n, 3);
+  return p;
+}
+
+int64_t PeakRssBytes() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng() % vocab);
+  return t;
+}
+
+int Main(int argc, char** argv) {
+  CliArgs args({"model", "shape", "threads", "layers", "embd", "vocab",
+                "prompt-tokens", "decode-tokens", "batches"},
+               {"json", "help", "skip-serial-prefill"});
+  if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
+    std::fprintf(stderr,
+                 "%s%susage: rwkv-bench [--shape 169m|430m] [--model FILE] "
+                 "[--threads N] [--prompt-tokens 512] [--decode-tokens 32] "
+                 "[--batches 1,8,32,64] [--skip-serial-prefill] [--json]\n",
+                 s.ok() ? "" : std::string(s.message()).c_str(),
+                 s.ok() ? "" : "\n");
+    return s.ok() ? 0 : 2;
+  }
+  const std::string shape = args.GetOr("shape", "169m");
+  engine::RandomModelSpec spec;
+  spec.vocab_size = 50277;
+  if (shape == "169m") {
+    spec.n_layer = 12;
+    spec.n_embd = 768;
+  } else if (shape == "430m") {
+    spec.n_layer = 24;
+    spec.n_embd = 1024;
+  } else {
+    std::fprintf(stderr, "rwkv-bench: unknown --shape '%s' (169m or 430m)\n",
+                 shape.c_str());
+    return 2;
+  }
+  spec.n_layer = static_cast<int>(*args.GetInt("layers", spec.n_layer));
+  spec.n_embd = static_cast<int>(*args.GetInt("embd", spec.n_embd));
+  spec.vocab_size = static_cast<int>(*args.GetInt("vocab", spec.vocab_size));
+  spec.seed = 1;
+  engine::EngineOptions opts;
+  opts.num_threads = static_cast<int>(*args.GetInt("threads", 0));
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
+      args.Has("model")
+          ? (opts.model_path = *args.Get("model"), RwkvEngine::Create(opts))
+          : RwkvEngine::CreateRandom(spec, opts);
+  if (!created.ok()) {
+    std::fprintf(stderr, "rwkv-bench: %s\n",
+                 std::string(created.status().message()).c_str());
+    return 1;
+  }
+  RwkvEngine& e = **created;
+  const engine::ModelConfig& c = e.config();
+  const bool quiet = args.Has("json");
+  auto say = [&](const std::string& line) {
+    if (!quiet) std::cout << line << std::endl;
+  };
+  say(absl::StrCat(
+      "model: ", args.Has("model") ? *args.Get("model") : "random " + shape,
+      " (", c.n_layer, " layers, ", c.n_embd, " wide, vocab ", c.vocab_size,
+      ", ", c.n_params, " params)"));
+  say(absl::StrCat("threads: ", e.num_threads(),
+                   "; matmul path: ", e.matmul_backend()));
+
+  // Limits of this machine, measured now.
+  const double bandwidth =
+      engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
+  const GemmPeak peak = MeasurePeak(2048);
+  say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
+  say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
+                   ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
+                   peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
+
+  // Work per token: every matrix is read once; the embedding only one row.
+  const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
+  const double matrix_params = static_cast<double>(L) * (5 * C * C + 2 * F * C);
+  const double head_params = static_cast<double>(V) * C;
+  const double flops_per_token = 2.0 * (matrix_params + head_params);
+  const double bytes_per_token = static_cast<double>(e.weight_bytes()) -
+                                 static_cast<double>(V * C * 4) + C * 4;
+
+  // Single-stream decode.
+  const int decode_tokens = static_cast<int>(*args.GetInt("decode-tokens", 32));
+  engine::State s = e.NewState();
+  (void)e.Forward(RandomTokens(8, V, 1), s);
+  std::vector<int32_t> dec = RandomTokens(decode_tokens, V, 2);
+  auto t0 = Clock::now();
+  for (int32_t t : dec) (void)e.Forward({t}, s);
+  const double decode_ms = Seconds(t0, Clock::now()) / decode_tokens * 1e3;
+  const double decode_limit_ms = bytes_per_token / (bandwidth * 1e9) * 1e3;
+  say(absl::StrCat("single-stream decode: ", decode_ms, " ms/token; limit ",
+                   decode_limit_ms, " ms (", bytes_per_token / 1e6,
+                   " MB of weights / bandwidth); ratio ",
+                   decode_ms / decode_limit_ms, " (target <= 1.3)"));
+
+  // Batched decode.
+  json batched = json::array();
+  double tps_b1 = 0, tps_b8 = 0, gflops_b32 = 0;
+  absl::StatusOr<std::vector<int32_t>> batch_list =
+      ParseIdList(args.GetOr("batches", "1,8,32,64"));
+  for (int B : *batch_list) {
+    std::vector<engine::State> states;
+    std::vector<engine::State*> ptrs;
+    for (int b = 0; b < B; ++b) states.push_back(e.NewState());
+    for (engine::State& st : states) ptrs.push_back(&st);
+    std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
+    (void)e.ForwardBatch(toks, ptrs);
+    const int steps = std::max(3, 64 / B);
+    const double t = BestTime(3,
+                              [&] {
+                                for (int i = 0; i < steps; ++i)
+                                  (void)e.ForwardBatch(toks, ptrs);
+                              }) /
+                     steps;
+    const double tps = B / t;
+    const double gflops = tps * flops_per_token / 1e9;
+    if (B == 1) tps_b1 = tps;
+    if (B == 8) tps_b8 = tps;
+    if (B == 32) gflops_b32 = gflops;
+    batched.push_back({{"batch", B},
+                       {"tokens_per_s", tps},
+                       {"step_ms", t * 1e3},
+                       {"gflops", gflops},
+                       {"fraction_of_peak", gflops / peak.best()}});
+    say(absl::StrCat("batched decode B=", B, ": ", tps, " tokens/s (", t * 1e3,
+                     " ms/step), ", gflops,
+                     " GFLOP/s = ", 100 * gflops / peak.best(), "% of peak"));
+  }
+
+  // Prefill.
+  const int n_prompt = static_cast<int>(*args.GetInt("prompt-tokens", 512));
+  std::vector<int32_t> prompt = RandomTokens(n_prompt, V, 4);
+  double seq_s = BestTime(2, [&] {
+    engine::State st = e.NewState();
+    (void)e.Forward(prompt, st);
+  });
+  const double prefill_flops = 2.0 * (matrix_params * n_prompt + head_params);
+  const double seq_tps = n_prompt / seq_s;
+  const double seq_gflops = prefill_flops / seq_s / 1e9;
+  say(absl::StrCat("prefill ", n_prompt, " tokens, sequence mode: ", seq_tps,
+                   " tokens/s, ", seq_gflops,
+                   " GFLOP/s = ", 100 * seq_gflops / peak.best(), "% of peak"));
+  double serial_tps = 0;
+  if (!args.Has("skip-serial-prefill")) {
+    engine::State st = e.NewState();
+    auto p0 = Clock::now();
+    for (int32_t t : prompt) (void)e.Forward({t}, st);
+    serial_tps = n_prompt / Seconds(p0, Clock::now());
+    say(absl::StrCat(
+        "prefill ", n_prompt, " tokens, token by token: ", serial_tps,
+        " tokens/s; sequence mode is ", seq_tps / serial_tps, "x faster"));
+  }
+  const int64_t rss = PeakRssBytes();
+  say(absl::StrCat("peak RSS: ", rss / (1 << 20), " MiB"));
+
+  // Targets, as ratios measured in this run.
+  const bool t1 = decode_ms / decode_limit_ms <= 1.3;
+  const bool t2 = gflops_b32 / peak.best() >= 0.7;
+  const bool t3 = tps_b1 > 0 && tps_b8 / tps_b1 >= 4;
+  const bool t4 = seq_gflops / peak.best() >= 0.6;
+  const bool t5 = serial_tps > 0 && seq_tps / serial_tps >= 8;
+  say(absl::StrCat("targets: decode<=1.3x limit ", t1 ? "MET" : "MISSED",
+                   "; B=32>=70% peak ", t2 ? "MET" : "MISSED", "; B=8>=4x B=1 ",
+                   t3 ? "MET" : "MISSED", " (",
+                   tps_b1 > 0 ? tps_b8 / tps_b1 : 0, "x); prefill>=60% peak ",
+                   t4 ? "MET" : "MISSED", "; prefill>=8x serial ",
+                   t5 ? "MET" : "MISSED"));
+  if (quiet) {
+    json out;
+    out["model"] = {{"n_layer", c.n_layer},
+                    {"n_embd", c.n_embd},
+                    {"vocab_size", c.vocab_size},
+                    {"n_params", c.n_params}};
+    out["threads"] = e.num_threads();
+    out["matmul_backend"] = e.matmul_backend();
+    out["torch_blas"] = "OpenBLAS (openmp)";
+    out["memory_bandwidth_gbs"] = bandwidth;
+    out["gemm_peak_gflops"] = {{"openblas", peak.openblas},
+                               {"libtorch_onednn", peak.mkldnn},
+                               {"onednn_sgemm", peak.onednn_sgemm},
+                               {"best", peak.best()}};
+    out["decode"] = {{"ms_per_token", decode_ms},
+                     {"limit_ms", decode_limit_ms},
+                     {"ratio_to_limit", decode_ms / decode_limit_ms},
+                     {"weight_bytes_per_token", bytes_per_token}};
+    out["batched"] = batched;
+    out["prefill"] = {{"tokens", n_prompt},
+                      {"sequence_tokens_per_s", seq_tps},
+                      {"sequence_gflops", seq_gflops},
+                      {"sequence_fraction_of_peak", seq_gflops / peak.best()},
+                      {"serial_tokens_per_s", serial_tps},
+                      {"speedup", serial_tps > 0 ? seq_tps / serial_tps : 0}};
+    out["peak_rss_bytes"] = rss;
+    out["targets"] = {{"decode_within_1_3x", t1},
+                      {"b32_70pct_peak", t2},
+                      {"b8_4x_b1", t3},
+                      {"prefill_60pct_peak", t4},
+                      {"prefill_8x_serial", t5}};
+    std::cout << out.dump(2) << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace rwkv::tools
+
+int main(int argc, char** argv) { return rwkv::tools::Main(argc, argv); }
