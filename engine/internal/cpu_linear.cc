@@ -33,11 +33,11 @@ namespace {
 constexpr int64_t kPanel = 64;   // columns of W^T per panel (4 zmm)
 constexpr int64_t kKBlock = 16;  // K padding of the blocked layout
 constexpr int kMaxTile = 6;      // rows of x per register tile (6 x 4 zmm)
-constexpr int64_t kKc = 256;     // K block when M spans several tiles
+constexpr int64_t kKc = 128;     // K block when M spans several tiles
 // Software prefetch distance (floats) ahead of the streamed panel.
 constexpr int64_t kPrefetchFloats = 64 * 24;
 // Largest M served by the native kernel under LinearKernel::kAuto.
-constexpr int64_t kNativeMaxRowsBlocked = 4;
+constexpr int64_t kNativeMaxRowsBlocked = 128;
 constexpr int64_t kNativeMaxRowsPortable = 1;
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -74,7 +74,8 @@ FloatBuffer AllocFloats(size_t count) {
 int ThreadsFor(double work_bytes, int64_t max_parallel) {
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (work_bytes < 64.0 * 1024) nt = 1;
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, max_parallel)));
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(nt, max_parallel)));
 }
 
 }  // namespace
@@ -82,8 +83,8 @@ int ThreadsFor(double work_bytes, int64_t max_parallel) {
 struct PackedLinearData {
   int64_t n = 0;
   int64_t k = 0;
-  int64_t kp = 0;       // padded K (blocked) or K
-  int64_t panels = 0;   // 64-column panels (blocked)
+  int64_t kp = 0;      // padded K (blocked) or K
+  int64_t panels = 0;  // 64-column panels (blocked)
   bool blocked = false;
   size_t floats = 0;
   FloatBuffer buf;
@@ -157,12 +158,13 @@ namespace {
 
 #define RWKV_AVX512 __attribute__((target("avx512f")))
 
-// Software prefetch of a contiguous byte range, spread over the k steps of a
-// tile kernel call: `per_step` cache lines per step from `begin` until `end`.
+// Software prefetch of the cache lines of [begin, end), issued evenly over
+// the k steps of a tile kernel call: `lines` prefetches in `kc` steps
+// (Bresenham), so that the request rate stays smooth.
 struct PrefetchRange {
   const char* begin = nullptr;
   const char* end = nullptr;
-  int per_step = 0;
+  int64_t lines = 0;
 };
 
 // y[r, 0:cols] (+)= sum_{kk < kc} x[r, kk] * panel[kk, 0:64] for r < MR.
@@ -183,11 +185,11 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx, const float* panel,
   }
   const float* wk = panel;
   const char* p = pf.begin;
+  int64_t credit = 0;
   for (int64_t kk = 0; kk < kc; ++kk, wk += kPanel) {
-    if (p < pf.end) {
-      for (int i = 0; i < pf.per_step; ++i, p += 64) {
-        _mm_prefetch(p, static_cast<_mm_hint>(kHint));
-      }
+    credit += pf.lines;
+    for (; credit >= kc; credit -= kc, p += 64) {
+      if (p < pf.end) _mm_prefetch(p, static_cast<_mm_hint>(kHint));
     }
     const __m512 w0 = _mm512_load_ps(wk);
     const __m512 w1 = _mm512_load_ps(wk + 16);
@@ -209,29 +211,28 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx, const float* panel,
 }
 
 template <int kHint>
-RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx,
-                      const float* panel, int64_t kc, float* y, int64_t ldy,
-                      const __mmask16* masks, bool accumulate,
-                      PrefetchRange pf) {
+RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx, const float* panel,
+                      int64_t kc, float* y, int64_t ldy, const __mmask16* masks,
+                      bool accumulate, PrefetchRange pf) {
   switch (rows) {
     case 1:
-      return TileKernel<1, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<1, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
     case 2:
-      return TileKernel<2, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<2, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
     case 3:
-      return TileKernel<3, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<3, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
     case 4:
-      return TileKernel<4, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<4, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
     case 5:
-      return TileKernel<5, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<5, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
     default:
-      return TileKernel<6, kHint>(x, ldx, panel, kc, y, ldy, masks,
-                                  accumulate, pf);
+      return TileKernel<6, kHint>(x, ldx, panel, kc, y, ldy, masks, accumulate,
+                                  pf);
   }
 }
 
@@ -240,18 +241,9 @@ inline int64_t TileBegin(int64_t m, int64_t tiles, int64_t t) {
   return m * t / tiles;
 }
 
-int64_t EnvInt(const char* name, int64_t def) {
-  const char* v = std::getenv(name);
-  return v ? std::atoll(v) : def;
-}
-
 RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
                                      int64_t m, float* y, int64_t p0,
                                      int64_t p1) {
-  static const int64_t kc_block = EnvInt("RWKV_KC", kKc);
-  static const int64_t pf_dist = EnvInt("RWKV_PF", kPrefetchFloats);
-  static const int64_t pf_mode = EnvInt("RWKV_PFMODE", 1);
-  static const int64_t pf_ahead = EnvInt("RWKV_PFAHEAD", 1);
   const int64_t k = d.k;
   const int64_t n = d.n;
   const int64_t tiles = (m + kMaxTile - 1) / kMaxTile;
@@ -267,41 +259,37 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
       masks[j] = static_cast<__mmask16>((1u << c) - 1u);
     }
     if (tiles == 1) {
-      // One pass over the panel: stream it with prefetch `pf_dist` ahead.
+      // One pass over the panel: stream it with prefetch `kPrefetchFloats`
+      // ahead.
       PrefetchRange pf;
-      if (pf_dist > 0) {
-        pf.begin = reinterpret_cast<const char*>(panel + pf_dist);
-        pf.end = std::min(pf.begin + k * kPanel * 4, range_end);
-        pf.per_step = 4;
-      }
-      Tile<_MM_HINT_T0>(static_cast<int>(m), x, k, panel, k, y + n0, n,
-                        masks, false, pf);
+      pf.begin = reinterpret_cast<const char*>(panel + kPrefetchFloats);
+      pf.end = std::min(pf.begin + k * kPanel * 4, range_end);
+      pf.lines = 4 * k;
+      Tile<_MM_HINT_T0>(static_cast<int>(m), x, k, panel, k, y + n0, n, masks,
+                        false, pf);
       continue;
     }
-    // Several tiles: K blocks so that the panel block stays in L1 while all
-    // tiles of x go over it. Tiles 1.. prefetch the next block (contiguous:
-    // the rest of this panel, then the next panel) into L2, so that memory
-    // traffic overlaps the compute-bound tiles.
-    for (int64_t k0 = 0; k0 < k; k0 += kc_block) {
-      const int64_t kc = std::min(kc_block, k - k0);
+    // Several tiles: K blocks (32 KiB of the panel) that stay in L1 while
+    // all tiles of x go over them. Meanwhile the tiles prefetch the next block
+    // (contiguous: the rest of this panel, then the next panel) into L2, so
+    // that memory traffic overlaps compute.
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      const int64_t kc = std::min(kKc, k - k0);
       const float* block = panel + k0 * kPanel;
-      const char* next =
-          reinterpret_cast<const char*>(block + pf_ahead * kc * kPanel);
+      const char* next = reinterpret_cast<const char*>(block + kc * kPanel);
       const int64_t next_lines = kc * 4;
       for (int64_t t = 0; t < tiles; ++t) {
         const int64_t r0 = TileBegin(m, tiles, t);
         const int64_t rows = TileBegin(m, tiles, t + 1) - r0;
         const float* xt = x + r0 * k + k0;
         float* yt = y + r0 * n + n0;
+        // Tile t prefetches the t-th share of the next block's lines.
+        const int64_t l0 = next_lines * t / tiles;
+        const int64_t l1 = next_lines * (t + 1) / tiles;
         PrefetchRange pf;
-        const int64_t first = pf_mode == 2 ? 0 : 1;
-        if (pf_mode >= 1 && t >= first) {
-          const int64_t l0 = next_lines * (t - first) / (tiles - first);
-          const int64_t l1 = next_lines * (t - first + 1) / (tiles - first);
-          pf.begin = next + l0 * 64;
-          pf.end = std::min(next + l1 * 64, range_end);
-          pf.per_step = static_cast<int>((l1 - l0 + kc - 1) / kc);
-        }
+        pf.begin = next + l0 * 64;
+        pf.end = std::min(next + l1 * 64, range_end);
+        pf.lines = l1 - l0;
         Tile<_MM_HINT_T1>(static_cast<int>(rows), xt, k, block, kc, yt, n,
                           masks, k0 > 0, pf);
       }
@@ -344,9 +332,8 @@ void PortableRows(const PackedLinearData& d, const float* x, int64_t m,
       }
       float tail = 0;
       for (int64_t kk = k8; kk < k; ++kk) tail += xr[kk] * wr[kk];
-      y[r * d.n + j] =
-          ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) +
-          tail;
+      y[r * d.n + j] = ((s[0] + s[4]) + (s[1] + s[5])) +
+                       ((s[2] + s[6]) + (s[3] + s[7])) + tail;
     }
   }
 }
@@ -395,8 +382,7 @@ std::shared_ptr<const MatmulEntry> CreateMatmul(const MatmulKey& key) {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(e->src_md, e->wei_md, e->dst_md), attr,
-        CpuEngine());
+        dnnl::matmul::desc(e->src_md, e->wei_md, e->dst_md), attr, CpuEngine());
     const char* impl = pd.impl_info_str();
     if (impl == nullptr || std::strncmp(impl, "ref", 3) == 0) return e;
     e->scratch_bytes = pd.scratchpad_desc().get_size();
@@ -420,8 +406,9 @@ std::shared_ptr<const MatmulEntry> GetMatmul(int64_t m, int64_t n, int64_t k) {
   }
   auto e = CreateMatmul(key);  // outside the lock: JIT takes a while
   std::lock_guard<std::mutex> lock(mu);
-  if (cache->size() >= 1024) cache->clear();  // crude bound; entries are
-                                              // shared_ptr-held by users
+  if (cache->size() >= 1024)
+    cache->clear();  // crude bound; entries are
+                     // shared_ptr-held by users
   return cache->emplace(key, e).first->second;
 }
 
@@ -570,7 +557,7 @@ double MeasureReadBandwidthGBs(size_t bytes, int repeats) {
   return static_cast<double>(n) * sizeof(float) / best / 1e9;
 }
 
-double MeasureGemmPeakGflops(int n, int repeats) {
+GemmPeak MeasureGemmPeak(int n, int repeats) {
   const size_t nn = static_cast<size_t>(n) * n;
   FloatBuffer a = AllocFloats(nn), b = AllocFloats(nn), c = AllocFloats(nn);
   for (size_t i = 0; i < nn; ++i) {
@@ -578,24 +565,33 @@ double MeasureGemmPeakGflops(int n, int repeats) {
     b.get()[i] = static_cast<float>(i % 5) * 0.1f;
   }
   const double flops = 2.0 * n * n * static_cast<double>(n);
+  GemmPeak peak;
+  // dnnl_sgemm (plain layouts; packs B on every call).
   double best = 1e30;
-  // dnnl_sgemm (plain layouts).
   for (int r = 0; r < std::max(repeats, 1) + 1; ++r) {
     const double t0 = Now();
     dnnl_sgemm('N', 'T', n, n, n, 1.0f, a.get(), n, b.get(), n, 0.0f, c.get(),
                n);
     if (r > 0) best = std::min(best, Now() - t0);  // first run: warm-up
   }
-  // Matmul primitive with blocked weights (what LinearForward uses).
+  peak.sgemm_gflops = flops / best / 1e9;
+  // Matmul primitive with blocked (prepacked) weights, as LinearForward.
   if (CpuHasAvx512()) {
     PackedLinear w = PackedLinear::Pack(b.get(), n, n);
+    best = 1e30;
     for (int r = 0; r < std::max(repeats, 1) + 1; ++r) {
       const double t0 = Now();
       LinearForward(w, a.get(), n, c.get(), LinearKernel::kOneDnn);
       if (r > 0) best = std::min(best, Now() - t0);
     }
+    peak.matmul_gflops = flops / best / 1e9;
   }
-  return flops / best / 1e9;
+  return peak;
+}
+
+double MeasureGemmPeakGflops(int n, int repeats) {
+  const GemmPeak p = MeasureGemmPeak(n, repeats);
+  return std::max(p.sgemm_gflops, p.matmul_gflops);
 }
 
 }  // namespace rwkv::engine::internal

@@ -3,23 +3,29 @@
 //   PackedLinear w = PackedLinear::Pack(weight, n, k);   // W [N, K] row-major
 //   LinearForward(w, x, m, y);                           // y[M,N] = x[M,K] W^T
 //
-// On CPUs with AVX-512 (checked at run time) the weight is stored once in
-// oneDNN's blocked layout BA16a64b: 64-column panels of W^T, each panel K rows
-// (K padded to a multiple of 16) by 64 contiguous floats, zero padded. Two
-// kernels read that same buffer:
-//   * small M (decode, memory bound): a hand-written AVX-512 kernel that
-//     streams each panel once with software prefetch and keeps up to 6 rows
-//     of x in broadcast FMAs (M x 64 register tile);
-//   * larger M: oneDNN's brgemm matmul primitive, created once per
-//     (M, N, K, threads) and cached process-wide (user scratchpad, so the
-//     same primitive can run from any thread concurrently).
-// Elsewhere the weight stays row-major and the kernels are a portable GEMV
-// (small M) and dnnl_sgemm.
+// On CPUs with AVX-512 (checked at run time; the rest of the binary does not
+// need it) the weight is stored once in oneDNN's blocked layout BA16a64b:
+// 64-column panels of W^T, each K rows (K padded to a multiple of 16) by 64
+// contiguous floats, zero padded. Two kernels read that same buffer:
+//   * M <= 128: a hand-written AVX-512 kernel. Register tiles of up to 6
+//     rows x 64 columns (24 zmm accumulators, x broadcast from memory). One
+//     tile (M <= 6, decode): each panel is streamed once with software
+//     prefetch, memory bound. Several tiles: K blocks of 128 rows are reused
+//     from L1/L2 by all tiles while the tiles prefetch the next block into L2
+//     at an even rate (one line every few k steps), so that the DRAM stream
+//     overlaps the FMAs.
+//   * M > 128: oneDNN's brgemm matmul primitive on the same buffer, created
+//     once per (M, N, K, threads) and cached process-wide (user scratchpad,
+//     so the same primitive runs from any thread, concurrently).
+// Without AVX-512 the weight stays row-major; M == 1 uses a portable GEMV
+// and larger M dnnl_sgemm (which dispatches on the CPU itself).
 //
 // Threading: each call runs on the calling thread's OpenMP team
-// (omp_get_max_threads()). The native kernel splits the output columns (N)
-// across threads and never K, so its result does not depend on the thread
-// count.
+// (omp_get_max_threads(); one thread when called inside a parallel region or
+// for tiny problems). The native kernels split the output columns (N) across
+// threads and never K, and sum each output in k order, so their result does
+// not depend on the thread count or on M (batch invariant). oneDNN (M > 128)
+// may differ from them in the last bits.
 #ifndef RWKV_ENGINE_INTERNAL_CPU_LINEAR_H_
 #define RWKV_ENGINE_INTERNAL_CPU_LINEAR_H_
 
@@ -87,9 +93,15 @@ bool CpuHasAvx512();
 // `repeats`.
 double MeasureReadBandwidthGBs(size_t bytes, int repeats);
 
-// fp32 GEMM peak (GFLOP/s) of oneDNN on an n x n x n GEMM: the better of
-// dnnl_sgemm and the matmul primitive with blocked weights, best of
-// `repeats`.
+// fp32 GEMM peak (GFLOP/s) of oneDNN on an n x n x n GEMM, best of
+// `repeats` each: dnnl_sgemm, and the matmul primitive with prepacked
+// (blocked) weights (0 without AVX-512).
+struct GemmPeak {
+  double sgemm_gflops = 0;
+  double matmul_gflops = 0;
+};
+GemmPeak MeasureGemmPeak(int n, int repeats);
+// The larger of the two (the stricter reference for the targets).
 double MeasureGemmPeakGflops(int n, int repeats);
 
 }  // namespace rwkv::engine::internal

@@ -72,8 +72,9 @@ constexpr float kCanary = -12345.5f;
 
 // Runs LinearForward into a buffer with guard zones on both sides; checks
 // the guards and returns y.
-std::vector<float> RunGuarded(const PackedLinear& w, const std::vector<float>& x,
-                       int64_t m, LinearKernel kernel) {
+std::vector<float> RunGuarded(const PackedLinear& w,
+                              const std::vector<float>& x, int64_t m,
+                              LinearKernel kernel) {
   const int64_t size = m * w.n();
   std::vector<float> buf(static_cast<size_t>(size + 2 * kGuard), kCanary);
   LinearForward(w, x.data(), m, buf.data() + kGuard, kernel);
@@ -129,9 +130,15 @@ void CheckShape(int64_t n, int64_t k, const std::vector<int64_t>& rows,
 }
 
 TEST(CpuLinearTest, SmallOddShapesAllRows) {
-  for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{
-           {1, 1}, {17, 17}, {1, 769}, {769, 1}, {16, 16}, {64, 64},
-           {65, 15}, {17, 3073}, {129, 100}}) {
+  for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                              {17, 17},
+                                                              {1, 769},
+                                                              {769, 1},
+                                                              {16, 16},
+                                                              {64, 64},
+                                                              {65, 15},
+                                                              {17, 3073},
+                                                              {129, 100}}) {
     CheckShape(n, k, kRows, /*positive=*/false);
   }
 }
@@ -145,6 +152,14 @@ TEST(CpuLinearTest, LargeOddShapes) {
 TEST(CpuLinearTest, ModelShapes) {
   CheckShape(768, 768, {1, 8, 32}, false);
   CheckShape(768, 3072, {1, 8}, false);
+}
+
+TEST(CpuLinearTest, RowsAboveNativeThreshold) {
+  // kAuto switches kernels above NativeKernelMaxRows.
+  const auto wv = Random(10, 1);
+  const int64_t limit =
+      NativeKernelMaxRows(PackedLinear::Pack(wv.data(), 2, 5));
+  CheckShape(131, 77, {limit, limit + 1, 2 * limit + 3}, false);
 }
 
 TEST(CpuLinearTest, PositiveDataRelativeError) {
@@ -208,11 +223,10 @@ TEST(CpuLinearTest, OneVsTwoThreads) {
           const auto y1 = RunGuarded(w, x, m, kernel);
           omp_set_num_threads(2);
           const auto y2 = RunGuarded(w, x, m, kernel);
-          const std::string what = "N=" + std::to_string(n) +
-                                   " M=" + std::to_string(m) + " kernel " +
-                                   std::to_string(static_cast<int>(kernel)) +
-                                   " backend " +
-                                   std::to_string(static_cast<int>(backend));
+          const std::string what =
+              "N=" + std::to_string(n) + " M=" + std::to_string(m) +
+              " kernel " + std::to_string(static_cast<int>(kernel)) +
+              " backend " + std::to_string(static_cast<int>(backend));
           // Different thread counts: within 1e-5 (relative to sum |x w|).
           for (size_t i = 0; i < y1.size(); ++i) {
             ASSERT_LE(std::fabs(static_cast<double>(y1[i]) - y2[i]),
@@ -221,8 +235,8 @@ TEST(CpuLinearTest, OneVsTwoThreads) {
           }
           // The native kernels split only N across threads: bitwise equal.
           if (kernel == LinearKernel::kNative) {
-            EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(),
-                                     y1.size() * sizeof(float)))
+            EXPECT_EQ(
+                0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)))
                 << what;
           }
         }
@@ -242,8 +256,7 @@ TEST(CpuLinearTest, NativeKernelIsBatchInvariant) {
   for (int64_t r = 0; r < m; ++r) {
     const std::vector<float> xr(x.begin() + r * k, x.begin() + (r + 1) * k);
     const auto one = RunGuarded(w, xr, 1, LinearKernel::kNative);
-    ASSERT_EQ(0, std::memcmp(one.data(), all.data() + r * n,
-                             n * sizeof(float)))
+    ASSERT_EQ(0, std::memcmp(one.data(), all.data() + r * n, n * sizeof(float)))
         << "row " << r;
   }
 }
@@ -254,7 +267,7 @@ TEST(CpuLinearTest, ConcurrentCallsOnSharedWeights) {
   const int64_t n = 300, k = 257;
   const auto wv = Random(static_cast<size_t>(n * k), 31);
   const PackedLinear w = PackedLinear::Pack(wv.data(), n, k);
-  std::vector<int64_t> rows = {1, 4, 9, 32, 64, 100};
+  std::vector<int64_t> rows = {1, 4, 9, 32, 64, 100, 160};  // 160: oneDNN
   std::vector<std::vector<float>> xs, expected;
   for (int64_t m : rows) {
     xs.push_back(Random(static_cast<size_t>(m * k), 40 + m));
