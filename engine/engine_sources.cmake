@@ -4,9 +4,15 @@
 add_library(rwkv_engine STATIC
   logits.cc
   model_config.cc
+  prefix_cache.cc
+  prefix_forward.cc
   state.cc
   rwkv_engine.cc
+  state_file.cc
+  state_inspect.cc
+  state_ops.cc
   internal/linear_layer.cc
+  internal/model_fingerprint.cc
   internal/rwkv4_model.cc
   internal/weights_loader.cc
   internal/wkv4_cpu.cc
@@ -14,5 +20,6 @@ add_library(rwkv_engine STATIC
 target_include_directories(rwkv_engine PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(rwkv_engine
   PUBLIC rwkv_checkpoint absl::status absl::statusor absl::span
+         absl::synchronization absl::flat_hash_map absl::function_ref
   PRIVATE ${TORCH_LIBRARIES} rwkv_kernels OpenMP::OpenMP_CXX absl::strings)
 target_compile_options(rwkv_engine PRIVATE -Wno-deprecated-declarations)

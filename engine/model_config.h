@@ -25,6 +25,9 @@ struct ModelConfig {
   int64_t n_params = 0;
   // Bytes of one session's recurrent state in fp32.
   int64_t state_bytes_fp32 = 0;
+  // Identity of the weights (see internal/model_fingerprint.h): saved states
+  // record it and loading checks it.
+  std::string fingerprint;
 };
 
 }  // namespace rwkv::engine

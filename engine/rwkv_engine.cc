@@ -13,10 +13,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
+#include "engine/internal/model_fingerprint.h"
 #include "engine/internal/rwkv4_model.h"
 #include "engine/internal/state_impl.h"
 #include "engine/internal/torch_status.h"
 #include "engine/internal/weights_loader.h"
+#include "engine/state_ops.h"
 
 namespace rwkv::engine {
 namespace {
@@ -67,6 +69,7 @@ int ResolveThreads(int requested) {
 State MakeState(const internal::Rwkv4Model& model) {
   auto impl = std::make_unique<StateImpl>();
   impl->arch = Architecture::kRwkv4;
+  impl->model_fingerprint = model.config().fingerprint;
   impl->names = internal::Rwkv4StateNames();
   for (at::Tensor& t : model.NewState(1)) impl->tensors.push_back(t.squeeze(1));
   return StateAccess::Make(std::move(impl));
@@ -80,6 +83,25 @@ at::Tensor RandomLike(at::Generator& gen, std::vector<int64_t> shape,
 at::Tensor Uniform(at::Generator& gen, std::vector<int64_t> shape, double lo,
                    double hi) {
   return at::empty(shape).uniform_(lo, hi, gen);
+}
+
+// Fingerprint of a random model: the same scheme as for loaded checkpoints.
+std::string RandomFingerprint(const internal::Rwkv4Weights& w) {
+  internal::ModelFingerprint fp;
+  auto add = [&](const std::string& name, const at::Tensor& t) {
+    at::Tensor f = t.to(at::kCPU, at::kFloat).contiguous();
+    fp.AddTensor(name, std::vector<int64_t>(f.sizes().begin(), f.sizes().end()),
+                 f.data_ptr<float>(), f.numel());
+  };
+  add("emb.weight", w.emb);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    add(p + "att.time_decay", w.layers[i].att_time_decay);
+    add(p + "att.key.weight", w.layers[i].att_key);
+    add(p + "ffn.key.weight", w.layers[i].ffn_key);
+  }
+  add("head.weight", w.head);
+  return "random-" + fp.Hex();
 }
 
 }  // namespace
@@ -196,6 +218,7 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
         w.ln_out_w = ln_w();
         w.ln_out_b = ln_b();
         w.head = mat(V, C, 1.1);
+        w.config.fingerprint = RandomFingerprint(w);
         ModelConfig config = w.config;
         const bool fast = device->is_cpu() && *dtype == at::kFloat;
         auto model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast);
@@ -230,6 +253,16 @@ absl::Status RwkvEngine::CheckTokens(absl::Span<const int32_t> tokens) const {
 absl::Status RwkvEngine::CheckState(const State& state) const {
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr) return absl::InvalidArgumentError("empty state");
+  if (impl->batch != 0) {
+    return absl::InvalidArgumentError(
+        "a stacked (batched) state cannot be fed directly; split it first");
+  }
+  if (!impl->model_fingerprint.empty() &&
+      impl->model_fingerprint != config_.fingerprint) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state belongs to another model (fingerprint ", impl->model_fingerprint,
+        ", this model is ", config_.fingerprint, ")"));
+  }
   if (impl->arch != config_.arch || impl->tensors.size() != 5) {
     return absl::InvalidArgumentError(
         "state does not belong to this model's architecture");
@@ -290,13 +323,10 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
   const int64_t B = static_cast<int64_t>(states.size());
   return internal::CatchTorch("forward batch", [&]() -> absl::StatusOr<Logits> {
     at::NoGradGuard no_grad;
-    std::vector<at::Tensor> work(5);
-    for (size_t j = 0; j < 5; ++j) {
-      std::vector<at::Tensor> parts;
-      parts.reserve(B);
-      for (State* s : states) parts.push_back(StateAccess::Get(*s)->tensors[j]);
-      work[j] = at::stack(parts, 1);  // [L, B, C]
-    }
+    std::vector<const State*> in(states.begin(), states.end());
+    absl::StatusOr<State> stacked = StackStates(in);  // tensors [L, B, C]
+    if (!stacked.ok()) return stacked.status();
+    std::vector<at::Tensor>& work = StateAccess::Get(*stacked)->tensors;
     std::vector<int64_t> ids(tokens.begin(), tokens.end());
     at::Tensor tok = at::tensor(ids, at::kLong).view({B, 1});
     at::Tensor logits = model_->Forward(tok, work).contiguous().cpu();

@@ -4,3 +4,13 @@ rwkv_test(rwkv_engine_test
   SOURCES engine/rwkv_engine_test.cc engine/rwkv_parity_test.cc
   LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
   LABELS engine)
+
+rwkv_test(state_toolkit_test
+  SOURCES engine/state_toolkit_test.cc
+  LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
+  LABELS engine)
+
+rwkv_test(prefix_cache_test
+  SOURCES engine/prefix_cache_test.cc
+  LIBS rwkv_engine
+  LABELS engine)

@@ -141,7 +141,7 @@ at::Tensor Rwkv4Model::Wkv(int layer, const at::Tensor& k, const at::Tensor& v,
 
 at::Tensor Rwkv4Model::Forward(const at::Tensor& tokens,
                                std::vector<at::Tensor>& state) const {
-  const int64_t B = tokens.size(0), T = tokens.size(1);
+  const int64_t T = tokens.size(1);
   const int64_t C = w_.config.n_embd;
   const at::ScalarType dt = dtype();
   const bool grad = at::GradMode::is_enabled();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "engine/internal/model_fingerprint.h"
 
 namespace rwkv::engine::internal {
 namespace {
@@ -113,6 +114,7 @@ class Converter {
                        "' contains NaN or infinite values"));
     }
     used_.insert(name);
+    fingerprint_.AddTensor(name, t->shape, f32.data_ptr<float>(), f32.numel());
     return f32;
   }
 
@@ -125,11 +127,13 @@ class Converter {
   }
 
   const std::set<std::string>& used() const { return used_; }
+  std::string fingerprint() const { return fingerprint_.Hex(); }
 
  private:
   const Checkpoint& ckpt_;
   const LoadTarget& target_;
   std::set<std::string> used_;
+  ModelFingerprint fingerprint_;
 };
 
 #define RWKV_ASSIGN_OR_RETURN_TENSOR(lhs, expr) \
@@ -310,6 +314,7 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
   w.ln_out_b = cv.Place(t);
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
   w.head = cv.Place(t);
+  w.config.fingerprint = cv.fingerprint();
   return w;
 }
 

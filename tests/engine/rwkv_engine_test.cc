@@ -120,7 +120,9 @@ TEST(RwkvEngineTest, BatchedStepEqualsSeparateSteps) {
   std::vector<int32_t> next;
   for (int b = 0; b < kBatch; ++b) {
     State s = e->NewState();
-    if (b > 0) ASSERT_TRUE(e->Forward(RandomTokens(3 * b, 300, b), s).ok());
+    if (b > 0) {
+      ASSERT_TRUE(e->Forward(RandomTokens(3 * b, 300, b), s).ok());
+    }
     alone.push_back(s.Clone());
     batch.push_back(std::move(s));
     next.push_back(static_cast<int32_t>((b * 37) % 300));
