@@ -7,10 +7,13 @@
 //   rwkv-cli tokenize   --tokenizer T --text TEXT [--json]
 //   rwkv-cli detokenize --tokenizer T --tokens ID,ID,... [--json]
 //   rwkv-cli info     --model M [--json]
+//   rwkv-cli state-size --model M [--json]
+//   rwkv-cli state inspect|blend|decay|distance|convert ...  (state_commands.h)
 //
 // <input> is exactly one of --prompt TEXT, --prompt-file FILE (its bytes as
 // they are) or --tokens ID,ID,...  Common: --threads N (default: all cores),
-// --device cpu|cuda, --dtype fp32|bf16|fp16.
+// --device cpu|cuda, --dtype fp32|bf16|fp16. eval and generate continue from
+// --state-in FILE and save the state after the run to --state-out FILE.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -24,13 +27,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/rwkv_engine.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
+#include "engine/state.h"
+#include "engine/state_file.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer.h"
 #include "tools/cli_args.h"
+#include "tools/state_commands.h"
 
 namespace rwkv::tools {
 namespace {
@@ -55,7 +62,17 @@ constexpr char kUsage[] =
     "  tokenize   --tokenizer T --text TEXT [--json]      (JSON: \"ids\")\n"
     "  detokenize --tokenizer T --tokens ID,... [--json]  (JSON: \"text\")\n"
     "  info       --model M [--json]\n"
+    "  state-size --model M [--json]   state bytes vs a transformer's KV "
+    "cache\n"
+    "  state      inspect|blend|decay|distance|convert ...  (no model; see\n"
+    "             'rwkv-cli state --help')\n"
     "<input>: --prompt TEXT | --prompt-file FILE | --tokens ID,ID,...\n"
+    "eval/generate state files: [--state-in FILE [--ignore-fingerprint]]\n"
+    "             [--state-out FILE [--state-dtype fp32|fp16|bf16]]: continue "
+    "from\n"
+    "             a saved state; save the state after the run (generate: "
+    "after\n"
+    "             the prompt and every printed token)\n"
     "--tokenizer: 'bytes', an RWKV World vocab .txt, or a tokenizer.json;\n"
     "             inferred from the vocab size when unambiguous (256: bytes)\n"
     "common: --threads N (0 = all cores) --device cpu|cuda --dtype "
@@ -63,7 +80,7 @@ constexpr char kUsage[] =
 
 absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliArgs& args) {
   std::optional<std::string> model = args.Get("model");
-  if (!model) return absl::InvalidArgumentError("--model is required");
+  if (!model) return UsageError("--model is required");
   EngineOptions opts;
   opts.model_path = *model;
   opts.device = args.GetOr("device", "cpu");
@@ -144,21 +161,96 @@ std::string JsonDump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// --state-in / --state-out / --state-dtype / --ignore-fingerprint of eval and
+// generate.
+struct StateIo {
+  std::optional<std::string> in;
+  std::optional<std::string> out;
+  engine::StateDtype dtype = engine::StateDtype::kFloat32;
+  bool ignore_fingerprint = false;
+};
+
+absl::StatusOr<StateIo> ReadStateIo(const CliArgs& args) {
+  StateIo io;
+  io.in = args.Get("state-in");
+  io.out = args.Get("state-out");
+  io.ignore_fingerprint = args.Has("ignore-fingerprint");
+  if (io.ignore_fingerprint && !io.in) {
+    return UsageError("--ignore-fingerprint applies only with --state-in");
+  }
+  if (std::optional<std::string> d = args.Get("state-dtype")) {
+    if (!io.out)
+      return UsageError("--state-dtype applies only with --state-out");
+    absl::StatusOr<engine::StateDtype> parsed = engine::ParseStateDtype(*d);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--state-dtype: ", std::string(parsed.status().message())));
+    }
+    io.dtype = *parsed;
+  }
+  if (io.in && io.in->empty()) return UsageError("--state-in needs a file");
+  if (io.out && io.out->empty()) return UsageError("--state-out needs a file");
+  return io;
+}
+
+// A fresh state, or the one in --state-in checked against the model.
+absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
+                                         const StateIo& io) {
+  if (!io.in) return engine.NewState();
+  engine::LoadStateOptions opts;
+  opts.skip_fingerprint_check = io.ignore_fingerprint;
+  absl::StatusOr<engine::State> state =
+      engine::LoadStateFile(*io.in, engine, opts);
+  if (!state.ok()) {
+    std::string msg(state.status().message());
+    if (absl::StrContains(msg, "fingerprint") ||
+        absl::StrContains(msg, "not this model")) {
+      msg += " (rwkv-cli: --ignore-fingerprint)";
+    }
+    return absl::Status(state.status().code(),
+                        absl::StrCat("--state-in: ", msg));
+  }
+  return state;
+}
+
+absl::Status SaveStateOut(const StateIo& io, const engine::State& state,
+                          bool quiet) {
+  if (!io.out) return absl::OkStatus();
+  absl::Status s = engine::SaveStateFile(*io.out, state, io.dtype);
+  if (!s.ok()) {
+    return absl::Status(s.code(),
+                        absl::StrCat("--state-out: ", WriteError(*io.out, s)));
+  }
+  if (!quiet) {
+    std::fprintf(stderr, "rwkv-cli: saved state (%lld tokens, %s) to %s\n",
+                 static_cast<long long>(state.token_count()),
+                 std::string(engine::StateDtypeName(io.dtype)).c_str(),
+                 io.out->c_str());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunEval(const CliArgs& args) {
+  absl::StatusOr<StateIo> io = ReadStateIo(args);
+  if (!io.ok()) return io.status();
   absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
   if (!engine.ok()) return engine.status();
   std::unique_ptr<Tokenizer> tokenizer;
   absl::StatusOr<std::vector<int32_t>> ids =
       ReadInput(args, (*engine)->config().vocab_size, tokenizer);
   if (!ids.ok()) return ids.status();
-  engine::State state = (*engine)->NewState();
-  absl::StatusOr<engine::Logits> logits = (*engine)->Forward(*ids, state);
+  absl::StatusOr<engine::State> state = StartState(**engine, *io);
+  if (!state.ok()) return state.status();
+  absl::StatusOr<engine::Logits> logits = (*engine)->Forward(*ids, *state);
   if (!logits.ok()) return logits.status();
+  const bool as_json = args.Has("json");
+  if (absl::Status s = SaveStateOut(*io, *state, as_json); !s.ok()) return s;
   absl::Span<const float> row = logits->Row(0);
-  if (args.Has("json")) {
+  if (as_json) {
     json out;
     out["tokens"] = *ids;
     out["logits"] = std::vector<float>(row.begin(), row.end());
+    if (io->in || io->out) out["state_token_count"] = state->token_count();
     std::cout << JsonDump(out) << "\n";
     return absl::OkStatus();
   }
@@ -217,6 +309,8 @@ absl::StatusOr<engine::SamplingParams> ReadSampling(const CliArgs& args) {
 }
 
 absl::Status RunGenerate(const CliArgs& args) {
+  absl::StatusOr<StateIo> io = ReadStateIo(args);
+  if (!io.ok()) return io.status();
   absl::StatusOr<int64_t> max_tokens = args.GetInt("max-tokens", -1);
   if (!max_tokens.ok()) return max_tokens.status();
   if (*max_tokens < 0 || *max_tokens > 10'000'000) {
@@ -241,7 +335,9 @@ absl::Status RunGenerate(const CliArgs& args) {
   if (!sampler.ok()) return sampler.status();
 
   const bool as_json = args.Has("json");
-  engine::State state = (*engine)->NewState();
+  absl::StatusOr<engine::State> start = StartState(**engine, *io);
+  if (!start.ok()) return start.status();
+  engine::State state = *std::move(start);
   absl::StatusOr<engine::Logits> logits = (*engine)->Forward(*ids, state);
   if (!logits.ok()) return logits.status();
   engine::StreamDecoder decoder(*tokenizer);
@@ -261,7 +357,9 @@ absl::Status RunGenerate(const CliArgs& args) {
       std::fwrite(piece->data(), 1, piece->size(), stdout);
       std::fflush(stdout);
     }
-    if (i + 1 < *max_tokens) {
+    // The last token is fed only when the state is saved, so that the saved
+    // state is exactly the state after the printed text.
+    if (i + 1 < *max_tokens || io->out) {
       logits = (*engine)->Forward({*tok}, state);
       if (!logits.ok()) return logits.status();
     }
@@ -269,15 +367,19 @@ absl::Status RunGenerate(const CliArgs& args) {
   const std::string tail = decoder.Flush();
   text += tail;
   if (as_json) {
+    if (absl::Status s = SaveStateOut(*io, state, true); !s.ok()) return s;
     json out;
     out["tokens"] = generated;
     out["text"] = text;
     out["prompt_tokens"] = ids->size();
     out["seed"] = params->seed;
+    if (io->in || io->out) out["state_token_count"] = state.token_count();
     std::cout << JsonDump(out) << "\n";
   } else {
     std::fwrite(tail.data(), 1, tail.size(), stdout);
     std::cout << "\n";
+    std::cout.flush();
+    if (absl::Status s = SaveStateOut(*io, state, false); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -363,6 +465,75 @@ absl::Status RunInfo(const CliArgs& args) {
   return absl::OkStatus();
 }
 
+// One session's recurrent state next to the KV cache a transformer of the
+// same width and depth needs (K and V per layer: 2 * n_layer * n_embd *
+// tokens * bytes per value).
+absl::Status RunStateSize(const CliArgs& args) {
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+  if (!engine.ok()) return engine.status();
+  const engine::ModelConfig& c = (*engine)->config();
+  const int64_t state32 = c.state_bytes_fp32;
+  const int64_t state16 = state32 / 2;
+  struct Row {
+    int64_t tokens, kv16, kv32;
+    double ratio;
+  };
+  std::vector<Row> rows;
+  for (int64_t tokens : {int64_t{1024}, int64_t{8192}, int64_t{32768}}) {
+    const int64_t kv16 = 2 * int64_t{c.n_layer} * c.n_embd * tokens * 2;
+    rows.push_back({tokens, kv16, kv16 * 2,
+                    state32 > 0 ? static_cast<double>(kv16 * 2) / state32 : 0});
+  }
+  const std::string arch(engine::ArchitectureName(c.arch));
+  if (args.Has("json")) {
+    json out;
+    out["architecture"] = arch;
+    out["n_layer"] = c.n_layer;
+    out["n_embd"] = c.n_embd;
+    out["state_bytes_fp32"] = state32;
+    out["state_bytes_fp16"] = state16;
+    json kv = json::array();
+    for (const Row& r : rows) {
+      kv.push_back({{"context_tokens", r.tokens},
+                    {"kv_bytes_fp16", r.kv16},
+                    {"kv_bytes_fp32", r.kv32},
+                    {"kv_to_state_ratio", r.ratio}});
+    }
+    out["kv_cache"] = std::move(kv);
+    std::cout << JsonDump(out) << "\n";
+    return absl::OkStatus();
+  }
+  std::printf("model         %s, %d layers, n_embd %d\n", arch.c_str(),
+              c.n_layer, c.n_embd);
+  std::printf(
+      "RWKV state    %s fp32, %s fp16 per session (%lld / %lld bytes), the "
+      "same at any context length\n",
+      HumanBytes(state32).c_str(), HumanBytes(state16).c_str(),
+      static_cast<long long>(state32), static_cast<long long>(state16));
+  std::printf(
+      "KV cache of a transformer of the same width and depth (K and V in "
+      "every layer):\n");
+  std::printf("  %-8s %12s %12s  %s\n", "context", "fp16 KV", "fp32 KV",
+              "KV / RWKV state (same precision)");
+  for (const Row& r : rows) {
+    std::printf(
+        "  %-8s %12s %12s  %.0fx\n", absl::StrCat(r.tokens / 1024, "k").c_str(),
+        HumanBytes(r.kv16).c_str(), HumanBytes(r.kv32).c_str(), r.ratio);
+  }
+  return absl::OkStatus();
+}
+
+int Finish(const absl::Status& s, const char* help = "rwkv-cli --help") {
+  if (s.ok()) return 0;
+  std::fprintf(stderr, "rwkv-cli: error: %s\n",
+               std::string(s.message()).c_str());
+  if (IsUsageError(s)) {
+    std::fprintf(stderr, "run '%s' for usage\n", help);
+    return 2;
+  }
+  return 1;
+}
+
 int Main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" ||
       std::string(argv[1]) == "help") {
@@ -370,18 +541,37 @@ int Main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
-  CliArgs args({"model", "tokenizer", "prompt", "prompt-file", "tokens", "text",
-                "max-tokens", "temperature", "top-p", "top-k", "seed",
-                "presence-penalty", "frequency-penalty", "penalty-decay",
-                "threads", "device", "dtype"},
-               {"json", "help"});
+  if (command == "state")
+    return Finish(RunStateCommand(argc, argv, 2), "rwkv-cli state --help");
+  CliArgs args({"model",
+                "tokenizer",
+                "prompt",
+                "prompt-file",
+                "tokens",
+                "text",
+                "max-tokens",
+                "temperature",
+                "top-p",
+                "top-k",
+                "seed",
+                "presence-penalty",
+                "frequency-penalty",
+                "penalty-decay",
+                "threads",
+                "device",
+                "dtype",
+                "state-in",
+                "state-out",
+                "state-dtype"},
+               {"json", "help", "ignore-fingerprint"});
   absl::Status s = args.Parse(argc, argv, 2);
+  if (!s.ok()) s = UsageError(std::string(s.message()));
   if (s.ok() && args.Has("help")) {
     std::fputs(kUsage, stdout);
     return 0;
   }
   if (s.ok() && !args.positionals().empty()) {
-    s = absl::InvalidArgumentError(
+    s = UsageError(
         absl::StrCat("unexpected argument '", args.positionals()[0], "'"));
   }
   if (s.ok()) {
@@ -395,21 +585,25 @@ int Main(int argc, char** argv) {
       s = RunDetokenize(args);
     } else if (command == "info") {
       s = RunInfo(args);
+    } else if (command == "state-size") {
+      s = RunStateSize(args);
     } else {
       std::fprintf(stderr, "rwkv-cli: unknown command '%s'\n%s",
                    command.c_str(), kUsage);
       return 2;
     }
   }
-  if (!s.ok()) {
-    std::fprintf(stderr, "rwkv-cli: error: %s\n",
-                 std::string(s.message()).c_str());
-    return 1;
-  }
-  return 0;
+  return Finish(s);
 }
 
 }  // namespace
 }  // namespace rwkv::tools
 
-int main(int argc, char** argv) { return rwkv::tools::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return rwkv::tools::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rwkv-cli: error: %s\n", e.what());
+    return 1;
+  }
+}
