@@ -1,0 +1,1 @@
+# Server tests (unit and end to end over loopback gRPC).
