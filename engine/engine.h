@@ -21,7 +21,7 @@ class Engine {
 
   virtual const ModelConfig& config() const = 0;
 
-  // The reference initial state ("no state": zeros, att_pp = -1e30).
+  // The reference initial state ("no state": zeros; RWKV-4 att_pp = -1e30).
   virtual State NewState() const = 0;
 
   // Feeds `tokens` into `state` and returns the logits after the last token

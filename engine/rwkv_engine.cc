@@ -7,14 +7,17 @@
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "engine/checkpoint.h"
 #include "engine/internal/model_fingerprint.h"
 #include "engine/internal/rwkv4_model.h"
+#include "engine/internal/rwkv7_model.h"
 #include "engine/internal/state_impl.h"
 #include "engine/internal/torch_status.h"
 #include "engine/internal/weights_loader.h"
@@ -66,11 +69,11 @@ int ResolveThreads(int requested) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-State MakeState(const internal::Rwkv4Model& model) {
+State MakeState(const internal::RwkvModel& model) {
   auto impl = std::make_unique<StateImpl>();
-  impl->arch = Architecture::kRwkv4;
+  impl->arch = model.config().arch;
   impl->model_fingerprint = model.config().fingerprint;
-  impl->names = internal::Rwkv4StateNames();
+  impl->names = model.StateNames();
   for (at::Tensor& t : model.NewState(1)) impl->tensors.push_back(t.squeeze(1));
   return StateAccess::Make(std::move(impl));
 }
@@ -104,16 +107,47 @@ std::string RandomFingerprint(const internal::Rwkv4Weights& w) {
   return "random-" + fp.Hex();
 }
 
+std::string RandomFingerprint(const internal::Rwkv7Weights& w) {
+  internal::ModelFingerprint fp;
+  auto add = [&](const std::string& name, const at::Tensor& t) {
+    at::Tensor f = t.to(at::kCPU, at::kFloat).contiguous();
+    fp.AddTensor(name, std::vector<int64_t>(f.sizes().begin(), f.sizes().end()),
+                 f.data_ptr<float>(), f.numel());
+  };
+  add("emb.weight", w.emb);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    add(p + "att.w0", w.layers[i].w0);
+    add(p + "att.key.weight", w.layers[i].key);
+    add(p + "ffn.key.weight", w.layers[i].ffn_key);
+  }
+  add("head.weight", w.head);
+  return "random-" + fp.Hex();
+}
+
+// LoRA rank of the reference trainer: max(32, round(factor * C^power / 32)
+// * 32).
+int64_t LoraRank(int64_t C, double factor, double power) {
+  const double r = std::round(factor * std::pow(double(C), power) / 32.0);
+  return std::max<int64_t>(32, static_cast<int64_t>(r) * 32);
+}
+
 }  // namespace
 
-RwkvEngine::RwkvEngine(std::unique_ptr<internal::Rwkv4Model> model,
+RwkvEngine::RwkvEngine(std::unique_ptr<internal::RwkvModel> model,
                        ModelConfig config, int num_threads, std::string device,
                        std::string dtype)
     : model_(std::move(model)),
       config_(std::move(config)),
       num_threads_(num_threads),
       device_(std::move(device)),
-      dtype_(std::move(dtype)) {}
+      dtype_(std::move(dtype)) {
+  at::NoGradGuard no_grad;
+  for (const at::Tensor& t : model_->NewState(1)) {
+    at::Tensor one = t.squeeze(1);
+    state_shapes_.emplace_back(one.sizes().begin(), one.sizes().end());
+  }
+}
 
 RwkvEngine::~RwkvEngine() = default;
 
@@ -130,24 +164,26 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
   if (!ckpt.ok()) return ckpt.status();
   absl::StatusOr<Architecture> arch = internal::DetectArchitecture(*ckpt);
   if (!arch.ok()) return arch.status();
-  if (*arch != Architecture::kRwkv4) {
-    return absl::UnimplementedError(absl::StrCat(
-        options.model_path, ": ", std::string(ArchitectureName(*arch)),
-        " checkpoints are not supported by this build yet (RWKV-4 only)"));
-  }
   const int threads = ResolveThreads(options.num_threads);
   at::set_num_threads(threads);
   return internal::CatchTorch(
       options.model_path, [&]() -> absl::StatusOr<std::unique_ptr<RwkvEngine>> {
         at::NoGradGuard no_grad;
         internal::LoadTarget target{*device, *dtype, options.time_decay_clip};
-        absl::StatusOr<internal::Rwkv4Weights> w =
-            internal::LoadRwkv4Weights(*ckpt, target);
-        if (!w.ok()) return w.status();
-        ModelConfig config = w->config;
         const bool fast = device->is_cpu() && *dtype == at::kFloat;
-        auto model =
-            std::make_unique<internal::Rwkv4Model>(*std::move(w), fast);
+        std::unique_ptr<internal::RwkvModel> model;
+        if (*arch == Architecture::kRwkv7) {
+          absl::StatusOr<internal::Rwkv7Weights> w =
+              internal::LoadRwkv7Weights(*ckpt, target);
+          if (!w.ok()) return w.status();
+          model = std::make_unique<internal::Rwkv7Model>(*std::move(w), fast);
+        } else {
+          absl::StatusOr<internal::Rwkv4Weights> w =
+              internal::LoadRwkv4Weights(*ckpt, target);
+          if (!w.ok()) return w.status();
+          model = std::make_unique<internal::Rwkv4Model>(*std::move(w), fast);
+        }
+        ModelConfig config = model->config();
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
             std::move(model), config, threads, options.device, options.dtype));
       });
@@ -158,6 +194,13 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
   if (spec.n_layer <= 0 || spec.n_embd <= 0 || spec.vocab_size <= 0 ||
       spec.ffn_dim < 0) {
     return absl::InvalidArgumentError("random model: dims must be positive");
+  }
+  if (spec.arch == Architecture::kRwkv7 &&
+      (spec.head_size <= 0 || spec.head_size > 1024 ||
+       spec.n_embd % spec.head_size != 0)) {
+    return absl::InvalidArgumentError(
+        "random RWKV-7 model: n_embd must be a multiple of head_size (<= "
+        "1024)");
   }
   absl::StatusOr<at::Device> device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
@@ -180,48 +223,112 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
         };
         auto ln_w = [&]() { return place(RandomLike(gen, {C}, 1.0, 0.1)); };
         auto ln_b = [&]() { return place(RandomLike(gen, {C}, 0.0, 0.1)); };
-        internal::Rwkv4Weights w;
-        w.config.arch = Architecture::kRwkv4;
-        w.config.n_layer = spec.n_layer;
-        w.config.n_embd = spec.n_embd;
-        w.config.vocab_size = spec.vocab_size;
-        w.config.ffn_dim = static_cast<int>(F);
-        internal::FinishRwkv4Config(w.config);
-        w.emb = place(RandomLike(gen, {V, C}, 0.0, 1.0));
-        w.ln0_w = ln_w();
-        w.ln0_b = ln_b();
-        for (int64_t i = 0; i < L; ++i) {
-          internal::Rwkv4Layer l;
-          l.ln1_w = ln_w();
-          l.ln1_b = ln_b();
-          l.ln2_w = ln_w();
-          l.ln2_b = ln_b();
-          // Decay factors exp(-exp(d)) spread over ~(0.07, 0.92).
-          at::Tensor d = Uniform(gen, {C}, -2.5, 1.0);
-          l.att_time_decay = (-at::exp(d)).to(*device, at::kFloat).contiguous();
-          l.att_time_first =
-              Uniform(gen, {C}, -1.0, 1.0).to(*device, at::kFloat).contiguous();
-          l.att_mix_k = place(Uniform(gen, {C}, 0.0, 1.0));
-          l.att_mix_v = place(Uniform(gen, {C}, 0.0, 1.0));
-          l.att_mix_r = place(Uniform(gen, {C}, 0.0, 1.0));
-          l.att_key = mat(C, C, 2.0);
-          l.att_value = mat(C, C, 1.1);
-          l.att_receptance = mat(C, C, 1.1);
-          l.att_output = mat(C, C, 1.1);
-          l.ffn_mix_k = place(Uniform(gen, {C}, 0.0, 1.0));
-          l.ffn_mix_r = place(Uniform(gen, {C}, 0.0, 1.0));
-          l.ffn_key = mat(F, C, 1.1);
-          l.ffn_receptance = mat(C, C, 1.1);
-          l.ffn_value = mat(C, F, 1.1);
-          w.layers.push_back(std::move(l));
-        }
-        w.ln_out_w = ln_w();
-        w.ln_out_b = ln_b();
-        w.head = mat(V, C, 1.1);
-        w.config.fingerprint = RandomFingerprint(w);
-        ModelConfig config = w.config;
         const bool fast = device->is_cpu() && *dtype == at::kFloat;
-        auto model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast);
+        std::unique_ptr<internal::RwkvModel> model;
+        if (spec.arch == Architecture::kRwkv7) {
+          const int64_t N = spec.head_size;
+          internal::Rwkv7Weights w;
+          w.config.arch = Architecture::kRwkv7;
+          w.config.n_layer = spec.n_layer;
+          w.config.n_embd = spec.n_embd;
+          w.config.vocab_size = spec.vocab_size;
+          w.config.ffn_dim = static_cast<int>(F);
+          w.config.n_head = static_cast<int>(C / N);
+          w.config.head_size = static_cast<int>(N);
+          const int64_t Dw = LoraRank(C, 1.8, 0.5), Da = LoraRank(C, 1.8, 0.5),
+                        Dv = LoraRank(C, 1.3, 0.5), Dg = LoraRank(C, 0.6, 0.8);
+          auto f32 = [&](const at::Tensor& t) {
+            return t.to(*device, at::kFloat).contiguous();
+          };
+          w.emb = place(RandomLike(gen, {V, C}, 0.0, 1.0));
+          w.ln0_w = ln_w();
+          w.ln0_b = ln_b();
+          for (int64_t i = 0; i < L; ++i) {
+            internal::Rwkv7Layer l;
+            l.ln1_w = ln_w();
+            l.ln1_b = ln_b();
+            l.ln2_w = ln_w();
+            l.ln2_b = ln_b();
+            l.att_mix = place(Uniform(gen, {6, C}, 0.0, 1.0));
+            // Decay factors exp(-e^-0.5 sigmoid(w0 + ...)) over ~(0.55, 0.99).
+            l.w0 = f32(Uniform(gen, {C}, -4.0, 2.0));
+            l.w1 = mat(Dw, C, 1.0);
+            l.w2 = mat(C, Dw, 0.5);
+            l.a0 = place(Uniform(gen, {C}, -1.0, 1.0));
+            l.a1 = mat(Da, C, 1.0);
+            l.a2 = mat(C, Da, 0.5);
+            if (i > 0) {
+              l.v0 = place(Uniform(gen, {C}, -1.0, 1.0));
+              l.v1 = mat(Dv, C, 1.0);
+              l.v2 = mat(C, Dv, 0.5);
+            }
+            l.g1 = mat(Dg, C, 1.0);
+            l.g2 = mat(C, Dg, 1.0);
+            l.k_k = place(Uniform(gen, {C}, 0.5, 1.0));
+            l.k_a = place(Uniform(gen, {C}, 0.5, 1.5));
+            l.r_k = place(RandomLike(gen, {C}, 0.0, 0.3));
+            l.receptance = mat(C, C, 1.1);
+            l.key = mat(C, C, 1.1);
+            l.value = mat(C, C, 1.1);
+            l.output = mat(C, C, 1.1);
+            l.ln_x_w = ln_w();
+            l.ln_x_b = ln_b();
+            l.ffn_mix_k = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.ffn_key = mat(F, C, 1.1);
+            l.ffn_value = mat(C, F, 1.1);
+            w.layers.push_back(std::move(l));
+          }
+          w.ln_out_w = ln_w();
+          w.ln_out_b = ln_b();
+          w.head = mat(V, C, 1.1);
+          internal::FinishRwkv7Config(w);
+          w.config.fingerprint = RandomFingerprint(w);
+          model = std::make_unique<internal::Rwkv7Model>(std::move(w), fast);
+        } else {
+          internal::Rwkv4Weights w;
+          w.config.arch = Architecture::kRwkv4;
+          w.config.n_layer = spec.n_layer;
+          w.config.n_embd = spec.n_embd;
+          w.config.vocab_size = spec.vocab_size;
+          w.config.ffn_dim = static_cast<int>(F);
+          internal::FinishRwkv4Config(w.config);
+          w.emb = place(RandomLike(gen, {V, C}, 0.0, 1.0));
+          w.ln0_w = ln_w();
+          w.ln0_b = ln_b();
+          for (int64_t i = 0; i < L; ++i) {
+            internal::Rwkv4Layer l;
+            l.ln1_w = ln_w();
+            l.ln1_b = ln_b();
+            l.ln2_w = ln_w();
+            l.ln2_b = ln_b();
+            // Decay factors exp(-exp(d)) spread over ~(0.07, 0.92).
+            at::Tensor d = Uniform(gen, {C}, -2.5, 1.0);
+            l.att_time_decay =
+                (-at::exp(d)).to(*device, at::kFloat).contiguous();
+            l.att_time_first = Uniform(gen, {C}, -1.0, 1.0)
+                                   .to(*device, at::kFloat)
+                                   .contiguous();
+            l.att_mix_k = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.att_mix_v = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.att_mix_r = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.att_key = mat(C, C, 2.0);
+            l.att_value = mat(C, C, 1.1);
+            l.att_receptance = mat(C, C, 1.1);
+            l.att_output = mat(C, C, 1.1);
+            l.ffn_mix_k = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.ffn_mix_r = place(Uniform(gen, {C}, 0.0, 1.0));
+            l.ffn_key = mat(F, C, 1.1);
+            l.ffn_receptance = mat(C, C, 1.1);
+            l.ffn_value = mat(C, F, 1.1);
+            w.layers.push_back(std::move(l));
+          }
+          w.ln_out_w = ln_w();
+          w.ln_out_b = ln_b();
+          w.head = mat(V, C, 1.1);
+          w.config.fingerprint = RandomFingerprint(w);
+          model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast);
+        }
+        ModelConfig config = model->config();
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
             std::move(model), config, threads, options.device, options.dtype));
       });
@@ -263,17 +370,21 @@ absl::Status RwkvEngine::CheckState(const State& state) const {
         "state belongs to another model (fingerprint ", impl->model_fingerprint,
         ", this model is ", config_.fingerprint, ")"));
   }
-  if (impl->arch != config_.arch || impl->tensors.size() != 5) {
+  if (impl->arch != config_.arch || impl->names != model_->StateNames() ||
+      impl->tensors.size() != impl->names.size()) {
     return absl::InvalidArgumentError(
         "state does not belong to this model's architecture");
   }
-  for (const at::Tensor& t : impl->tensors) {
-    if (t.dim() != 2 || t.size(0) != config_.n_layer ||
-        t.size(1) != config_.n_embd) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "state shape [", t.dim() > 0 ? t.size(0) : 0, ", ",
-          t.dim() > 1 ? t.size(1) : 0, "] does not match the model's [",
-          config_.n_layer, ", ", config_.n_embd, "]"));
+  // Per component: [n_layer, ...] as a fresh state of this model.
+  const std::vector<at::Tensor> fresh = model_->NewState(1);
+  for (size_t j = 0; j < fresh.size(); ++j) {
+    const at::Tensor& t = impl->tensors[j];
+    const at::Tensor want = fresh[j].squeeze(1);
+    if (!t.sizes().equals(want.sizes())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state component '", impl->names[j], "' has shape [",
+                       absl::StrJoin(t.sizes(), ", "), "], the model needs [",
+                       absl::StrJoin(want.sizes(), ", "), "]"));
     }
   }
   return absl::OkStatus();
@@ -287,7 +398,7 @@ absl::StatusOr<Logits> RwkvEngine::Forward(absl::Span<const int32_t> tokens,
     at::NoGradGuard no_grad;
     StateImpl* impl = StateAccess::Get(state);
     std::vector<at::Tensor> work;
-    work.reserve(5);
+    work.reserve(impl->tensors.size());
     for (const at::Tensor& t : impl->tensors)
       work.push_back(t.unsqueeze(1).clone());
     std::vector<int64_t> ids(tokens.begin(), tokens.end());
@@ -332,7 +443,7 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     at::Tensor logits = model_->Forward(tok, work).contiguous().cpu();
     for (int64_t b = 0; b < B; ++b) {
       StateImpl* impl = StateAccess::Get(*states[b]);
-      for (size_t j = 0; j < 5; ++j)
+      for (size_t j = 0; j < work.size(); ++j)
         impl->tensors[j].copy_(work[j].select(1, b));
       impl->token_count += 1;
     }

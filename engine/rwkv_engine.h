@@ -1,5 +1,6 @@
-// RwkvEngine: the LibTorch implementation of Engine for RWKV-4 checkpoints
-// (.pth written by torch.save, or .safetensors; fp32/fp16/bf16 weights).
+// RwkvEngine: the LibTorch implementation of Engine for RWKV-4 and RWKV-7
+// (x070) checkpoints (.pth written by torch.save, or .safetensors;
+// fp32/fp16/bf16 weights); the architecture comes from the tensor names.
 // Create() loads and validates; every LibTorch exception is caught inside and
 // returned as a Status. Not thread-safe (see Engine).
 #ifndef RWKV_ENGINE_RWKV_ENGINE_H_
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
@@ -16,17 +18,21 @@
 namespace rwkv::engine {
 
 namespace internal {
-class Rwkv4Model;
+class RwkvModel;
 }  // namespace internal
 
-// Shape of a random-weight RWKV-4 model built in memory (tests, benchmarks).
-// Scales are realistic (LayerNorm ~1, decays spread over (0.07, 0.92),
-// weights ~N(0, 1/sqrt(fan_in))), so every layer carries signal.
+// Shape of a random-weight model built in memory (tests, benchmarks).
+// Scales are realistic (LayerNorm ~1, decays spread over (0.07, 0.92) for
+// RWKV-4 and (0.55, 0.99) for RWKV-7, weights ~N(0, 1/sqrt(fan_in))), so every
+// layer carries signal. RWKV-7 LoRA ranks follow the reference trainer's
+// formulas (0.1B shape: w/a 64, v 32, g 128).
 struct RandomModelSpec {
+  Architecture arch = Architecture::kRwkv4;
   int n_layer = 2;
   int n_embd = 64;
   int vocab_size = 256;
-  int ffn_dim = 0;  // 0 = 4 * n_embd
+  int ffn_dim = 0;     // 0 = 4 * n_embd
+  int head_size = 64;  // RWKV-7: n_head = n_embd / head_size
   uint64_t seed = 0;
 };
 
@@ -58,17 +64,19 @@ class RwkvEngine final : public Engine {
   int64_t weight_bytes() const;
 
  private:
-  RwkvEngine(std::unique_ptr<internal::Rwkv4Model> model, ModelConfig config,
+  RwkvEngine(std::unique_ptr<internal::RwkvModel> model, ModelConfig config,
              int num_threads, std::string device, std::string dtype);
 
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
   absl::Status CheckState(const State& state) const;
 
-  std::unique_ptr<internal::Rwkv4Model> model_;
+  std::unique_ptr<internal::RwkvModel> model_;
   ModelConfig config_;
   int num_threads_;
   std::string device_;
   std::string dtype_;
+  // Shape of each state component of one sequence (schema order).
+  std::vector<std::vector<int64_t>> state_shapes_;
 };
 
 }  // namespace rwkv::engine

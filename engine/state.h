@@ -1,5 +1,8 @@
-// State: one sequence's RWKV recurrent state (RWKV-4: att_aa, att_ab, att_pp,
-// att_x_prev, ffn_x_prev, each [n_layer, n_embd], fp32). Opaque, move-only;
+// State: one sequence's RWKV recurrent state, fp32 (RWKV-4: att_aa, att_ab,
+// att_pp, att_x_prev, ffn_x_prev, each [n_layer, n_embd]; RWKV-7: att_x_prev
+// [n_layer, n_embd], att_kv [n_layer, n_head, head_size, head_size] with rows
+// = value index and columns = key index as in ChatRWKV, ffn_x_prev
+// [n_layer, n_embd]). Opaque, move-only;
 // Clone() makes an independent deep copy. Thread-compatible: one owner at a
 // time, never shared between threads without external synchronization.
 #ifndef RWKV_ENGINE_STATE_H_
@@ -39,7 +42,8 @@ class State {
   int64_t SizeBytes() const;
 
   // Component names in schema order (RWKV-4: att_aa, att_ab, att_pp,
-  // att_x_prev, ffn_x_prev), and a host fp32 copy of one component
+  // att_x_prev, ffn_x_prev; RWKV-7: att_x_prev, att_kv, ffn_x_prev), and a
+  // host fp32 copy of one component
   // (row-major over its shape, which starts with n_layer).
   std::vector<std::string> ComponentNames() const;
   absl::StatusOr<std::vector<int64_t>> ComponentShape(

@@ -41,8 +41,10 @@ struct StateFileInfo {
 inline constexpr int kStateFormatVersion = 1;
 
 // Serializes `state` (one sequence, not a stack) as torch.save-compatible
-// .pth bytes: tensors att_aa, att_ab, att_pp, att_x_prev, ffn_x_prev
-// ([n_layer, n_embd] each for RWKV-4) and entries rwkv_state_format,
+// .pth bytes: the state's components by name (RWKV-4: att_aa, att_ab,
+// att_pp, att_x_prev, ffn_x_prev, [n_layer, n_embd] each; RWKV-7: att_x_prev,
+// att_kv [n_layer, n_head, head_size, head_size] in ChatRWKV's [value, key]
+// orientation, ffn_x_prev) and entries rwkv_state_format,
 // architecture, model_fingerprint, dtype, token_count.
 absl::StatusOr<std::string> SerializeState(const State& state,
                                            StateDtype dtype);

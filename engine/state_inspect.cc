@@ -78,6 +78,12 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
         } else {
           s.max_log10_true = std::numeric_limits<double>::quiet_NaN();
         }
+        if (name == "att_kv" && t.dim() == 4) {
+          at::Tensor norms = t.select(0, l).flatten(1).norm(2, {1});
+          for (int64_t h = 0; h < norms.size(0); ++h) {
+            s.head_norms.push_back(norms[h].item<double>());
+          }
+        }
         c.layers.push_back(s);
       }
       if (!at::isfinite(t).all().item<bool>()) {
@@ -89,6 +95,11 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
             live.abs().max().item<double>() > kHealthMaxExponent) {
           AddProblem(
               r, absl::StrCat("att_pp exponent beyond +-", kHealthMaxExponent));
+        }
+      } else if (name == "att_kv") {
+        if (c.max_abs > kHealthMaxKv) {
+          AddProblem(r, absl::StrCat("att_kv max |x| = ", c.max_abs, " > ",
+                                     kHealthMaxKv));
         }
       } else if (name == "att_x_prev" || name == "ffn_x_prev") {
         if (c.max_abs > kHealthMaxActivation) {
@@ -129,6 +140,10 @@ std::string FormatStateReport(const StateReport& r) {
                             l, s.mean_abs, s.max_abs);
       if (!std::isnan(s.max_log10_true)) {
         absl::StrAppendFormat(&out, " max log10|true| %.3g", s.max_log10_true);
+      }
+      if (!s.head_norms.empty()) {
+        out += " head |S|";
+        for (double n : s.head_norms) absl::StrAppendFormat(&out, " %.4g", n);
       }
       out += "\n";
     }

@@ -1,6 +1,7 @@
 // InspectState: per component and per layer statistics of a state (mean |x|,
 // max |x|; for RWKV-4 accumulators the log10 magnitude of the true values,
-// exp(pp) included) and a health verdict with the reasons. Pure function.
+// exp(pp) included; for the RWKV-7 matrix att_kv the norm of each head's
+// [N x N] state) and a health verdict with the reasons. Pure function.
 #ifndef RWKV_ENGINE_STATE_INSPECT_H_
 #define RWKV_ENGINE_STATE_INSPECT_H_
 
@@ -20,6 +21,8 @@ struct LayerStats {
   // RWKV-4 att_aa / att_ab: max over channels of log10|true value|
   // (log10|x| + pp/ln 10); -inf where all are zero. NaN for other components.
   double max_log10_true = 0;
+  // RWKV-7 att_kv: Frobenius norm of each head's matrix; empty otherwise.
+  std::vector<double> head_norms;
 };
 
 struct ComponentReport {
@@ -33,8 +36,10 @@ struct ComponentReport {
 // Health bounds (engineering limits, documented in README "State health"):
 // a healthy state is finite; RWKV-4: att_ab >= 0, every |att_aa| <=
 // kMaxMeanRatio * att_ab (the running WKV mean stays bounded), att_pp either
-// fresh (<= -1e29) or within +-kMaxExponent, |x_prev| <= kMaxActivation.
+// fresh (<= -1e29) or within +-kMaxExponent, |x_prev| <= kMaxActivation;
+// RWKV-7: every |att_kv| <= kHealthMaxKv.
 inline constexpr double kHealthMaxActivation = 1e4;
+inline constexpr double kHealthMaxKv = 1e6;
 inline constexpr double kHealthMaxExponent = 1e4;
 inline constexpr double kHealthMaxMeanRatio = 1e4;
 

@@ -3,7 +3,9 @@
 // RWKV-4 accumulators are handled by what they mean: the true WKV numerator
 // and denominator are att_aa*exp(att_pp) and att_ab*exp(att_pp), so blend,
 // decay and distance work on those (at a common exponent), never on the raw
-// numbers. Pure functions: inputs are not modified; thread-compatible.
+// numbers. RWKV-7 states are linear in every component (att_kv holds the true
+// per-head matrices), so blend and distance act on the raw values and decay
+// scales att_kv. Pure functions: inputs are not modified; thread-compatible.
 #ifndef RWKV_ENGINE_STATE_OPS_H_
 #define RWKV_ENGINE_STATE_OPS_H_
 
@@ -26,8 +28,9 @@ State ForkState(const State& state);
 // same model (fingerprints equal when both are known).
 absl::StatusOr<State> BlendStates(const State& a, const State& b, double alpha);
 
-// Multiplies the true accumulators by factor in (0, 1] (pp += log(factor):
-// exact, no underflow however small the factor); x_prev unchanged.
+// Multiplies the true accumulators by factor in (0, 1] (RWKV-4: pp +=
+// log(factor): exact, no underflow however small the factor; RWKV-7: att_kv
+// *= factor); x_prev unchanged.
 absl::StatusOr<State> DecayState(const State& state, double factor);
 
 // L2 distances of the true values per component (RWKV-4: att_num =

@@ -14,3 +14,8 @@ rwkv_test(prefix_cache_test
   SOURCES engine/prefix_cache_test.cc
   LIBS rwkv_engine
   LABELS engine)
+
+rwkv_test(rwkv7_parity_test
+  SOURCES engine/rwkv7_parity_test.cc
+  LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
+  LABELS engine)

@@ -1,5 +1,6 @@
 // rwkv-bench: speed figures of the RWKV engine on a model with a real
-// model's shape (random weights built in memory, or --model FILE), printed
+// model's shape (random weights built in memory: --arch v4 with --shape
+// 169m|430m, --arch v7 with --shape 0.1b|0.4b; or --model FILE), printed
 // next to the limits this machine allows, all measured in the same run:
 //   - single-stream decode ms/token vs (weight bytes read per token /
 //     measured memory read bandwidth);
@@ -83,30 +84,58 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
 }
 
 int Main(int argc, char** argv) {
-  CliArgs args({"model", "shape", "threads", "layers", "embd", "vocab",
+  CliArgs args({"model", "arch", "shape", "threads", "layers", "embd", "vocab",
                 "prompt-tokens", "decode-tokens", "batches"},
                {"json", "help", "skip-serial-prefill"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
     std::fprintf(stderr,
-                 "%s%susage: rwkv-bench [--shape 169m|430m] [--model FILE] "
+                 "%s%susage: rwkv-bench [--arch v4|v7] [--shape 169m|430m "
+                 "(v4), 0.1b|0.4b (v7)] [--model FILE] "
                  "[--threads N] [--prompt-tokens 512] [--decode-tokens 32] "
                  "[--batches 1,8,32,64] [--skip-serial-prefill] [--json]\n",
                  s.ok() ? "" : std::string(s.message()).c_str(),
                  s.ok() ? "" : "\n");
     return s.ok() ? 0 : 2;
   }
-  const std::string shape = args.GetOr("shape", "169m");
+  const std::string arch = args.GetOr("arch", "v4");
   engine::RandomModelSpec spec;
-  spec.vocab_size = 50277;
-  if (shape == "169m") {
-    spec.n_layer = 12;
-    spec.n_embd = 768;
-  } else if (shape == "430m") {
-    spec.n_layer = 24;
-    spec.n_embd = 1024;
+  std::string shape;
+  if (arch == "v4" || arch == "rwkv4") {
+    shape = args.GetOr("shape", "169m");
+    spec.vocab_size = 50277;
+    if (shape == "169m") {
+      spec.n_layer = 12;
+      spec.n_embd = 768;
+    } else if (shape == "430m") {
+      spec.n_layer = 24;
+      spec.n_embd = 1024;
+    } else {
+      std::fprintf(stderr,
+                   "rwkv-bench: unknown --shape '%s' for v4 (169m or 430m)\n",
+                   shape.c_str());
+      return 2;
+    }
+  } else if (arch == "v7" || arch == "rwkv7") {
+    // RWKV-7 World / G1 shapes: World vocabulary, heads of 64.
+    spec.arch = engine::Architecture::kRwkv7;
+    spec.head_size = 64;
+    shape = args.GetOr("shape", "0.1b");
+    spec.vocab_size = 65536;
+    if (shape == "0.1b") {
+      spec.n_layer = 12;
+      spec.n_embd = 768;
+    } else if (shape == "0.4b") {
+      spec.n_layer = 24;
+      spec.n_embd = 1024;
+    } else {
+      std::fprintf(stderr,
+                   "rwkv-bench: unknown --shape '%s' for v7 (0.1b or 0.4b)\n",
+                   shape.c_str());
+      return 2;
+    }
   } else {
-    std::fprintf(stderr, "rwkv-bench: unknown --shape '%s' (169m or 430m)\n",
-                 shape.c_str());
+    std::fprintf(stderr, "rwkv-bench: unknown --arch '%s' (v4 or v7)\n",
+                 arch.c_str());
     return 2;
   }
   spec.n_layer = static_cast<int>(*args.GetInt("layers", spec.n_layer));
@@ -132,8 +161,9 @@ int Main(int argc, char** argv) {
   };
   say(absl::StrCat(
       "model: ", args.Has("model") ? *args.Get("model") : "random " + shape,
-      " (", c.n_layer, " layers, ", c.n_embd, " wide, vocab ", c.vocab_size,
-      ", ", c.n_params, " params)"));
+      " (", std::string(engine::ArchitectureName(c.arch)), ", ", c.n_layer,
+      " layers, ", c.n_embd, " wide, vocab ", c.vocab_size, ", ", c.n_params,
+      " params)"));
   say(absl::StrCat("threads: ", e.num_threads(),
                    "; matmul path: ", e.matmul_backend()));
 
@@ -148,7 +178,13 @@ int Main(int argc, char** argv) {
 
   // Work per token: every matrix is read once; the embedding only one row.
   const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
-  const double matrix_params = static_cast<double>(L) * (5 * C * C + 2 * F * C);
+  // RWKV-4: R, K, V, O and the FFN's R (5 C x C) plus its key and value.
+  // RWKV-7: all parameters but embedding, head and the per-channel vectors
+  // (19 C per layer, 4 C outside): R, K, V, O, the FFN and the LoRA factors.
+  const double matrix_params =
+      c.arch == engine::Architecture::kRwkv7
+          ? static_cast<double>(c.n_params - 2 * V * C - L * 19 * C - 4 * C)
+          : static_cast<double>(L) * (5 * C * C + 2 * F * C);
   const double head_params = static_cast<double>(V) * C;
   const double flops_per_token = 2.0 * (matrix_params + head_params);
   const double bytes_per_token = static_cast<double>(e.weight_bytes()) -
@@ -242,10 +278,12 @@ int Main(int argc, char** argv) {
                    t5 ? "MET" : "MISSED"));
   if (quiet) {
     json out;
-    out["model"] = {{"n_layer", c.n_layer},
-                    {"n_embd", c.n_embd},
-                    {"vocab_size", c.vocab_size},
-                    {"n_params", c.n_params}};
+    out["model"] = {
+        {"architecture", std::string(engine::ArchitectureName(c.arch))},
+        {"n_layer", c.n_layer},
+        {"n_embd", c.n_embd},
+        {"vocab_size", c.vocab_size},
+        {"n_params", c.n_params}};
     out["threads"] = e.num_threads();
     out["matmul_backend"] = e.matmul_backend();
     out["torch_blas"] = "OpenBLAS (openmp)";

@@ -199,6 +199,12 @@ absl::Status RunInspect(const CliArgs& args) {
       if (!std::isnan(s.max_log10_true)) {
         jl["max_log10_true"] = NumberOrNull(s.max_log10_true);
       }
+      // RWKV-7 att_kv: the norm of each head's matrix.
+      if (!s.head_norms.empty()) {
+        json norms = json::array();
+        for (double n : s.head_norms) norms.push_back(NumberOrNull(n));
+        jl["head_norms"] = std::move(norms);
+      }
       layers.push_back(std::move(jl));
     }
     jc["layers"] = std::move(layers);

@@ -46,6 +46,7 @@ at::Tensor LinearLayer::Forward(const at::Tensor& x) const {
 
 int64_t LinearLayer::weight_bytes() const {
   if (packed_ != nullptr) return static_cast<int64_t>(packed_->packed_bytes());
+  if (!weight_.defined()) return 0;  // a default-constructed (absent) layer
   return weight_.numel() * weight_.element_size();
 }
 

@@ -14,6 +14,7 @@
 
 #include "engine/internal/linear_layer.h"
 #include "engine/internal/rwkv4_weights.h"
+#include "engine/internal/rwkv_model.h"
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
@@ -22,30 +23,33 @@ namespace rwkv::engine::internal {
 enum Rwkv4StateIndex { kAttAa = 0, kAttAb, kAttPp, kAttXPrev, kFfnXPrev };
 const std::vector<std::string>& Rwkv4StateNames();
 
-class Rwkv4Model {
+class Rwkv4Model final : public RwkvModel {
  public:
   // fast_cpu: use the engine's packed fp32 CPU kernels (CPU fp32 weights
   // only); the matrices are then held only in packed form, and autograd
   // through the model is unavailable.
   Rwkv4Model(Rwkv4Weights weights, bool fast_cpu);
 
-  const ModelConfig& config() const { return w_.config; }
+  const ModelConfig& config() const override { return w_.config; }
   const Rwkv4Weights& weights() const { return w_; }
-  at::Device device() const { return w_.emb.device(); }
-  at::ScalarType dtype() const { return w_.emb.scalar_type(); }
+  at::Device device() const override { return w_.emb.device(); }
+  at::ScalarType dtype() const override { return w_.emb.scalar_type(); }
   // Bytes of all weights as held (packed matrices included).
-  int64_t WeightBytes() const;
-  bool fast_cpu() const { return fast_cpu_; }
+  int64_t WeightBytes() const override;
+  bool fast_cpu() const override { return fast_cpu_; }
+  const std::vector<std::string>& StateNames() const override {
+    return Rwkv4StateNames();
+  }
 
   // Fresh state for `batch` sequences: 5 tensors [L, batch, C] fp32
   // (zeros; att_pp = -1e30).
-  std::vector<at::Tensor> NewState(int64_t batch) const;
+  std::vector<at::Tensor> NewState(int64_t batch) const override;
 
   // tokens: [B, T] int64 (CPU or device). state: 5 tensors [L, B, C] fp32,
   // updated in place. Returns fp32 logits [B, V] after each row's last
   // token.
   at::Tensor Forward(const at::Tensor& tokens,
-                     std::vector<at::Tensor>& state) const;
+                     std::vector<at::Tensor>& state) const override;
 
  private:
   struct LayerLinears {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/internal/model_fingerprint.h"
+#include "engine/internal/rwkv7_model.h"
 
 namespace rwkv::engine::internal {
 namespace {
@@ -150,19 +151,38 @@ absl::StatusOr<Architecture> DetectArchitecture(const Checkpoint& ckpt) {
     return absl::InvalidArgumentError(
         absl::StrCat(ckpt.source(), ": the checkpoint holds no tensors"));
   }
-  if (ckpt.Find("blocks.0.att.time_first") != nullptr) {
-    return Architecture::kRwkv4;
+  // Per-layer names only one generation uses.
+  static const auto* v4_keys = new std::set<std::string>{
+      "att.time_first", "att.time_decay", "att.time_mix_k", "att.time_mix_v",
+      "att.time_mix_r", "ffn.time_mix_k", "ffn.time_mix_r"};
+  static const auto* v7_keys = new std::set<std::string>{
+      "att.r_k", "att.k_k", "att.k_a", "att.w0",  "att.w1",  "att.w2",
+      "att.a0",  "att.a1",  "att.a2",  "att.g1",  "att.g2",  "att.x_r",
+      "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g", "ffn.x_k"};
+  std::string v4_name, v7_name;
+  bool v5 = false;
+  for (const CheckpointTensor& t : ckpt.tensors()) {
+    int layer = 0;
+    std::string rest;
+    if (!SplitBlockName(t.name, &layer, &rest)) continue;
+    if (rest == "att.time_faaaa") v5 = true;
+    if (v4_name.empty() && v4_keys->count(rest)) v4_name = t.name;
+    if (v7_name.empty() && v7_keys->count(rest)) v7_name = t.name;
   }
-  if (ckpt.Find("blocks.0.att.r_k") != nullptr ||
-      ckpt.Find("blocks.0.att.x_r") != nullptr) {
-    return Architecture::kRwkv7;
-  }
-  if (ckpt.Find("blocks.0.att.time_faaaa") != nullptr) {
+  if (v5) {
     return absl::UnimplementedError(absl::StrCat(
         ckpt.source(),
         ": this is an RWKV-5/6 checkpoint (att.time_faaaa); supported "
         "architectures are RWKV-4 and RWKV-7"));
   }
+  if (!v4_name.empty() && !v7_name.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ckpt.source(), ": mixes RWKV-4 tensors ('", v4_name,
+                     "') with RWKV-7 tensors ('", v7_name,
+                     "'); not a valid RWKV checkpoint"));
+  }
+  if (!v4_name.empty()) return Architecture::kRwkv4;
+  if (!v7_name.empty()) return Architecture::kRwkv7;
   if (ckpt.Find("emb.weight") == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         ckpt.source(),
@@ -171,7 +191,8 @@ absl::StatusOr<Architecture> DetectArchitecture(const Checkpoint& ckpt) {
   }
   return absl::InvalidArgumentError(absl::StrCat(
       ckpt.source(),
-      ": unrecognized RWKV variant (no blocks.0.att.time_first / r_k)"));
+      ": unrecognized RWKV variant (no blocks.N.att.time_first (RWKV-4) or "
+      "att.r_k / att.w0 (RWKV-7) tensors)"));
 }
 
 void FinishRwkv4Config(ModelConfig& c) {
@@ -314,6 +335,252 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
   w.ln_out_b = cv.Place(t);
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
   w.head = cv.Place(t);
+  w.config.fingerprint = cv.fingerprint();
+  return w;
+}
+
+namespace {
+
+constexpr const char* kRwkv7LayerKeys[] = {
+    "ln1.weight",
+    "ln1.bias",
+    "ln2.weight",
+    "ln2.bias",
+    "att.x_r",
+    "att.x_w",
+    "att.x_k",
+    "att.x_v",
+    "att.x_a",
+    "att.x_g",
+    "att.w0",
+    "att.w1",
+    "att.w2",
+    "att.a0",
+    "att.a1",
+    "att.a2",
+    "att.v0",
+    "att.v1",
+    "att.v2",
+    "att.g1",
+    "att.g2",
+    "att.k_k",
+    "att.k_a",
+    "att.r_k",
+    "att.receptance.weight",
+    "att.key.weight",
+    "att.value.weight",
+    "att.output.weight",
+    "att.ln_x.weight",
+    "att.ln_x.bias",
+    "ffn.x_k",
+    "ffn.key.weight",
+    "ffn.value.weight",
+};
+
+}  // namespace
+
+absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
+                                              const LoadTarget& target) {
+  const std::string& src = ckpt.source();
+  const CheckpointTensor* emb = ckpt.Find("emb.weight");
+  if (emb == nullptr || emb->shape.size() != 2 || emb->shape[0] <= 0 ||
+      emb->shape[1] <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": 'emb.weight' missing or not a non-empty 2-D tensor"));
+  }
+  const int64_t V = emb->shape[0], C = emb->shape[1];
+  if (V > (1 << 24) || C > (1 << 16)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": implausible emb.weight shape ", ShapeString(emb->shape)));
+  }
+  std::set<int> layer_ids;
+  const std::set<std::string> layer_keys(std::begin(kRwkv7LayerKeys),
+                                         std::end(kRwkv7LayerKeys));
+  for (const CheckpointTensor& t : ckpt.tensors()) {
+    int layer = 0;
+    std::string rest;
+    if (SplitBlockName(t.name, &layer, &rest)) {
+      const bool known =
+          layer_keys.count(rest) > 0 ||
+          (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
+      if (!known) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(src, ": unexpected tensor '", t.name,
+                         "' for an RWKV-7 checkpoint"));
+      }
+      layer_ids.insert(layer);
+    } else if (t.name != "emb.weight" && t.name != "ln_out.weight" &&
+               t.name != "ln_out.bias" && t.name != "head.weight") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src, ": unexpected tensor '", t.name, "' for an RWKV-7 checkpoint"));
+    }
+  }
+  if (layer_ids.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": no blocks.N.* tensors"));
+  }
+  const int L = *layer_ids.rbegin() + 1;
+  for (int i = 0; i < L; ++i) {
+    if (!layer_ids.count(i)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src, ": layer ", i, " is missing (found layers up to ", L - 1, ")"));
+    }
+  }
+  // Head layout from r_k [n_head, head_size].
+  const CheckpointTensor* r_k = ckpt.Find("blocks.0.att.r_k");
+  if (r_k == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src,
+        ": missing tensor 'blocks.0.att.r_k' (RWKV-7 [n_head, head_size]; "
+        "the file has other RWKV-7 tensors, so it is incomplete)"));
+  }
+  if (r_k->shape.size() != 2 || r_k->shape[0] <= 0 || r_k->shape[1] <= 0 ||
+      r_k->shape[0] * r_k->shape[1] != C) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": tensor 'blocks.0.att.r_k' has shape ", ShapeString(r_k->shape),
+        ", expected [n_head, head_size] with n_head * "
+        "head_size = n_embd = ",
+        C));
+  }
+  const int64_t H = r_k->shape[0], N = r_k->shape[1];
+  if (N > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        src, ": head_size ", N,
+        " (from blocks.0.att.r_k) is larger than supported (1024)"));
+  }
+  const CheckpointTensor* ffn_key = ckpt.Find("blocks.0.ffn.key.weight");
+  if (ffn_key == nullptr || ffn_key->shape.size() != 2 ||
+      ffn_key->shape[0] <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": 'blocks.0.ffn.key.weight' missing or not 2-D"));
+  }
+  const int64_t F = ffn_key->shape[0];
+
+  Rwkv7Weights w;
+  w.config.arch = Architecture::kRwkv7;
+  w.config.n_layer = L;
+  w.config.n_embd = static_cast<int>(C);
+  w.config.vocab_size = static_cast<int>(V);
+  w.config.ffn_dim = static_cast<int>(F);
+  w.config.n_head = static_cast<int>(H);
+  w.config.head_size = static_cast<int>(N);
+
+  Converter cv(ckpt, target);
+  at::Tensor t;
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("emb.weight", {V, C}));
+  w.emb = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("blocks.0.ln0.weight", {C}));
+  w.ln0_w = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("blocks.0.ln0.bias", {C}));
+  w.ln0_b = cv.Place(t);
+  const std::vector<std::vector<int64_t>> vec_alt = {{1, 1, C}, {1, C}};
+  for (int i = 0; i < L; ++i) {
+    const std::string p = absl::StrCat("blocks.", i, ".");
+    Rwkv7Layer l;
+    auto vec = [&](const char* key) -> absl::StatusOr<at::Tensor> {
+      absl::StatusOr<at::Tensor> v = cv.Get(p + key, {C}, vec_alt);
+      if (!v.ok()) return v.status();
+      return v->reshape({C});
+    };
+    // A LoRA factor: checkpoint [C, D] (down) or [D, C] (up); returned as
+    // [out, in], i.e. transposed. D comes from the tensor itself.
+    auto lora = [&](const char* key, bool down) -> absl::StatusOr<at::Tensor> {
+      const std::string name = p + key;
+      const CheckpointTensor* ct = ckpt.Find(name);
+      if (ct == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(src, ": missing tensor '", name, "' (expected shape ",
+                         down ? absl::StrCat("[", C, ", rank]")
+                              : absl::StrCat("[rank, ", C, "]"),
+                         ")"));
+      }
+      const bool ok = ct->shape.size() == 2 && ct->shape[down ? 0 : 1] == C &&
+                      ct->shape[down ? 1 : 0] > 0 &&
+                      ct->shape[down ? 1 : 0] <= 4 * C;
+      if (!ok) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(src, ": tensor '", name, "' has shape ",
+                         ShapeString(ct->shape), ", expected ",
+                         down ? absl::StrCat("[", C, ", rank]")
+                              : absl::StrCat("[rank, ", C, "]")));
+      }
+      absl::StatusOr<at::Tensor> v = cv.Get(name, ct->shape);
+      if (!v.ok()) return v.status();
+      return v->t().contiguous();
+    };
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ln1.weight"));
+    l.ln1_w = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ln1.bias"));
+    l.ln1_b = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ln2.weight"));
+    l.ln2_w = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ln2.bias"));
+    l.ln2_b = cv.Place(t);
+    std::vector<at::Tensor> mix;
+    for (const char* key :
+         {"att.x_r", "att.x_w", "att.x_k", "att.x_v", "att.x_a", "att.x_g"}) {
+      RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec(key));
+      mix.push_back(t);
+    }
+    l.att_mix = cv.Place(at::stack(mix, 0));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.w0"));
+    l.w0 = cv.PlaceF32(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.w1", true));
+    l.w1 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.w2", false));
+    l.w2 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.a0"));
+    l.a0 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.a1", true));
+    l.a1 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.a2", false));
+    l.a2 = cv.Place(t);
+    if (i > 0) {  // layer 0 defines v_first; its v0/v1/v2 are never used
+      RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.v0"));
+      l.v0 = cv.Place(t);
+      RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.v1", true));
+      l.v1 = cv.Place(t);
+      RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.v2", false));
+      l.v2 = cv.Place(t);
+    }
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.g1", true));
+    l.g1 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, lora("att.g2", false));
+    l.g2 = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.k_k"));
+    l.k_k = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.k_a"));
+    l.k_a = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.r_k", {H, N}));
+    l.r_k = cv.Place(t.reshape({C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.Get(p + "att.receptance.weight", {C, C}));
+    l.receptance = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.key.weight", {C, C}));
+    l.key = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.value.weight", {C, C}));
+    l.value = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.output.weight", {C, C}));
+    l.output = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.ln_x.weight"));
+    l.ln_x_w = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.ln_x.bias"));
+    l.ln_x_b = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ffn.x_k"));
+    l.ffn_mix_k = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "ffn.key.weight", {F, C}));
+    l.ffn_key = cv.Place(t);
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "ffn.value.weight", {C, F}));
+    l.ffn_value = cv.Place(t);
+    w.layers.push_back(std::move(l));
+  }
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.weight", {C}));
+  w.ln_out_w = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.bias", {C}));
+  w.ln_out_b = cv.Place(t);
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
+  w.head = cv.Place(t);
+  FinishRwkv7Config(w);
   w.config.fingerprint = cv.fingerprint();
   return w;
 }

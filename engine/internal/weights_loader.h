@@ -1,7 +1,7 @@
-// Turns a parsed checkpoint into validated RWKV-4 weights on the target
-// device and dtype: architecture and dims come from tensor names and shapes;
-// any missing, unexpected, misshapen or non-finite tensor is an error that
-// names the file and the tensor.
+// Turns a parsed checkpoint into validated RWKV-4 or RWKV-7 weights on the
+// target device and dtype: architecture and dims come from tensor names and
+// shapes; any missing, unexpected, misshapen or non-finite tensor is an error
+// that names the file and the tensor.
 #ifndef RWKV_ENGINE_INTERNAL_WEIGHTS_LOADER_H_
 #define RWKV_ENGINE_INTERNAL_WEIGHTS_LOADER_H_
 
@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "engine/checkpoint.h"
 #include "engine/internal/rwkv4_weights.h"
+#include "engine/internal/rwkv7_weights.h"
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
@@ -20,10 +21,18 @@ struct LoadTarget {
   float time_decay_clip = 0.0f;  // > 0: clamp raw time_decay to <= clip
 };
 
-// Which RWKV generation a checkpoint holds, from its key names.
+// Which RWKV generation a checkpoint holds, from its key names (RWKV-4:
+// att.time_first / time_decay; RWKV-7: att.r_k, att.w0, att.x_r, ...). A file
+// mixing both naming schemes is an error.
 absl::StatusOr<Architecture> DetectArchitecture(const Checkpoint& ckpt);
 
 absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
+                                              const LoadTarget& target);
+
+// RWKV-7 (x070): dims from shapes (n_head, head_size from att.r_k; LoRA
+// ranks from att.w1/a1/v1/g1). Layer 0 needs no att.v0/v1/v2 (ignored when
+// present: layer 0 defines v_first). Fills config completely.
+absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
                                               const LoadTarget& target);
 
 // Fills config.n_params and config.state_bytes_fp32 from the dims.

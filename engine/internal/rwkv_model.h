@@ -1,0 +1,46 @@
+// RwkvModel: the small interface RwkvEngine drives, one implementation per
+// RWKV generation (Rwkv4Model, Rwkv7Model). A model owns its weights, knows
+// its state schema (component names and fresh values) and runs the math over
+// [B, T] tokens; RwkvEngine adds validation, State bookkeeping and Status.
+// Thread-compatible: Forward is const and touches only the state it is given.
+#ifndef RWKV_ENGINE_INTERNAL_RWKV_MODEL_H_
+#define RWKV_ENGINE_INTERNAL_RWKV_MODEL_H_
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/model_config.h"
+
+namespace rwkv::engine::internal {
+
+class RwkvModel {
+ public:
+  virtual ~RwkvModel() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual at::Device device() const = 0;
+  // Compute dtype of the activations (the weights' dtype).
+  virtual at::ScalarType dtype() const = 0;
+  // Bytes of all weights as held (packed matrices included).
+  virtual int64_t WeightBytes() const = 0;
+  // True when the packed fp32 CPU kernels serve the matrices.
+  virtual bool fast_cpu() const = 0;
+
+  // State component names in schema order (state_schema.h).
+  virtual const std::vector<std::string>& StateNames() const = 0;
+  // Fresh state for `batch` sequences: one fp32 tensor per component, shaped
+  // [n_layer, batch, ...] on the model's device.
+  virtual std::vector<at::Tensor> NewState(int64_t batch) const = 0;
+  // tokens: [B, T] int64. state: as NewState(B) returns, updated in place
+  // (functionally replaced when autograd is recording). Returns fp32 logits
+  // [B, V] after each row's last token.
+  virtual at::Tensor Forward(const at::Tensor& tokens,
+                             std::vector<at::Tensor>& state) const = 0;
+};
+
+}  // namespace rwkv::engine::internal
+
+#endif  // RWKV_ENGINE_INTERNAL_RWKV_MODEL_H_

@@ -1,0 +1,22 @@
+// The RWKV-7 state update (generalized delta rule) as a plain fp32 loop for
+// CPU inference: the one part of sequence mode that steps through time.
+// Per head, with S[i][j] (i = value index, j = key index, ChatRWKV's
+// orientation) and column vectors:
+//   S <- S diag(w) + (S (-kk)) (kk*a)^T + v k^T;   y = S r
+#ifndef RWKV_ENGINE_INTERNAL_WKV7_CPU_H_
+#define RWKV_ENGINE_INTERNAL_WKV7_CPU_H_
+
+#include <cstdint>
+
+namespace rwkv::engine::internal {
+
+// r, w, k, v, kk, a, out: [B, T, H*N] (w = decay factor in (0, 1));
+// state: [B, H, N, N], updated in place. All contiguous fp32. REQUIRES:
+// N <= 1024.
+void Wkv7ForwardCpu(int64_t B, int64_t T, int64_t H, int64_t N, const float* r,
+                    const float* w, const float* k, const float* v,
+                    const float* kk, const float* a, float* state, float* out);
+
+}  // namespace rwkv::engine::internal
+
+#endif  // RWKV_ENGINE_INTERNAL_WKV7_CPU_H_
