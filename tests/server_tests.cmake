@@ -1,1 +1,18 @@
-# Server tests (unit and end to end over loopback gRPC).
+# Server tests (unit and end to end over loopback gRPC). They create states
+# with a small random-weight engine, so they are labelled "engine".
+rwkv_test(state_manager_test
+  SOURCES server/state_manager_test.cc server/stop_matcher_test.cc
+          server/status_util_test.cc
+  LIBS rwkv_server
+  LABELS engine)
+
+rwkv_test(server_e2e_test
+  SOURCES server/server_e2e_test.cc
+  LIBS rwkv_server
+  LABELS engine)
+
+add_test(NAME rwkv_server_cli_test
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_cli_test.sh
+          $<TARGET_FILE:rwkv-server>)
+set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
+  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)

@@ -1,0 +1,131 @@
+#include "server/generate_reactor.h"
+
+#include <utility>
+
+#include "server/status_util.h"
+
+namespace rwkv::server {
+namespace {
+
+rwkv::v1::FinishReason ToProto(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kLength:
+      return rwkv::v1::FINISH_REASON_LENGTH;
+    case FinishReason::kStop:
+      return rwkv::v1::FINISH_REASON_STOP;
+    case FinishReason::kEos:
+      return rwkv::v1::FINISH_REASON_EOS;
+    case FinishReason::kCancelled:
+      return rwkv::v1::FINISH_REASON_CANCELLED;
+    case FinishReason::kNone:
+      break;
+  }
+  return rwkv::v1::FINISH_REASON_UNSPECIFIED;
+}
+
+}  // namespace
+
+// The shared half. Decisions are taken under mu_; StartWrite/Finish are
+// called after releasing it (Finish may run OnDone inline).
+class GenerateReactor::Sink final : public TurnSink {
+ public:
+  explicit Sink(GenerateReactor* reactor) : reactor_(reactor) {}
+
+  bool IsCancelled() const override { return cancelled_.load(); }
+
+  void OnChunk(TurnChunk chunk) override {
+    rwkv::v1::GenerateResponse msg;
+    msg.set_text(std::move(chunk.text));
+    for (int32_t id : chunk.token_ids) msg.add_token_ids(id);
+    msg.set_token_count(chunk.token_count);
+    if (chunk.finish_reason != FinishReason::kNone) {
+      msg.set_finish_reason(ToProto(chunk.finish_reason));
+      rwkv::v1::Usage* usage = msg.mutable_usage();
+      usage->set_prompt_tokens(chunk.prompt_tokens);
+      usage->set_generated_tokens(chunk.generated_tokens);
+      usage->set_cached_tokens(chunk.cached_tokens);
+    }
+    const rwkv::v1::GenerateResponse* to_write = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_ || cancelled_.load()) return;
+      queue_.push_back(std::move(msg));
+      if (!writing_) {
+        writing_ = true;
+        to_write = &queue_.front();
+      }
+    }
+    if (to_write != nullptr) reactor_->StartWrite(to_write);
+  }
+
+  void OnFinish(const absl::Status& status) override {
+    Finish(ToGrpcStatus(status));
+  }
+
+  void Finish(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_status_.has_value()) return;
+      finish_status_ = status;
+      if (writing_) return;  // OnWriteDone finishes
+      finishing_ = true;
+    }
+    reactor_->Finish(status);
+  }
+
+  void WriteDone(bool ok) {
+    const rwkv::v1::GenerateResponse* to_write = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      if (!ok) {
+        cancelled_.store(true);
+        queue_.clear();
+      }
+      if (!queue_.empty()) {
+        to_write = &queue_.front();
+      } else {
+        writing_ = false;
+        if (finish_status_.has_value() && !finishing_) {
+          finishing_ = true;
+          finish = finish_status_;
+        }
+      }
+    }
+    if (to_write != nullptr) {
+      reactor_->StartWrite(to_write);
+    } else if (finish.has_value()) {
+      reactor_->Finish(*finish);
+    }
+  }
+
+  void Cancel() { cancelled_.store(true); }
+
+ private:
+  GenerateReactor* const reactor_;  // valid until Finish() has been called
+  std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;
+  std::deque<rwkv::v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once the turn is over (status to finish with).
+  std::optional<grpc::Status> finish_status_ ABSL_GUARDED_BY(mu_);
+  // True once reactor_->Finish has been (or is being) called.
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+GenerateReactor::GenerateReactor() : sink_(std::make_shared<Sink>(this)) {}
+
+std::shared_ptr<TurnSink> GenerateReactor::sink() const { return sink_; }
+
+void GenerateReactor::FinishNow(const grpc::Status& status) {
+  sink_->Finish(status);
+}
+
+void GenerateReactor::OnWriteDone(bool ok) { sink_->WriteDone(ok); }
+
+void GenerateReactor::OnCancel() { sink_->Cancel(); }
+
+void GenerateReactor::OnDone() { delete this; }
+
+}  // namespace rwkv::server

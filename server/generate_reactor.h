@@ -1,0 +1,45 @@
+// GenerateReactor: the server-streaming reactor of one Generate/Chat call and
+// the TurnSink the scheduler writes into. Chunks are queued and written one
+// at a time (one StartWrite in flight, gRFC L67); Finish() is called exactly
+// once, after the last write, also for cancelled calls; OnDone() deletes the
+// reactor. The sink part is shared with the scheduler (shared_ptr) and
+// outlives the reactor: once the call is done, late chunks are dropped.
+// Thread-safe; never blocks in a reaction.
+#ifndef RWKV_SERVER_GENERATE_REACTOR_H_
+#define RWKV_SERVER_GENERATE_REACTOR_H_
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "rwkv/v1/chat.pb.h"
+#include "server/turn.h"
+
+namespace rwkv::server {
+
+class GenerateReactor final
+    : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse> {
+ public:
+  GenerateReactor();
+
+  // The sink to hand to the scheduler.
+  std::shared_ptr<TurnSink> sink() const;
+  // Ends the call before any turn started (validation errors).
+  void FinishNow(const grpc::Status& status);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  class Sink;
+  std::shared_ptr<Sink> sink_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_GENERATE_REACTOR_H_

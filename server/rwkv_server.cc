@@ -1,0 +1,108 @@
+#include "server/rwkv_server.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/state_file.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/log.h"
+
+namespace rwkv::server {
+
+absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
+    std::unique_ptr<engine::Engine> engine,
+    std::unique_ptr<engine::Tokenizer> tokenizer, ServerOptions options) {
+  if (engine == nullptr || tokenizer == nullptr) {
+    return absl::InvalidArgumentError(
+        "RwkvServer needs an engine and a tokenizer");
+  }
+  if (tokenizer->vocab_size() > engine->config().vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the tokenizer has ", tokenizer->vocab_size(),
+                     " tokens but the model's vocabulary has only ",
+                     engine->config().vocab_size));
+  }
+  std::unique_ptr<RwkvServer> s(new RwkvServer());
+  for (const auto& [name, path] : options.initial_state_files) {
+    absl::StatusOr<engine::State> state = engine::LoadStateFile(path, *engine);
+    if (!state.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--initial-state ", name, "=", path, ": ", state.status().message()));
+    }
+    options.service.initial_states[name] =
+        std::make_shared<const engine::State>(*std::move(state));
+  }
+  s->engine_ = std::move(engine);
+  s->tokenizer_ = std::move(tokenizer);
+  if (options.prefix_cache_bytes > 0) {
+    engine::PrefixCacheOptions pc;
+    pc.max_bytes = options.prefix_cache_bytes;
+    s->prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
+  }
+  s->sessions_ = std::make_unique<StateManager>(options.sessions);
+  s->scheduler_ =
+      std::make_unique<Scheduler>(s->engine_.get(), s->tokenizer_.get(),
+                                  s->sessions_.get(), options.scheduler);
+  s->service_ = std::make_unique<ChatService>(
+      s->engine_.get(), s->tokenizer_.get(), s->sessions_.get(),
+      s->scheduler_.get(), s->prefix_cache_.get(), options.service);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &port);
+  // Without this, Linux lets a second server bind the same port silently
+  // (SO_REUSEPORT) and the two split the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || port == 0) {
+    s->scheduler_->Stop();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen));
+  }
+  s->port_ = port;
+  const size_t colon = options.listen.rfind(':');
+  s->host_ = colon == std::string::npos ? options.listen
+                                        : options.listen.substr(0, colon);
+  if (grpc::HealthCheckServiceInterface* health =
+          s->server_->GetHealthCheckService()) {
+    health->SetServingStatus(true);
+    health->SetServingStatus("rwkv.v1.ChatService", true);
+  }
+  return s;
+}
+
+RwkvServer::~RwkvServer() { Shutdown(absl::ZeroDuration()); }
+
+std::string RwkvServer::address() const {
+  return absl::StrCat(host_, ":", port_);
+}
+
+void RwkvServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  if (server_ != nullptr) {
+    if (grpc::HealthCheckServiceInterface* health =
+            server_->GetHealthCheckService()) {
+      health->SetServingStatus(false);
+    }
+    // Waits for running calls until the deadline, then cancels them; the
+    // scheduler is still running, so cancelled streams finish cleanly.
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      absl::ToChronoMilliseconds(grace));
+    server_->Wait();
+  }
+  if (scheduler_ != nullptr) scheduler_->Stop();
+}
+
+}  // namespace rwkv::server

@@ -1,0 +1,84 @@
+// RwkvServer: one running rwkv-server: the engine, tokenizer, sessions,
+// scheduler, ChatService, the standard health service and server reflection,
+// wired together and listening. Used by main.cc and by the end-to-end tests
+// (listen on "127.0.0.1:0" and read port()).
+//
+// Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
+// give running streams `grace` to finish, then cancel them (their turns are
+// rolled back); stop the scheduler; the engine goes last (destructor).
+// Thread-safe: Shutdown() may be called from any thread, once or more.
+#ifndef RWKV_SERVER_RWKV_SERVER_H_
+#define RWKV_SERVER_RWKV_SERVER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "engine/prefix_cache.h"
+#include "engine/tokenizer.h"
+#include "grpcpp/grpcpp.h"
+#include "server/chat_service.h"
+#include "server/scheduler.h"
+#include "server/state_manager.h"
+
+namespace rwkv::server {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free one (see port()).
+  std::string listen = "127.0.0.1:50051";
+  StateManagerOptions sessions;
+  SchedulerOptions scheduler;
+  ChatServiceOptions service;
+  // --initial-state NAME=FILE entries, loaded at startup.
+  std::map<std::string, std::string> initial_state_files;
+  // Shared-prefix cache bound; 0 disables it.
+  int64_t prefix_cache_bytes = int64_t{256} << 20;
+  // Largest request message (state uploads).
+  int max_message_bytes = 64 << 20;
+};
+
+class RwkvServer {
+ public:
+  // Starts serving. Errors: a bad initial state file, a listen address that
+  // cannot be bound (UNAVAILABLE).
+  static absl::StatusOr<std::unique_ptr<RwkvServer>> Start(
+      std::unique_ptr<engine::Engine> engine,
+      std::unique_ptr<engine::Tokenizer> tokenizer, ServerOptions options);
+  // Shuts down (zero grace) if still running.
+  ~RwkvServer();
+
+  // See the file comment. Returns once everything has stopped.
+  void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+
+  int port() const { return port_; }
+  std::string address() const;
+  const engine::Engine& engine() const { return *engine_; }
+  StateManager& sessions() { return *sessions_; }
+  Scheduler& scheduler() { return *scheduler_; }
+  const ChatService& service() const { return *service_; }
+
+ private:
+  RwkvServer() = default;
+
+  // Destroyed in reverse order: the gRPC server first, the engine last.
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::PrefixCache> prefix_cache_;
+  std::unique_ptr<StateManager> sessions_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ChatService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string host_;
+  int port_ = 0;
+
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_RWKV_SERVER_H_

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# rwkv-server as a program: flag errors exit 2, it starts with a random
+# model, logs its startup line, and exits 0 on SIGTERM and on SIGINT.
+set -u
+server="$1"
+tmp="$(mktemp -d)"
+pid=""
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
+
+"$server" --no-such-flag >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag must exit 2"
+"$server" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing --model must exit 2"
+"$server" --random-model huge >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --random-model must exit 2"
+"$server" --random-model tiny --max-batch 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--max-batch 0 must exit 2"
+"$server" --random-model tiny --initial-state broken >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --initial-state must exit 2"
+"$server" --random-model tiny --initial-state x=/nonexistent.pt --listen 127.0.0.1:0 >/dev/null 2>&1
+[ $? -eq 1 ] || fail "missing initial state file must exit 1"
+"$server" --help | grep -q -- "--max-state-bytes" || fail "--help lists the flags"
+
+for sig in TERM INT; do
+  "$server" --random-model tiny --listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$tmp/log" && break
+    sleep 0.1
+  done
+  grep -q "listening on 127.0.0.1:" "$tmp/log" || fail "no listening line"
+  grep -q "n_layer=2 n_embd=64 vocab=256" "$tmp/log" || fail "no model line"
+  grep -q "state bytes/session=" "$tmp/log" || fail "no state bytes"
+  grep -q "threads 1; matmul " "$tmp/log" || fail "no threads/matmul"
+  kill -"$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  pid=""
+  [ $rc -eq 0 ] || fail "SIG$sig: exit $rc, expected 0"
+  grep -q "stopped;" "$tmp/log" || fail "no shutdown line"
+done
+echo "PASS"
