@@ -1,0 +1,48 @@
+// ChatOptions: rwkv-chat's command line, parsed and checked.
+//
+// Kept apart from main() so the flag handling is unit-tested. Flags use
+// tools/cli_args.h (Abseil flags cannot spell --top-p).
+#ifndef RWKV_CLIENT_CHAT_OPTIONS_H_
+#define RWKV_CLIENT_CHAT_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "rwkv/v1/chat.pb.h"
+
+namespace rwkv::client {
+
+struct ChatOptions {
+  std::string server = "127.0.0.1:50051";
+  // Empty: a new session with a server-generated id.
+  std::string session;
+  // Seconds; 0: the server default.
+  int64_t ttl_seconds = 0;
+  // Only the fields given on the command line are set (the server applies
+  // its defaults to the rest).
+  rwkv::v1::SamplingParams sampling;
+  // 0: the server default.
+  int32_t max_tokens = 0;
+  // Raw Generate instead of Chat.
+  bool generate = false;
+  // Only call grpc.health.v1 Health/Check and exit (0 when SERVING).
+  bool health = false;
+  bool help = false;
+  // Seconds for each unary RPC (and the health check).
+  double timeout_seconds = 30;
+  // The positional words joined with spaces (one-shot mode when
+  // `one_shot`, i.e. any positional word was given, even an empty one).
+  std::string message;
+  bool one_shot = false;
+};
+
+// Parses argv[1..argc). Errors are INVALID_ARGUMENT naming the flag.
+absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv);
+
+// The --help text.
+const char* ChatUsage();
+
+}  // namespace rwkv::client
+
+#endif  // RWKV_CLIENT_CHAT_OPTIONS_H_

@@ -1,0 +1,49 @@
+// LoadOptions: rwkv-load's command line, parsed and checked (unit-tested
+// apart from main()).
+#ifndef RWKV_CLIENT_LOAD_OPTIONS_H_
+#define RWKV_CLIENT_LOAD_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace rwkv::client {
+
+struct LoadOptions {
+  std::string server = "127.0.0.1:50051";
+  // Concurrent streaming clients, each with its own session.
+  int streams = 8;
+  // Tokens each stream generates per turn (max_tokens, ignore_eos).
+  int tokens_per_stream = 128;
+  // Approximate prompt length in tokens (the server's count is reported).
+  int prompt_tokens = 16;
+  // > 0: one more client sends a prompt of this many tokens once all
+  // streams are decoding, to measure how much it disturbs them.
+  int long_prompt_tokens = 0;
+  // > 0: streams repeat turns for this many seconds instead of one turn.
+  double duration_seconds = 0;
+  // Tokens of an unmeasured first turn per stream (0: none).
+  int warmup_tokens = 8;
+  // Non-empty: run one phase per entry (e.g. {1, 32}) and print the ratio of
+  // the last to the first aggregate tokens/s. Overrides `streams`.
+  std::vector<int> compare;
+  // Sampling: temperature 0 (greedy) by default; stream i uses seed + i.
+  double temperature = 0;
+  uint64_t seed = 1;
+  // > 0: rwkv-bench's engine-only tokens/s at the same batch, to print the
+  // share the server reaches.
+  double bench_tokens_per_second = 0;
+  bool json = false;
+  bool help = false;
+};
+
+// Parses argv[1..argc). Errors are INVALID_ARGUMENT naming the flag.
+absl::StatusOr<LoadOptions> ParseLoadOptions(int argc, char** argv);
+
+const char* LoadUsage();
+
+}  // namespace rwkv::client
+
+#endif  // RWKV_CLIENT_LOAD_OPTIONS_H_

@@ -1,0 +1,107 @@
+// rwkv-chat: chat with an rwkv-server from a terminal or a script.
+//
+//   rwkv-chat                                  interactive REPL (new session)
+//   rwkv-chat --session alice "Hi, I'm Alice."  one turn, print the reply
+//   printf 'Hi\n/info\n' | rwkv-chat           one line per turn or command
+//   rwkv-chat --health                         exit 0 if the server serves
+//
+// See ChatUsage() (chat_options.cc) for the flags and ReplHelpText() for the
+// REPL commands.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <iostream>
+#include <memory>
+
+#include "absl/time/time.h"
+#include "client/chat_client.h"
+#include "client/chat_options.h"
+#include "client/chat_repl.h"
+#include "client/grpc_status.h"
+
+namespace {
+
+rwkv::client::ChatRepl* g_repl = nullptr;
+
+void OnSigint(int /*signum*/) {
+  if (g_repl != nullptr) g_repl->RequestCancel();
+}
+
+int RunHealth(rwkv::client::ChatClient& client) {
+  absl::StatusOr<rwkv::client::HealthStatus> health = client.CheckHealth("");
+  if (!health.ok()) {
+    std::cerr << "rwkv-chat: "
+              << rwkv::client::DescribeError("Health/Check", health.status())
+              << "\n";
+    return 1;
+  }
+  switch (*health) {
+    case rwkv::client::HealthStatus::kServing:
+      std::cout << "SERVING\n";
+      return 0;
+    case rwkv::client::HealthStatus::kNotServing:
+      std::cout << "NOT_SERVING\n";
+      return 1;
+    default:
+      std::cout << "UNKNOWN\n";
+      return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<rwkv::client::ChatOptions> options =
+      rwkv::client::ParseChatOptions(argc, argv);
+  if (!options.ok()) {
+    std::cerr << "rwkv-chat: " << options.status().message() << "\n"
+              << rwkv::client::ChatUsage();
+    return 2;
+  }
+  if (options->help) {
+    std::cout << rwkv::client::ChatUsage();
+    return 0;
+  }
+  std::unique_ptr<rwkv::client::ChatClient> client =
+      rwkv::client::ChatClient::Connect(options->server);
+  client->set_unary_timeout(absl::Seconds(options->timeout_seconds));
+  if (options->health) return RunHealth(*client);
+
+  rwkv::client::ChatRepl repl(client.get(), *options, &std::cout, &std::cerr);
+  if (absl::Status s = repl.Start(); !s.ok()) {
+    std::cerr << "rwkv-chat: "
+              << rwkv::client::DescribeError(
+                     "opening a session on " + options->server, s)
+              << "\n";
+    return 1;
+  }
+
+  if (options->one_shot) {
+    if (absl::Status s = repl.SendMessage(options->message); !s.ok()) {
+      std::cerr << "rwkv-chat: "
+                << rwkv::client::DescribeError(
+                       options->generate ? "Generate" : "Chat", s)
+                << "\n";
+      return 1;
+    }
+    return 0;
+  }
+
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  if (interactive) {
+    // Ctrl-C cancels the reply in flight; at the prompt it ends the REPL
+    // (getline is interrupted: no SA_RESTART).
+    g_repl = &repl;
+    struct sigaction action;
+    std::memset(&action, 0, sizeof(action));
+    action.sa_handler = OnSigint;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    std::cout << "rwkv-chat: session " << repl.session_id() << " on "
+              << options->server << " (/help for commands)\n";
+  }
+  int failures = repl.Run(std::cin, interactive);
+  g_repl = nullptr;
+  return (!interactive && failures > 0) ? 1 : 0;
+}
