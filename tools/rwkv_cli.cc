@@ -37,6 +37,7 @@
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer.h"
 #include "tools/cli_args.h"
+#include "tools/default_model.h"
 #include "tools/state_commands.h"
 
 namespace rwkv::tools {
@@ -50,9 +51,9 @@ using json = nlohmann::json;
 constexpr char kUsage[] =
     "usage: rwkv-cli <command> [flags]\n"
     "commands:\n"
-    "  eval       --model M [--tokenizer T] <input> [--json]\n"
+    "  eval       [--model M] [--tokenizer T] <input> [--json]\n"
     "             logits after the input (JSON: \"tokens\", \"logits\")\n"
-    "  generate   --model M [--tokenizer T] <input> --max-tokens N\n"
+    "  generate   [--model M] [--tokenizer T] <input> --max-tokens N\n"
     "             [--temperature X (0 = greedy; default 1)] [--top-p P "
     "(0.85)]\n"
     "             [--top-k K (0 = off)] [--presence-penalty A] "
@@ -61,11 +62,13 @@ constexpr char kUsage[] =
     "[--json]\n"
     "  tokenize   --tokenizer T --text TEXT [--json]      (JSON: \"ids\")\n"
     "  detokenize --tokenizer T --tokens ID,... [--json]  (JSON: \"text\")\n"
-    "  info       --model M [--json]\n"
-    "  state-size --model M [--json]   state bytes vs a transformer's KV "
+    "  info       [--model M] [--json]\n"
+    "  state-size [--model M] [--json]   state bytes vs a transformer's KV "
     "cache\n"
     "  state      inspect|blend|decay|distance|convert ...  (no model; see\n"
     "             'rwkv-cli state --help')\n"
+    "--model: default $RWKV_MODEL, else the demo model "
+    "models/demo/rwkv4-demo.pth\n"
     "<input>: --prompt TEXT | --prompt-file FILE | --tokens ID,ID,...\n"
     "eval/generate state files: [--state-in FILE [--ignore-fingerprint]]\n"
     "             [--state-out FILE [--state-dtype fp32|fp16|bf16]]: continue "
@@ -80,7 +83,12 @@ constexpr char kUsage[] =
 
 absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliArgs& args) {
   std::optional<std::string> model = args.Get("model");
-  if (!model) return UsageError("--model is required");
+  if (!model) {
+    // No --model: the committed demo model (see README "The demo model").
+    absl::StatusOr<std::string> demo = DefaultModelPath();
+    if (!demo.ok()) return demo.status();
+    model = *demo;
+  }
   EngineOptions opts;
   opts.model_path = *model;
   opts.device = args.GetOr("device", "cpu");
@@ -442,6 +450,10 @@ absl::Status RunInfo(const CliArgs& args) {
   out["n_layer"] = c.n_layer;
   out["n_embd"] = c.n_embd;
   out["ffn_dim"] = c.ffn_dim;
+  if (c.n_head > 0) {  // RWKV-7
+    out["n_head"] = c.n_head;
+    out["head_size"] = c.head_size;
+  }
   out["vocab_size"] = c.vocab_size;
   out["n_params"] = c.n_params;
   out["state_bytes_fp32"] = c.state_bytes_fp32;
@@ -462,6 +474,10 @@ absl::Status RunInfo(const CliArgs& args) {
       static_cast<long long>(c.state_bytes_fp32),
       static_cast<long long>((*engine)->weight_bytes()),
       (*engine)->dtype().c_str(), (*engine)->device().c_str());
+  if (c.n_head > 0) {
+    std::printf("heads         %d x %d (state matrix per head)\n", c.n_head,
+                c.head_size);
+  }
   return absl::OkStatus();
 }
 

@@ -1,0 +1,8 @@
+# rwkv-train (tools/train/): WKV autograd op, corpus, training module vs the
+# engine, tiny training run, exact resume, state tuning output.
+rwkv_test(train_test
+  SOURCES train/wkv4_op_test.cc train/train_test.cc
+  LIBS rwkv_train rwkv_engine
+  LABELS engine)
+target_compile_definitions(train_test PRIVATE
+  RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
