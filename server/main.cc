@@ -20,6 +20,7 @@
 #include "server/log.h"
 #include "server/rwkv_server.h"
 #include "tools/cli_args.h"
+#include "tools/default_model.h"
 
 namespace {
 
@@ -33,7 +34,8 @@ using rwkv::tools::CliArgs;
 constexpr char kUsage[] = R"(usage: rwkv-server [flags]
 
 Model:
-  --model FILE              RWKV checkpoint (.pth or .safetensors)
+  --model FILE              RWKV checkpoint (.pth or .safetensors); default:
+                            $RWKV_MODEL, else the built-in demo model
   --random-model 169m|tiny  random-weight model instead (tests, benchmarks):
                             169m = 12 layers x 768, vocab 50277 (as
                             rwkv-bench); tiny = 2 layers x 64, vocab 256
@@ -246,14 +248,20 @@ int main(int argc, char** argv) {
     engine = RwkvEngine::CreateRandom(spec, engine_options);
     options.service.model_path = absl::StrCat("random:", random_model);
   } else {
-    // Hook for the built-in demo model (issue 6): when --model is empty,
-    // resolve the committed demo model here instead of failing.
-    const std::string model = args.GetOr("model", "");
+    // No --model: $RWKV_MODEL, else the demo model the project trains and
+    // commits (tools/default_model.h), so a fresh checkout serves out of the
+    // box.
+    std::string model = args.GetOr("model", "");
     if (model.empty()) {
-      return Fail(absl::InvalidArgumentError(
-                      "--model FILE is required (or --random-model 169m|tiny); "
-                      "see --help"),
-                  2);
+      absl::StatusOr<std::string> demo = rwkv::tools::DefaultModelPath();
+      if (!demo.ok()) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+                        "no --model given and no demo model found (",
+                        std::string(demo.status().message()),
+                        "); pass --model FILE or --random-model 169m|tiny")),
+                    2);
+      }
+      model = *demo;
     }
     engine_options.model_path = model;
     engine = RwkvEngine::Create(engine_options);

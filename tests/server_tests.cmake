@@ -16,3 +16,12 @@ add_test(NAME rwkv_server_cli_test
           $<TARGET_FILE:rwkv-server>)
 set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
   ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+
+# Issue 6's promise through the real server: the demo model remembers a name
+# across two separate Chat calls (skips without models/demo/).
+rwkv_test(demo_memory_e2e_test
+  SOURCES server/demo_memory_e2e_test.cc
+  LIBS rwkv_server rwkv_train
+  LABELS engine)
+target_compile_definitions(demo_memory_e2e_test PRIVATE
+  RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -9,7 +9,8 @@ trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 
 "$server" --no-such-flag >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag must exit 2"
-"$server" >/dev/null 2>&1; [ $? -eq 2 ] || fail "missing --model must exit 2"
+"$server" --model /nonexistent.pth --listen 127.0.0.1:0 >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing model file must exit 1"
+"$server" --model x.pth --random-model tiny >/dev/null 2>&1; [ $? -eq 2 ] || fail "--model with --random-model must exit 2"
 "$server" --random-model huge >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --random-model must exit 2"
 "$server" --random-model tiny --max-batch 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--max-batch 0 must exit 2"
 "$server" --random-model tiny --initial-state broken >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --initial-state must exit 2"
@@ -35,4 +36,17 @@ for sig in TERM INT; do
   [ $rc -eq 0 ] || fail "SIG$sig: exit $rc, expected 0"
   grep -q "stopped;" "$tmp/log" || fail "no shutdown line"
 done
+# Without --model it serves the committed demo model (when the tree has it).
+demo="$(dirname "$0")/../../models/demo/rwkv4-demo.pth"
+if [ -f "$demo" ]; then
+  env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$tmp/log" && break
+    sleep 0.1
+  done
+  grep -q "rwkv4-demo.pth: rwkv4 n_layer=4 n_embd=128 vocab=256" "$tmp/log" || fail "no demo model line"
+  kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
+  [ $rc -eq 0 ] || fail "demo: exit $rc"
+fi
 echo "PASS"
