@@ -49,7 +49,7 @@ Model:
 Serving:
   --listen HOST:PORT        (default 127.0.0.1:50051)
   --max-batch N             sessions per batched decode step (default 32)
-  --chunk-size N            prompt tokens per scheduler step (default 64)
+  --chunk-size N            prompt tokens per scheduler step (default 32)
   --max-prompt-tokens N     per Generate text / Chat message (default 8192)
   --max-tokens-limit N      largest max_tokens a request may ask (default 4096)
   --default-max-tokens N    max_tokens when a request says 0 (default 256)
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
   options.scheduler.max_batch =
       static_cast<int>(int_flag("max-batch", 32, 1, 4096));
   options.scheduler.chunk_size =
-      static_cast<int>(int_flag("chunk-size", 64, 1, 1 << 20));
+      static_cast<int>(int_flag("chunk-size", 32, 1, 1 << 20));
   options.service.max_prompt_tokens =
       static_cast<int>(int_flag("max-prompt-tokens", 8192, 1, 1 << 24));
   options.service.max_tokens_limit =

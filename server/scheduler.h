@@ -53,7 +53,7 @@ struct SchedulerOptions {
   // Most turns decoded in one batched step.
   int max_batch = 32;
   // Most prompt tokens fed in one step (one chunk per step).
-  int chunk_size = 64;
+  int chunk_size = 32;
   // Most turns queued or running; more is RESOURCE_EXHAUSTED.
   int max_turns = 4096;
 };

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: starts rwkv-server (the built-in demo model
+# unless you pass flags, e.g. --model M.pth --tokenizer T), shows a session
+# remembering across two separate chat calls, then opens an interactive
+# rwkv-chat (when stdin is a terminal). Stops the server on exit.
+# Usage: ./run-demo.sh [rwkv-server flags]
+set -euo pipefail
+cd "$(dirname "$0")"
+BIN=build/bin
+ADDR=127.0.0.1:${RWKV_DEMO_PORT:-50051}
+LOG=$(mktemp /tmp/rwkv-server.XXXXXX.log)
+"$BIN/rwkv-server" --listen "$ADDR" "$@" >"$LOG" 2>&1 &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 300); do
+  if "$BIN/rwkv-chat" --server "$ADDR" --health >/dev/null 2>&1; then break; fi
+  if ! kill -0 $server 2>/dev/null; then cat "$LOG"; exit 1; fi
+  sleep 0.2
+done
+cat "$LOG"
+say() { echo "> $2"; "$BIN/rwkv-chat" --server "$ADDR" --session "$1" --temperature 0 "$2"; }
+session="demo-$$"
+say "$session" "My name is Alice."
+say "$session" "What is the capital of France?"
+say "$session" "What is my name?"
+if [ -t 0 ]; then
+  echo "--- interactive session '$session' (/help for commands, /quit to leave)"
+  "$BIN/rwkv-chat" --server "$ADDR" --session "$session"
+fi
