@@ -294,14 +294,16 @@ absl::StatusOr<State> ParseState(std::string bytes,
       ParseStateStandalone(std::move(bytes), source, &info);
   if (!loaded.ok()) return loaded.status();
   const ModelConfig& config = engine.config();
+  // A well-formed state of another model: FailedPrecondition (the bytes are
+  // fine, this model is the wrong one for them).
   if (info.arch != config.arch) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::FailedPreconditionError(absl::StrCat(
         source, ": state is for ", std::string(ArchitectureName(info.arch)),
         " but the model is ", std::string(ArchitectureName(config.arch))));
   }
   if (!options.skip_fingerprint_check && !info.model_fingerprint.empty() &&
       info.model_fingerprint != config.fingerprint) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::FailedPreconditionError(absl::StrCat(
         source, ": state was saved for model ", info.model_fingerprint,
         ", not this model (", config.fingerprint,
         "); loading it anyway needs the skip-fingerprint option"));
@@ -311,7 +313,7 @@ absl::StatusOr<State> ParseState(std::string bytes,
   StateImpl* got = StateAccess::Get(*loaded);
   for (size_t i = 0; i < want->tensors.size(); ++i) {
     if (!want->tensors[i].sizes().equals(got->tensors[i].sizes())) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::FailedPreconditionError(absl::StrCat(
           source, ": state component '", want->names[i], "' has shape ",
           Shape(got->tensors[i].sizes()), " but this model needs ",
           Shape(want->tensors[i].sizes())));

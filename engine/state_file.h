@@ -56,7 +56,8 @@ struct LoadStateOptions {
 
 // Parses state file bytes for `engine`'s model. The result lives on the
 // model's device and carries its fingerprint. `source` names the file in
-// errors.
+// errors. Errors: InvalidArgument for malformed bytes; FailedPrecondition for
+// a well-formed state of another model (architecture, fingerprint or shape).
 absl::StatusOr<State> ParseState(std::string bytes, std::string_view source,
                                  const Engine& engine,
                                  const LoadStateOptions& options = {});

@@ -390,6 +390,7 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::Chat(
   in.sampling = &req->sampling();
   in.max_tokens = req->max_tokens();
   in.stop = options_.chat_stop;
+  in.builtin_stops = in.stop.size();
   in.stop.insert(in.stop.end(), req->stop().begin(), req->stop().end());
   return StartTurn(std::move(in));
 }
@@ -411,10 +412,11 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::StartTurn(
     }
     const int max_tokens =
         in.max_tokens == 0 ? options_.default_max_tokens : in.max_tokens;
-    if (static_cast<int>(in.stop.size()) > options_.max_stop_strings) {
+    const size_t requested_stops = in.stop.size() - in.builtin_stops;
+    if (static_cast<int64_t>(requested_stops) > options_.max_stop_strings) {
       return absl::InvalidArgumentError(
           absl::StrCat("at most ", options_.max_stop_strings,
-                       " stop strings, got ", in.stop.size()));
+                       " stop strings, got ", requested_stops));
     }
     for (const std::string& stop : in.stop) {
       if (static_cast<int>(stop.size()) > options_.max_stop_bytes) {
@@ -523,14 +525,23 @@ ServerUnaryReactor* ChatService::DecaySession(
     return Done(ctx, absl::InvalidArgumentError(absl::StrCat(
                          "factor must be in (0, 1], got ", req->factor())));
   }
-  absl::StatusOr<engine::State> state = sessions_->CopyState(req->session_id());
-  if (!state.ok()) return Done(ctx, state.status());
+  // A read-modify-write of the state: hold the session like a turn, so a
+  // turn that ends meanwhile cannot be overwritten (busy sessions get
+  // FAILED_PRECONDITION, as for a second turn).
+  absl::StatusOr<TurnLease> lease = sessions_->BeginTurn(req->session_id());
+  if (!lease.ok()) return Done(ctx, lease.status());
   absl::StatusOr<engine::State> decayed =
-      engine::DecayState(*state, req->factor());
-  if (!decayed.ok()) return Done(ctx, decayed.status());
-  absl::StatusOr<SessionSnapshot> snap =
-      sessions_->ReplaceState(req->session_id(), *std::move(decayed),
-                              StateManager::ReplaceInitial::kNo);
+      engine::DecayState(lease->state, req->factor());
+  if (!decayed.ok()) {
+    sessions_->AbandonTurn(*lease);
+    return Done(ctx, decayed.status());
+  }
+  lease->state = *std::move(decayed);
+  const std::string id = lease->session_id;
+  if (absl::Status st = sessions_->CommitTurn(*std::move(lease)); !st.ok()) {
+    return Done(ctx, st);
+  }
+  absl::StatusOr<SessionSnapshot> snap = sessions_->Get(id);
   if (snap.ok()) FillInfo(*snap, resp);
   return Done(ctx, snap.status());
 }

@@ -127,6 +127,9 @@ class ChatService final : public rwkv::v1::ChatService::CallbackService {
     const rwkv::v1::SamplingParams* sampling = nullptr;
     int32_t max_tokens = 0;
     std::vector<std::string> stop;
+    // How many of `stop` the server added (Chat's template stop); they do
+    // not count against the request's stop-string limit.
+    size_t builtin_stops = 0;
     bool ignore_eos = false;
   };
   grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* StartTurn(

@@ -4,6 +4,7 @@
 // --shutdown-grace seconds, cancel the rest (rolled back), exit 0.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -181,7 +182,9 @@ int main(int argc, char** argv) {
   options.service.max_tokens_limit =
       static_cast<int>(int_flag("max-tokens-limit", 4096, 1, 1 << 24));
   options.service.default_max_tokens = static_cast<int>(
-      int_flag("default-max-tokens", 256, 1, options.service.max_tokens_limit));
+      int_flag("default-max-tokens",
+               std::min<int64_t>(256, options.service.max_tokens_limit), 1,
+               options.service.max_tokens_limit));
   const int64_t grace_s = int_flag("shutdown-grace", 10, 0, 3600);
   options.sessions.default_ttl =
       absl::Seconds(int_flag("ttl", 3600, 1, int64_t{10} * 365 * 86400));

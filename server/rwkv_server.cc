@@ -88,7 +88,11 @@ std::string RwkvServer::address() const {
 void RwkvServer::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) return;
+    if (shut_down_) {
+      // Another caller is stopping the server: return once it has.
+      mu_.Await(absl::Condition(&stopped_));
+      return;
+    }
     shut_down_ = true;
   }
   if (server_ != nullptr) {
@@ -103,6 +107,8 @@ void RwkvServer::Shutdown(absl::Duration grace) {
     server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
 }
 
 }  // namespace rwkv::server

@@ -77,6 +77,7 @@ class RwkvServer {
 
   absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown() has finished
 };
 
 }  // namespace rwkv::server

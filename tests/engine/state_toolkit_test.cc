@@ -257,7 +257,7 @@ TEST_F(BadStateFileTest, WrongModelIsRejectedUnlessSkipped) {
   ASSERT_TRUE(other->Forward({1, 2, 3}, s).ok());
   const std::string bytes = *SerializeState(s, StateDtype::kFloat32);
   absl::Status st = Load(bytes);
-  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(st.message()), HasSubstr("not this model"));
   LoadStateOptions skip;
   skip.skip_fingerprint_check = true;

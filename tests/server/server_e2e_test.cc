@@ -16,6 +16,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/rwkv_engine.h"
+#include "engine/state_file.h"
 #include "engine/tokenizer.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -790,6 +791,29 @@ TEST_P(ServerE2ETest, BadInputsGetPreciseCodes) {
     pb::SessionInfo info;
     EXPECT_EQ(stub_->ImportState(&ctx, req, &info).error_code(),
               StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    // A well-formed state of another model: FAILED_PRECONDITION (chat.proto).
+    engine::RandomModelSpec spec;
+    spec.n_layer = 2;
+    spec.n_embd = 64;
+    spec.vocab_size = 256;
+    spec.seed = 12345;
+    engine::EngineOptions opts;
+    opts.num_threads = 1;
+    auto other = engine::RwkvEngine::CreateRandom(spec, opts);
+    ASSERT_TRUE(other.ok()) << other.status();
+    engine::State st = (*other)->NewState();
+    ASSERT_TRUE((*other)->Forward({1, 2, 3}, st).ok());
+    auto bytes = engine::SerializeState(st, engine::StateDtype::kFloat32);
+    ASSERT_TRUE(bytes.ok());
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    pb::ImportStateRequest req;
+    req.set_state(*bytes);
+    pb::SessionInfo info;
+    EXPECT_EQ(stub_->ImportState(&ctx, req, &info).error_code(),
+              StatusCode::FAILED_PRECONDITION);
   }
   {
     grpc::ClientContext ctx;
