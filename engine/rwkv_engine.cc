@@ -21,7 +21,6 @@
 #include "engine/internal/state_impl.h"
 #include "engine/internal/torch_status.h"
 #include "engine/internal/weights_loader.h"
-#include "engine/state_ops.h"
 
 namespace rwkv::engine {
 namespace {
@@ -434,19 +433,15 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
   const int64_t B = static_cast<int64_t>(states.size());
   return internal::CatchTorch("forward batch", [&]() -> absl::StatusOr<Logits> {
     at::NoGradGuard no_grad;
-    std::vector<const State*> in(states.begin(), states.end());
-    absl::StatusOr<State> stacked = StackStates(in);  // tensors [L, B, C]
-    if (!stacked.ok()) return stacked.status();
-    std::vector<at::Tensor>& work = StateAccess::Get(*stacked)->tensors;
+    // Each row's tensors are updated in place by the model (no stacked copy
+    // of the whole batch's state).
+    std::vector<std::vector<at::Tensor>*> rows;
+    rows.reserve(states.size());
+    for (State* s : states) rows.push_back(&StateAccess::Get(*s)->tensors);
     std::vector<int64_t> ids(tokens.begin(), tokens.end());
     at::Tensor tok = at::tensor(ids, at::kLong).view({B, 1});
-    at::Tensor logits = model_->Forward(tok, work).contiguous().cpu();
-    for (int64_t b = 0; b < B; ++b) {
-      StateImpl* impl = StateAccess::Get(*states[b]);
-      for (size_t j = 0; j < work.size(); ++j)
-        impl->tensors[j].copy_(work[j].select(1, b));
-      impl->token_count += 1;
-    }
+    at::Tensor logits = model_->ForwardRows(tok, rows).contiguous().cpu();
+    for (State* s : states) StateAccess::Get(*s)->token_count += 1;
     const float* p = logits.data_ptr<float>();
     return Logits(static_cast<int>(B), config_.vocab_size,
                   std::vector<float>(p, p + B * config_.vocab_size));

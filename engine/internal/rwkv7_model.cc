@@ -128,9 +128,25 @@ std::vector<at::Tensor> Rwkv7Model::NewState(int64_t batch) const {
 at::Tensor Rwkv7Model::Wkv(const at::Tensor& r, const at::Tensor& w,
                            const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& kk, const at::Tensor& a,
-                           at::Tensor& kv, bool functional) const {
+                           at::Tensor& kv, bool functional,
+                           float* const* kv_rows) const {
   const int64_t B = r.size(0), T = r.size(1), C = r.size(2);
   const int64_t H = w_.config.n_head, N = w_.config.head_size;
+  if (kv_rows != nullptr) {
+    TORCH_CHECK(r.device().is_cpu() && !functional,
+                "per-row att_kv states need the CPU inference path");
+    auto f32 = [](const at::Tensor& t) {
+      return t.to(at::kFloat).contiguous();
+    };
+    at::Tensor rc = f32(r), wc = f32(w), kc = f32(k), vc = f32(v),
+               kkc = f32(kk), ac = f32(a);
+    at::Tensor out = at::empty({B, T, C}, rc.options());
+    Wkv7ForwardCpuRows(B, T, H, N, rc.data_ptr<float>(), wc.data_ptr<float>(),
+                       kc.data_ptr<float>(), vc.data_ptr<float>(),
+                       kkc.data_ptr<float>(), ac.data_ptr<float>(), kv_rows,
+                       out.data_ptr<float>());
+    return out;
+  }
   if (r.device().is_cpu() && !functional) {
     auto f32 = [](const at::Tensor& t) {
       return t.to(at::kFloat).contiguous();
@@ -173,6 +189,43 @@ at::Tensor Rwkv7Model::Wkv(const at::Tensor& r, const at::Tensor& w,
 
 at::Tensor Rwkv7Model::Forward(const at::Tensor& tokens,
                                std::vector<at::Tensor>& state) const {
+  return Run(tokens, state, nullptr);
+}
+
+at::Tensor Rwkv7Model::ForwardRows(
+    const at::Tensor& tokens,
+    const std::vector<std::vector<at::Tensor>*>& rows) const {
+  const size_t B = rows.size();
+  bool direct = device().is_cpu() && !at::GradMode::is_enabled();
+  for (size_t b = 0; b < B && direct; ++b) {
+    const at::Tensor& kv = (*rows[b])[kV7AttKv];
+    direct = kv.device().is_cpu() && kv.scalar_type() == at::kFloat &&
+             kv.is_contiguous();
+  }
+  if (!direct) return RwkvModel::ForwardRows(tokens, rows);
+  // The token-shift components are small ([L, C] a row): stack and copy back.
+  std::vector<at::Tensor> state(3);
+  std::vector<at::Tensor> parts(B);
+  std::vector<float*> kv_rows(B);
+  for (int j : {kV7AttXPrev, kV7FfnXPrev}) {
+    for (size_t b = 0; b < B; ++b) parts[b] = (*rows[b])[j];
+    state[j] = at::stack(parts, 1);
+  }
+  for (size_t b = 0; b < B; ++b) {
+    kv_rows[b] = (*rows[b])[kV7AttKv].data_ptr<float>();
+  }
+  at::Tensor logits = Run(tokens, state, &kv_rows);
+  for (size_t b = 0; b < B; ++b) {
+    for (int j : {kV7AttXPrev, kV7FfnXPrev}) {
+      (*rows[b])[j].copy_(state[j].select(1, static_cast<int64_t>(b)));
+    }
+  }
+  return logits;
+}
+
+at::Tensor Rwkv7Model::Run(const at::Tensor& tokens,
+                           std::vector<at::Tensor>& state,
+                           const std::vector<float*>* kv_rows) const {
   const int64_t B = tokens.size(0), T = tokens.size(1);
   const int64_t C = w_.config.n_embd;
   const int64_t H = w_.config.n_head, N = w_.config.head_size;
@@ -218,8 +271,16 @@ at::Tensor Rwkv7Model::Forward(const at::Tensor& tokens,
                   at::sigmoid(lin.v2.Forward(lin.v1.Forward(xv)) + l.v0);
     }
     at::Tensor w = at::exp(at::sigmoid(wl.to(at::kFloat) + l.w0) * decay_scale);
-    at::Tensor kv = state[kV7AttKv].select(0, i);
-    at::Tensor y = Wkv(r, w, k, v, kk, a, kv, grad);
+    at::Tensor kv;
+    std::vector<float*> layer_rows;
+    if (kv_rows != nullptr) {
+      const int64_t layer_floats = H * N * N;
+      for (float* p : *kv_rows) layer_rows.push_back(p + i * layer_floats);
+    } else {
+      kv = state[kV7AttKv].select(0, i);
+    }
+    at::Tensor y = Wkv(r, w, k, v, kk, a, kv, grad,
+                       kv_rows != nullptr ? layer_rows.data() : nullptr);
     y = at::group_norm(y.to(dt).reshape({B * T, C}), H, l.ln_x_w, l.ln_x_b,
                        64e-5)
             .reshape({B, T, C});

@@ -47,6 +47,11 @@ class Rwkv7Model final : public RwkvModel {
   std::vector<at::Tensor> NewState(int64_t batch) const override;
   at::Tensor Forward(const at::Tensor& tokens,
                      std::vector<at::Tensor>& state) const override;
+  // On CPU the att_kv rows ([L, H, N, N] each, 94% of the state) are updated
+  // where they lie instead of being stacked and copied back.
+  at::Tensor ForwardRows(
+      const at::Tensor& tokens,
+      const std::vector<std::vector<at::Tensor>*>& rows) const override;
 
  private:
   struct LayerLinears {
@@ -55,11 +60,17 @@ class Rwkv7Model final : public RwkvModel {
     LinearLayer ffn_key, ffn_value;
   };
 
+  // Forward; with `kv_rows` (CPU, no autograd) row b's att_kv state is the
+  // [L, H, N, N] fp32 buffer at kv_rows[b] and state[kV7AttKv] is unused.
+  at::Tensor Run(const at::Tensor& tokens, std::vector<at::Tensor>& state,
+                 const std::vector<float*>* kv_rows) const;
+
   // r, w, k, v, kk, a: [B, T, C]; kv: [B, H, N, N] fp32, updated (replaced
-  // when `functional`). Returns y [B, T, C] fp32.
+  // when `functional`), or, when `kv_rows` is given (CPU, not functional),
+  // row b's [H, N, N] state at kv_rows[b]. Returns y [B, T, C] fp32.
   at::Tensor Wkv(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                  const at::Tensor& v, const at::Tensor& kk, const at::Tensor& a,
-                 at::Tensor& kv, bool functional) const;
+                 at::Tensor& kv, bool functional, float* const* kv_rows) const;
 
   Rwkv7Weights w_;
   bool fast_cpu_;

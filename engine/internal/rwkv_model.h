@@ -39,6 +39,31 @@ class RwkvModel {
   // [B, V] after each row's last token.
   virtual at::Tensor Forward(const at::Tensor& tokens,
                              std::vector<at::Tensor>& state) const = 0;
+
+  // Batched step over B separately held states (no autograd): tokens [B, T]
+  // int64; rows[b] is sequence b's state, one tensor per component shaped
+  // [n_layer, ...] as NewState(1) with the batch dimension squeezed, updated
+  // in place. Returns fp32 logits [B, V], the same as Forward on the stacked
+  // states. This default stacks the rows, runs Forward and copies them back;
+  // a model may override it to update the large components where they lie.
+  virtual at::Tensor ForwardRows(
+      const at::Tensor& tokens,
+      const std::vector<std::vector<at::Tensor>*>& rows) const {
+    const size_t B = rows.size();
+    std::vector<at::Tensor> state;
+    std::vector<at::Tensor> parts(B);
+    for (size_t j = 0; j < rows.front()->size(); ++j) {
+      for (size_t b = 0; b < B; ++b) parts[b] = (*rows[b])[j];
+      state.push_back(at::stack(parts, 1));
+    }
+    at::Tensor logits = Forward(tokens, state);
+    for (size_t b = 0; b < B; ++b) {
+      for (size_t j = 0; j < state.size(); ++j) {
+        (*rows[b])[j].copy_(state[j].select(1, static_cast<int64_t>(b)));
+      }
+    }
+    return logits;
+  }
 };
 
 }  // namespace rwkv::engine::internal

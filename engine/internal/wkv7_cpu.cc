@@ -1,5 +1,7 @@
 #include "engine/internal/wkv7_cpu.h"
 
+#include <vector>
+
 namespace rwkv::engine::internal {
 namespace {
 
@@ -45,9 +47,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void Wkv7Head(
 
 }  // namespace
 
-void Wkv7ForwardCpu(int64_t B, int64_t T, int64_t H, int64_t N, const float* r,
-                    const float* w, const float* k, const float* v,
-                    const float* kk, const float* a, float* state, float* out) {
+void Wkv7ForwardCpuRows(int64_t B, int64_t T, int64_t H, int64_t N,
+                        const float* r, const float* w, const float* k,
+                        const float* v, const float* kk, const float* a,
+                        float* const* states, float* out) {
   const int64_t C = H * N;
   const int64_t n = B * H;
   // Heads are independent: parallelize over (b, h) when there is enough work.
@@ -56,8 +59,16 @@ void Wkv7ForwardCpu(int64_t B, int64_t T, int64_t H, int64_t N, const float* r,
     const int64_t b = bh / H, h = bh % H;
     const int64_t off = b * T * C + h * N;
     Wkv7Head(T, C, N, r + off, w + off, k + off, v + off, kk + off, a + off,
-             state + bh * N * N, out + off);
+             states[b] + h * N * N, out + off);
   }
+}
+
+void Wkv7ForwardCpu(int64_t B, int64_t T, int64_t H, int64_t N, const float* r,
+                    const float* w, const float* k, const float* v,
+                    const float* kk, const float* a, float* state, float* out) {
+  std::vector<float*> rows(B);
+  for (int64_t b = 0; b < B; ++b) rows[b] = state + b * H * N * N;
+  Wkv7ForwardCpuRows(B, T, H, N, r, w, k, v, kk, a, rows.data(), out);
 }
 
 }  // namespace rwkv::engine::internal

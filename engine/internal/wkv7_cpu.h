@@ -17,6 +17,14 @@ void Wkv7ForwardCpu(int64_t B, int64_t T, int64_t H, int64_t N, const float* r,
                     const float* w, const float* k, const float* v,
                     const float* kk, const float* a, float* state, float* out);
 
+// The same with each row's state held separately: states[b] points to row b's
+// [H, N, N] state (contiguous), updated in place. Same arithmetic, so results
+// are bit-identical to the stacked form.
+void Wkv7ForwardCpuRows(int64_t B, int64_t T, int64_t H, int64_t N,
+                        const float* r, const float* w, const float* k,
+                        const float* v, const float* kk, const float* a,
+                        float* const* states, float* out);
+
 }  // namespace rwkv::engine::internal
 
 #endif  // RWKV_ENGINE_INTERNAL_WKV7_CPU_H_
