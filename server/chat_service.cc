@@ -70,7 +70,10 @@ absl::Status CheckSessionId(const std::string& id, const char* field) {
   return absl::OkStatus();
 }
 
-absl::Status ResolveTtl(int64_t seconds, absl::Duration* ttl) {
+// Validates a request's ttl_seconds up front (0: the default; at most the
+// server's --max-ttl) and returns it as the Duration the StateManager takes.
+absl::Status ResolveTtl(const StateManager& sessions, int64_t seconds,
+                        absl::Duration* ttl) {
   if (seconds < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("ttl_seconds must be >= 0, got ", seconds));
@@ -78,6 +81,11 @@ absl::Status ResolveTtl(int64_t seconds, absl::Duration* ttl) {
   if (seconds > int64_t{10} * 365 * 24 * 3600) {
     return absl::InvalidArgumentError(
         absl::StrCat("ttl_seconds is too large: ", seconds));
+  }
+  absl::Duration effective;
+  if (absl::Status s = sessions.ResolveTtl(absl::Seconds(seconds), &effective);
+      !s.ok()) {
+    return s;
   }
   *ttl = absl::Seconds(seconds);
   return absl::OkStatus();
@@ -167,7 +175,7 @@ ServerUnaryReactor* ChatService::CreateSession(
     CallbackServerContext* ctx, const rwkv::v1::CreateSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = CheckText(req->prefix(), "prefix", true); !s.ok()) {
@@ -354,7 +362,7 @@ ServerUnaryReactor* ChatService::TouchSession(
     return Done(ctx, s);
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
     return Done(ctx, s);
   }
   absl::StatusOr<SessionSnapshot> snap =
@@ -384,6 +392,15 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::Chat(
   if (absl::Status s = CheckText(req->message(), "message", false); !s.ok()) {
     auto* reactor = new GenerateReactor();
     reactor->FinishNow(ToGrpcStatus(s));
+    return reactor;
+  }
+  const size_t max_bytes =
+      static_cast<size_t>(options_.max_prompt_tokens) * kMaxBytesPerToken;
+  if (req->message().size() > max_bytes) {
+    auto* reactor = new GenerateReactor();
+    reactor->FinishNow(ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("message is too long: ", req->message().size(),
+                     " bytes (limit ", max_bytes, ")"))));
     return reactor;
   }
   in.text = FormatChat(req->message());
@@ -457,7 +474,7 @@ ServerUnaryReactor* ChatService::ForkSession(
     return Done(ctx, s);
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = sessions_->CheckCanCreate(req->new_session_id());
@@ -490,7 +507,7 @@ ServerUnaryReactor* ChatService::BlendSessions(
                          "alpha must be in [0, 1], got ", req->alpha())));
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = sessions_->CheckCanCreate(req->new_session_id());
@@ -641,7 +658,7 @@ ServerUnaryReactor* ChatService::ImportState(
     }
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
     return Done(ctx, s);
   }
   if (req->state().empty()) {

@@ -118,6 +118,9 @@ class StateManager {
   // RESOURCE_EXHAUSTED (max sessions, memory bound with nothing idle).
   absl::StatusOr<SessionSnapshot> Create(NewSession session)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The TTL a request gets: `requested` <= 0 means the default; more than
+  // max_ttl is INVALID_ARGUMENT. Lets callers reject a bad TTL before work.
+  absl::Status ResolveTtl(absl::Duration requested, absl::Duration* ttl) const;
   // Cheap early check before expensive work: the id is free and a session
   // could be added now. Create() checks again.
   absl::Status CheckCanCreate(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -183,7 +186,6 @@ class StateManager {
 
   absl::Time Now() const;
   static int64_t ChargeOf(const Entry& entry);
-  absl::Status ResolveTtl(absl::Duration requested, absl::Duration* ttl) const;
   // The live entry, or NOT_FOUND saying why. Frees it if it has expired.
   absl::StatusOr<Entry*> FindLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -760,6 +760,17 @@ TEST_P(ServerE2ETest, BadInputsGetPreciseCodes) {
     EXPECT_EQ(Drain(*reader, ctx).status.error_code(),
               StatusCode::INVALID_ARGUMENT);
   }
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    pb::ChatRequest req;
+    req.set_session_id("ok");
+    req.set_message(std::string(1 << 20, '\n'));  // over the byte limit
+    auto reader = stub_->Chat(&ctx, req);
+    Reply r = Drain(*reader, ctx);
+    EXPECT_EQ(r.status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(r.status.error_message(), HasSubstr("too long"));
+  }
   auto create_code = [&](const pb::CreateSessionRequest& req) {
     grpc::ClientContext ctx;
     SetDeadline(ctx);
@@ -774,6 +785,9 @@ TEST_P(ServerE2ETest, BadInputsGetPreciseCodes) {
     EXPECT_EQ(create_code(req), StatusCode::INVALID_ARGUMENT);
     req.set_session_id("neg");
     req.set_ttl_seconds(-5);
+    EXPECT_EQ(create_code(req), StatusCode::INVALID_ARGUMENT);
+    req.set_ttl_seconds(absl::ToInt64Seconds(DefaultOptions().sessions.max_ttl) +
+                        1);
     EXPECT_EQ(create_code(req), StatusCode::INVALID_ARGUMENT);
     req.set_ttl_seconds(0);
     req.set_initial_state("definitely not a state file");
