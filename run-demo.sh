@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: starts rwkv-server (the built-in demo model
 # unless you pass flags, e.g. --model M.pth --tokenizer T), shows a session
-# remembering across two separate chat calls, then opens an interactive
-# rwkv-chat (when stdin is a terminal). Stops the server on exit.
+# remembering across two separate chat calls and (with the demo model) a
+# session started from a state-tuned initial state, then opens an
+# interactive rwkv-chat (when stdin is a terminal). Stops the server on exit.
 # Usage: ./run-demo.sh [rwkv-server flags]
 set -euo pipefail
 cd "$(dirname "$0")"
 BIN=build/bin
 ADDR=127.0.0.1:${RWKV_DEMO_PORT:-50051}
 LOG=$(mktemp /tmp/rwkv-server.XXXXXX.log)
-"$BIN/rwkv-server" --listen "$ADDR" "$@" >"$LOG" 2>&1 &
+extra=()
+if [ $# -eq 0 ] && [ -f models/demo/arr-state.pth ]; then
+  extra=(--initial-state arr=models/demo/arr-state.pth)
+fi
+"$BIN/rwkv-server" --listen "$ADDR" "${extra[@]}" "$@" >"$LOG" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
@@ -23,6 +28,13 @@ session="demo-$$"
 say "$session" "My name is Alice."
 say "$session" "What is the capital of France?"
 say "$session" "What is my name?"
+if [ ${#extra[@]} -gt 0 ]; then
+  echo "--- a new session started from the state-tuned initial state 'arr'"
+  echo "    (models/demo/arr-state.pth, learned by rwkv-train state-tune):"
+  echo "> What is the capital of France?"
+  "$BIN/rwkv-chat" --server "$ADDR" --session "arr-$$" --initial-state arr \
+    --temperature 0 "What is the capital of France?"
+fi
 if [ -t 0 ]; then
   echo "--- interactive session '$session' (/help for commands, /quit to leave)"
   "$BIN/rwkv-chat" --server "$ADDR" --session "$session"

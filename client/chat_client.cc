@@ -70,10 +70,17 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::CreateSession(
 
 absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::GetOrCreateSession(
     const std::string& session_id, int64_t ttl_seconds, bool* created) {
-  if (created != nullptr) *created = false;
   rwkv::v1::CreateSessionRequest request;
   request.set_session_id(session_id);
   request.set_ttl_seconds(ttl_seconds);
+  return GetOrCreateSession(request, created);
+}
+
+absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::GetOrCreateSession(
+    const rwkv::v1::CreateSessionRequest& request, bool* created) {
+  if (created != nullptr) *created = false;
+  const std::string& session_id = request.session_id();
+  const int64_t ttl_seconds = request.ttl_seconds();
   absl::StatusOr<rwkv::v1::SessionInfo> info = CreateSession(request);
   if (info.ok()) {
     if (created != nullptr) *created = true;

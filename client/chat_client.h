@@ -69,6 +69,10 @@ class ChatClient {
   absl::StatusOr<rwkv::v1::SessionInfo> GetOrCreateSession(
       const std::string& session_id, int64_t ttl_seconds,
       bool* created = nullptr);
+  // The same with the whole creation request (e.g. an initial state);
+  // `request.session_id()` names the session.
+  absl::StatusOr<rwkv::v1::SessionInfo> GetOrCreateSession(
+      const rwkv::v1::CreateSessionRequest& request, bool* created = nullptr);
   absl::StatusOr<rwkv::v1::SessionInfo> GetSession(
       const std::string& session_id);
   absl::StatusOr<rwkv::v1::ListSessionsResponse> ListSessions(

@@ -10,7 +10,8 @@ namespace rwkv::client {
 
 absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv) {
   tools::CliArgs args({"server", "session", "ttl", "temperature", "top-p",
-                       "top-k", "seed", "max-tokens", "timeout"},
+                       "top-k", "seed", "max-tokens", "timeout",
+                       "initial-state"},
                       {"generate", "health", "help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return s;
   ChatOptions options;
@@ -21,6 +22,10 @@ absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv) {
   options.session = args.GetOr("session", "");
   if (args.Get("session") && options.session.empty()) {
     return absl::InvalidArgumentError("--session must not be empty");
+  }
+  options.initial_state = args.GetOr("initial-state", "");
+  if (args.Get("initial-state") && options.initial_state.empty()) {
+    return absl::InvalidArgumentError("--initial-state must not be empty");
   }
   options.generate = args.Has("generate");
   options.health = args.Has("health");
@@ -87,6 +92,8 @@ const char* ChatUsage() {
          "  --server ADDR       server address (default 127.0.0.1:50051)\n"
          "  --session ID        use session ID (created if missing)\n"
          "  --ttl SECONDS       session time to live (default: server's)\n"
+         "  --initial-state NAME  new sessions start from the server's named\n"
+         "                      initial state (rwkv-server --initial-state)\n"
          "  --temperature X     0 is greedy (default: server's, 1.0)\n"
          "  --top-p P           nucleus sampling (default: server's, 0.85)\n"
          "  --top-k K           0 is off\n"

@@ -19,6 +19,9 @@ struct ChatOptions {
   std::string session;
   // Seconds; 0: the server default.
   int64_t ttl_seconds = 0;
+  // New sessions start from the server's initial state of this name
+  // (rwkv-server --initial-state NAME=FILE); empty: the fresh state.
+  std::string initial_state;
   // Only the fields given on the command line are set (the server applies
   // its defaults to the rest).
   rwkv::v1::SamplingParams sampling;

@@ -25,10 +25,18 @@ ChatRepl::ChatRepl(ChatClient* client, const ChatOptions& options,
                    std::ostream* out, std::ostream* err)
     : client_(client), options_(options), out_(out), err_(err) {}
 
+rwkv::v1::CreateSessionRequest ChatRepl::NewSessionRequest(
+    const std::string& session_id) const {
+  rwkv::v1::CreateSessionRequest request;
+  request.set_session_id(session_id);
+  request.set_ttl_seconds(options_.ttl_seconds);
+  request.set_initial_state_name(options_.initial_state);
+  return request;
+}
+
 absl::Status ChatRepl::Start() {
   if (!options_.session.empty()) return SwitchTo(options_.session);
-  rwkv::v1::CreateSessionRequest request;
-  request.set_ttl_seconds(options_.ttl_seconds);
+  rwkv::v1::CreateSessionRequest request = NewSessionRequest("");
   absl::StatusOr<rwkv::v1::SessionInfo> info = client_->CreateSession(request);
   if (!info.ok()) return info.status();
   session_id_ = info->session_id();
@@ -37,7 +45,7 @@ absl::Status ChatRepl::Start() {
 
 absl::Status ChatRepl::SwitchTo(const std::string& session_id) {
   absl::StatusOr<rwkv::v1::SessionInfo> info =
-      client_->GetOrCreateSession(session_id, options_.ttl_seconds);
+      client_->GetOrCreateSession(NewSessionRequest(session_id));
   if (!info.ok()) return info.status();
   session_id_ = info->session_id().empty() ? session_id : info->session_id();
   return absl::OkStatus();
@@ -112,8 +120,7 @@ absl::Status ChatRepl::Execute(const ReplCommand& command, bool* quit) {
     case Kind::kMessage:
       return SendMessage(command.text);
     case Kind::kNew: {
-      rwkv::v1::CreateSessionRequest request;
-      request.set_ttl_seconds(options_.ttl_seconds);
+      rwkv::v1::CreateSessionRequest request = NewSessionRequest("");
       absl::StatusOr<rwkv::v1::SessionInfo> info =
           client_->CreateSession(request);
       if (!info.ok()) return info.status();

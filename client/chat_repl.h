@@ -53,6 +53,10 @@ class ChatRepl {
   const std::string& session_id() const { return session_id_; }
 
  private:
+  // A creation request with the options' TTL and initial state; an empty id
+  // lets the server choose one.
+  rwkv::v1::CreateSessionRequest NewSessionRequest(
+      const std::string& session_id) const;
   absl::Status SwitchTo(const std::string& session_id);
   absl::Status PrintInfo();
   absl::Status PrintInspect();

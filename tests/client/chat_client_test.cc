@@ -38,6 +38,7 @@ class FakeChatService final : public rwkv::v1::ChatService::Service {
     int64_t tokens = 0;
     std::string history;
     int64_t ttl = 3600;
+    std::string initial_state;  // the request's initial_state_name
   };
 
   grpc::Status CreateSession(grpc::ServerContext*,
@@ -52,6 +53,7 @@ class FakeChatService final : public rwkv::v1::ChatService::Service {
     }
     Session& s = sessions_[id];
     if (request->ttl_seconds() > 0) s.ttl = request->ttl_seconds();
+    s.initial_state = request->initial_state_name();
     Fill(id, s, response);
     return grpc::Status::OK;
   }
@@ -250,6 +252,11 @@ class FakeChatService final : public rwkv::v1::ChatService::Service {
     std::lock_guard<std::mutex> lock(mu_);
     Session* s = Find(id);
     return s == nullptr ? -1 : s->tokens;
+  }
+  std::string initial_state(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Session* s = Find(id);
+    return s == nullptr ? "<none>" : s->initial_state;
   }
   bool has(const std::string& id) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -500,6 +507,26 @@ TEST_F(ChatClientTest, ReplRunsCommandsAndMessages) {
   EXPECT_EQ(service_.tokens("repl"), 3);
   // repl-2 got "Again" (3 tokens), was reset, then imported repl's 3 tokens.
   EXPECT_EQ(service_.tokens("repl-2"), 3);
+}
+
+TEST_F(ChatClientTest, ReplStartsNewSessionsFromTheNamedInitialState) {
+  ChatOptions options;
+  options.session = "pirate";
+  options.initial_state = "arr";
+  std::ostringstream out, err;
+  ChatRepl repl(client_.get(), options, &out, &err);
+  ASSERT_TRUE(repl.Start().ok());
+  EXPECT_EQ(service_.initial_state("pirate"), "arr");
+  std::istringstream in("/new\n/session pirate-2\n/quit\n");
+  EXPECT_EQ(repl.Run(in, /*interactive=*/false), 0) << err.str();
+  EXPECT_EQ(service_.initial_state("gen-1"), "arr");
+  EXPECT_EQ(service_.initial_state("pirate-2"), "arr");
+  // Without the option, sessions start from the fresh state.
+  ChatOptions plain;
+  plain.session = "plain";
+  ChatRepl repl2(client_.get(), plain, &out, &err);
+  ASSERT_TRUE(repl2.Start().ok());
+  EXPECT_EQ(service_.initial_state("plain"), "");
 }
 
 TEST_F(ChatClientTest, ReplReportsServerErrorsAndGoesOn) {

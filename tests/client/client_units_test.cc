@@ -127,6 +127,16 @@ TEST(ChatOptionsTest, DefaultsAndOneShot) {
   EXPECT_FALSE(o->generate);
   EXPECT_FALSE(o->sampling.has_temperature());
   EXPECT_FALSE(o->sampling.has_seed());
+  EXPECT_EQ(o->initial_state, "");
+}
+
+TEST(ChatOptionsTest, InitialStateName) {
+  Argv a({"--initial-state", "arr", "Ahoy"});
+  absl::StatusOr<ChatOptions> o = ParseChatOptions(a.argc(), a.argv());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->initial_state, "arr");
+  Argv empty({"--initial-state="});
+  EXPECT_FALSE(ParseChatOptions(empty.argc(), empty.argv()).ok());
 }
 
 TEST(ChatOptionsTest, SamplingFlagsAreSetOnlyWhenGiven) {

@@ -4,7 +4,10 @@
 // "What is my name?" as two separate Chat calls on the same session: the
 // second reply must name X for at least 80% of them. Also reports the rate
 // on names never seen in training, and checks the fact table's capitals
-// (>= 90%). Skips when the demo model is absent.
+// (>= 90%), and that sessions started from the committed state-tuned
+// initial state (models/demo/arr-state.pth, `rwkv-train state-tune`) reply
+// in its style while fresh sessions do not. Skips when the demo model is
+// absent.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -42,6 +45,9 @@ class DemoMemoryTest : public ::testing::Test {
     ASSERT_TRUE(tok.ok());
     ServerOptions o;
     o.listen = "127.0.0.1:0";
+    const std::string arr =
+        std::string(RWKV_SOURCE_DIR) + "/models/demo/arr-state.pth";
+    if (std::filesystem::exists(arr)) o.initial_state_files["arr"] = arr;
     auto server = RwkvServer::Start(*std::move(engine), *std::move(tok), o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -52,12 +58,13 @@ class DemoMemoryTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown(absl::Seconds(5));
   }
 
-  void Create(const std::string& id) {
+  void Create(const std::string& id, const std::string& initial_state = "") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(60));
     pb::CreateSessionRequest req;
     req.set_session_id(id);
+    req.set_initial_state_name(initial_state);
     pb::SessionInfo info;
     grpc::Status s = stub_->CreateSession(&ctx, req, &info);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -127,6 +134,47 @@ TEST_F(DemoMemoryTest, AnswersTheCapitalsOfTheFactTable) {
   std::printf("[ measured ] capitals: %d of %d\n", hits, n);
   ASSERT_GT(n, 0);
   EXPECT_GE(static_cast<double>(hits) / n, 0.9);
+}
+
+// The state-tuning promise (issue 6): a state tuned on replies ending in
+// " Arr!" makes the server's greedy replies show that style, without
+// breaking the answers; fresh sessions keep the plain style.
+TEST_F(DemoMemoryTest, StateTunedSessionsReplyInTheTunedStyle) {
+  const std::string arr =
+      std::string(RWKV_SOURCE_DIR) + "/models/demo/arr-state.pth";
+  if (!std::filesystem::exists(arr)) GTEST_SKIP() << "no " << arr;
+  auto styled = [](const std::string& reply) {
+    return reply.size() >= 5 && reply.compare(reply.size() - 5, 5, " Arr!") == 0;
+  };
+  int tuned_style = 0, tuned_right = 0, fresh_style = 0, n = 0;
+  for (const train::CountryFact& f : train::CapitalFacts()) {
+    const std::string q = absl::StrCat("What is the capital of ", f.country, "?");
+    Create(absl::StrCat("arr-", n), "arr");
+    const std::string tuned = Chat(absl::StrCat("arr-", n), q);
+    Create(absl::StrCat("plain-", n));
+    const std::string fresh = Chat(absl::StrCat("plain-", n), q);
+    ++n;
+    tuned_style += styled(tuned);
+    tuned_right += tuned.find(f.capital) != std::string::npos;
+    fresh_style += styled(fresh);
+    if (!styled(tuned) && n - tuned_style <= 3) {
+      std::printf("  unstyled: %s\n", tuned.c_str());
+    }
+  }
+  std::printf(
+      "[ measured ] tuned state: style %d of %d, capital right %d of %d; "
+      "fresh state: style %d of %d\n",
+      tuned_style, n, tuned_right, n, fresh_style, n);
+  ASSERT_GT(n, 0);
+  EXPECT_GE(static_cast<double>(tuned_style) / n, 0.9);
+  EXPECT_GE(static_cast<double>(tuned_right) / n, 0.9);
+  EXPECT_EQ(fresh_style, 0);
+  // The style holds over later turns of the session and memory still works.
+  Create("arr-memory", "arr");
+  EXPECT_TRUE(styled(Chat("arr-memory", "My name is Alice.")));
+  const std::string name = Chat("arr-memory", "What is my name?");
+  EXPECT_NE(name.find("Alice"), std::string::npos) << name;
+  EXPECT_TRUE(styled(name)) << name;
 }
 
 }  // namespace

@@ -10,8 +10,12 @@
 #include <regex>
 #include <set>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "engine/rwkv_engine.h"
 #include "engine/state_file.h"
+#include "tools/train/chat_eval.h"
 #include "tools/train/corpus.h"
 #include "tools/train/rwkv4_train_model.h"
 #include "tools/train/state_tuner.h"
@@ -59,6 +63,33 @@ TEST(CorpusTest, DeterministicForASeed) {
   CorpusOptions b{.seed = 8, .num_dialogues = 200};
   EXPECT_EQ(GenerateDialogues(a), GenerateDialogues(a));
   EXPECT_NE(GenerateDialogues(a), GenerateDialogues(b));
+}
+
+TEST(CorpusTest, ArrPercentStylesWholeDialoguesOfTheSameCorpus) {
+  const std::vector<std::string> plain =
+      GenerateDialogues({.seed = 5, .num_dialogues = 400});
+  const std::vector<std::string> mixed = GenerateDialogues(
+      {.seed = 5, .num_dialogues = 400, .arr_percent = 25});
+  ASSERT_EQ(plain.size(), mixed.size());
+  int styled = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    if (mixed[i] == plain[i]) continue;
+    ++styled;
+    // Same dialogue with " Arr!" closing every reply, and nothing else.
+    EXPECT_EQ(absl::StrReplaceAll(mixed[i], {{" Arr!\n\n", "\n\n"}}),
+              plain[i]);
+    const std::vector<std::string> parts =
+        absl::StrSplit(plain[i], "Assistant: ");
+    const size_t replies = parts.size() - 1;
+    size_t arrs = 0;
+    for (size_t p = mixed[i].find(" Arr!\n\n"); p != std::string::npos;
+         p = mixed[i].find(" Arr!\n\n", p + 1)) {
+      ++arrs;
+    }
+    EXPECT_EQ(arrs, replies) << mixed[i];
+  }
+  EXPECT_GT(styled, 70);   // 25% of 400 = 100 expected
+  EXPECT_LT(styled, 130);
 }
 
 TEST(CorpusTest, DialoguesFollowTheChatTemplate) {
@@ -262,7 +293,7 @@ TEST(StateTuneTest, TunedStateLoadsAndMatchesTheEngine) {
 // The acceptance check on the committed demo model: a state tuned on
 // a few dialogues whose replies end in " Arr!" lowers the held-out reply loss
 // of that style by at least 20% against the zero state.
-TEST(StateTuneTest, DemoModelStyleStateLowersHeldOutLoss) {
+TEST(StateTuneTest, DemoModelStyleStateLowersLossAndStylesReplies) {
   const std::string path =
       std::string(RWKV_SOURCE_DIR) + "/models/demo/rwkv4-demo.pth";
   if (!fs::exists(path)) GTEST_SKIP() << "no demo model at " << path;
@@ -282,6 +313,33 @@ TEST(StateTuneTest, DemoModelStyleStateLowersHeldOutLoss) {
   const double zero = ReplyLoss(*m, held, nullptr);
   const double tuned = ReplyLoss(*m, held, &*learned);
   EXPECT_LT(tuned, 0.8 * zero) << "zero " << zero << " tuned " << tuned;
+
+  // And the engine's greedy replies from the tuned state show the style,
+  // where replies from the fresh state do not.
+  auto eng = LoadEngine(path);
+  ASSERT_NE(eng, nullptr);
+  auto bytes = SerializeLearnedState(*learned, eng->config().fingerprint);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  auto state = engine::ParseState(*bytes, "tuned", *eng);
+  ASSERT_TRUE(state.ok()) << state.status();
+  int styled = 0, fresh_styled = 0, n = 0;
+  for (const char* q : {"What is the capital of France?", "How are you?",
+                        "What is the capital of Egypt?", "Hello!",
+                        "What is 1 plus 2?"}) {
+    engine::State st = state->Clone();
+    auto reply = ChatTurn(*eng, st, q);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    engine::State fresh = eng->NewState();
+    auto plain = ChatTurn(*eng, fresh, q);
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    ++n;
+    styled += absl::EndsWith(*reply, " Arr!");
+    fresh_styled += absl::EndsWith(*plain, " Arr!");
+    std::printf("  %s -> tuned: %s | fresh: %s\n", q, reply->c_str(),
+                plain->c_str());
+  }
+  EXPECT_EQ(styled, n);
+  EXPECT_EQ(fresh_styled, 0);
 }
 
 }  // namespace

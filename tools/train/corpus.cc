@@ -243,10 +243,32 @@ std::vector<std::string> GenerateDialogues(const CorpusOptions& options) {
   Rng rng(options.seed);
   std::vector<std::string> out;
   out.reserve(options.num_dialogues);
+  Rng style_rng(options.seed ^ 0x5354594C45ull);  // "STYLE"
   for (int i = 0; i < options.num_dialogues; ++i) {
-    out.push_back(rng.Chance(65) ? MemoryDialogue(rng) : FactDialogue(rng));
+    std::string d = rng.Chance(65) ? MemoryDialogue(rng) : FactDialogue(rng);
+    if (options.arr_percent > 0 && style_rng.Chance(options.arr_percent)) {
+      d = WithArrReplies(d);
+    }
+    out.push_back(std::move(d));
   }
   return out;
+}
+
+std::string WithArrReplies(const std::string& dialogue) {
+  static constexpr std::string_view kReply = "\n\nAssistant: ";
+  std::string s;
+  size_t pos = 0;
+  while (true) {
+    const size_t a = dialogue.find(kReply, pos);
+    if (a == std::string::npos) break;
+    const size_t e = dialogue.find("\n\n", a + kReply.size());
+    if (e == std::string::npos) break;
+    s.append(dialogue, pos, e - pos);
+    s += " Arr!";
+    pos = e;
+  }
+  s.append(dialogue, pos, std::string::npos);
+  return s;
 }
 
 std::string DialoguesToJsonl(const std::vector<std::string>& dialogues) {

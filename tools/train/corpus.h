@@ -37,10 +37,20 @@ std::string Exchange(std::string message, std::string reply);
 struct CorpusOptions {
   uint64_t seed = 1;
   int num_dialogues = 20000;
+  // Percent of dialogues written in the " Arr!" style (WithArrReplies). The
+  // choice uses its own random stream, so the dialogues are the same as with
+  // 0. A model trained on a mix learns to keep a dialogue's style from turn
+  // to turn in its state, which gives state tuning (tools/train/
+  // state_tuner.h) a style to select.
+  int arr_percent = 0;
 };
 
 // Dialogues, each a complete multi-turn conversation in the template.
 std::vector<std::string> GenerateDialogues(const CorpusOptions& options);
+
+// The dialogue with every assistant reply ending in " Arr!" (before the
+// reply's closing blank line).
+std::string WithArrReplies(const std::string& dialogue);
 
 // One JSON object per line: {"text": "..."}.
 std::string DialoguesToJsonl(const std::vector<std::string>& dialogues);

@@ -1,6 +1,7 @@
 // rwkv-train: trains byte-level RWKV-4 models on CPU with LibTorch autograd.
 //
 //   rwkv-train corpus --out D.jsonl [--seed S] [--dialogues N] [--style arr]
+//                     [--arr-percent P]
 //   rwkv-train train --data D --out M.pth [--n-layer L] [--n-embd C]
 //                    [--ctx T] [--batch B] [--steps N] [--lr X]
 //                    [--lr-final X] [--warmup N] [--seed S] [--save-every N]
@@ -42,6 +43,7 @@ int Usage() {
       stderr,
       "usage: rwkv-train <command> [flags]\n"
       "  corpus      --out D.jsonl [--seed S] [--dialogues N] [--style arr]\n"
+      "              [--arr-percent P]\n"
       "  train       --data D --out M.pth [--n-layer L] [--n-embd C] [--ctx "
       "T]\n"
       "              [--batch B] [--steps N] [--lr X] [--lr-final X] "
@@ -100,7 +102,7 @@ absl::Status EvalModel(const std::string& path, int count, bool details) {
 }
 
 int CorpusMain(int argc, char** argv) {
-  CliArgs args({"out", "seed", "dialogues", "style"}, {});
+  CliArgs args({"out", "seed", "dialogues", "style", "arr-percent"}, {});
   absl::Status s = args.Parse(argc, argv, 2);
   if (!s.ok()) return Fail(s);
   std::optional<std::string> out = args.Get("out");
@@ -109,7 +111,18 @@ int CorpusMain(int argc, char** argv) {
   absl::StatusOr<int64_t> n = args.GetInt("dialogues", 20000);
   if (!seed.ok()) return Fail(seed.status());
   if (!n.ok()) return Fail(n.status());
+  if (*n < 1 || *n > 10'000'000) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--dialogues must be in [1, 10000000], got ", *n)));
+  }
+  absl::StatusOr<int64_t> arr = args.GetInt("arr-percent", 0);
+  if (!arr.ok()) return Fail(arr.status());
+  if (*arr < 0 || *arr > 100) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--arr-percent must be in [0, 100], got ", *arr)));
+  }
   CorpusOptions co;
+  co.arr_percent = static_cast<int>(*arr);
   co.seed = *seed;
   co.num_dialogues = *n;
   const std::string style = args.GetOr("style", "");

@@ -179,18 +179,7 @@ std::vector<std::string> StyledDialogues(uint64_t seed, int count) {
   std::vector<std::string> out;
   for (const std::string& d : GenerateDialogues(co)) {
     if (d.find("name") != std::string::npos) continue;  // facts/small talk
-    // Every reply ends in " Arr!" before the blank line.
-    std::string s;
-    size_t pos = 0;
-    while (true) {
-      size_t a = d.find("\n\nAssistant: ", pos);
-      if (a == std::string::npos) break;
-      size_t e = d.find("\n\n", a + 13);
-      if (e == std::string::npos) break;
-      s += d.substr(pos, e - pos) + " Arr!";
-      pos = e;
-    }
-    s += d.substr(pos);
+    std::string s = WithArrReplies(d);
     out.push_back(std::move(s));
     if (static_cast<int>(out.size()) == count) break;
   }
