@@ -10,11 +10,13 @@ cd "$(dirname "$0")"
 BIN=build/bin
 ADDR=127.0.0.1:${RWKV_DEMO_PORT:-50051}
 LOG=$(mktemp /tmp/rwkv-server.XXXXXX.log)
+# The demo model's state-tuned initial state, only when the server will
+# serve the demo model (a state file is tied to its model).
 extra=()
-if [ $# -eq 0 ] && [ -f models/demo/arr-state.pth ]; then
+if [ $# -eq 0 ] && [ -z "${RWKV_MODEL:-}" ] && [ -f models/demo/arr-state.pth ]; then
   extra=(--initial-state arr=models/demo/arr-state.pth)
 fi
-"$BIN/rwkv-server" --listen "$ADDR" "${extra[@]}" "$@" >"$LOG" 2>&1 &
+"$BIN/rwkv-server" --listen "$ADDR" ${extra[@]+"${extra[@]}"} "$@" >"$LOG" 2>&1 &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

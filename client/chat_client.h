@@ -70,7 +70,9 @@ class ChatClient {
       const std::string& session_id, int64_t ttl_seconds,
       bool* created = nullptr);
   // The same with the whole creation request (e.g. an initial state);
-  // `request.session_id()` names the session.
+  // `request.session_id()` names the session. An existing session is
+  // continued even if the server does not know the request's
+  // initial_state_name (that name only matters when creating).
   absl::StatusOr<rwkv::v1::SessionInfo> GetOrCreateSession(
       const rwkv::v1::CreateSessionRequest& request, bool* created = nullptr);
   absl::StatusOr<rwkv::v1::SessionInfo> GetSession(

@@ -32,8 +32,13 @@ class Engine {
                                          State& state) = 0;
 
   // One token for each of B states in one batched step; row i of the result
-  // belongs to states[i]. On error no state is changed. The states must be
-  // distinct objects.
+  // belongs to states[i]. The states must be distinct objects. Errors found
+  // before computing (bad tokens, null, foreign or repeated states) change
+  // no state. If the step itself fails (e.g. out of memory), the states may
+  // have been partly advanced (RWKV-7 updates att_kv in place), so every
+  // state of the batch is reset to empty (valid() == false) rather than
+  // left half-updated; callers that must not lose a state batch copies
+  // (the server's turns do).
   virtual absl::StatusOr<Logits> ForwardBatch(
       absl::Span<const int32_t> tokens, absl::Span<State* const> states) = 0;
 };

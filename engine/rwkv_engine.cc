@@ -431,7 +431,8 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     }
   }
   const int64_t B = static_cast<int64_t>(states.size());
-  return internal::CatchTorch("forward batch", [&]() -> absl::StatusOr<Logits> {
+  absl::StatusOr<Logits> result = internal::CatchTorch(
+      "forward batch", [&]() -> absl::StatusOr<Logits> {
     at::NoGradGuard no_grad;
     // Each row's tensors are updated in place by the model (no stacked copy
     // of the whole batch's state).
@@ -446,6 +447,15 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     return Logits(static_cast<int>(B), config_.vocab_size,
                   std::vector<float>(p, p + B * config_.vocab_size));
   });
+  if (!result.ok()) {
+    // The rows may be partly advanced: never leave a half-updated state.
+    for (State* s : states) StateAccess::Clear(*s);
+    return absl::Status(
+        result.status().code(),
+        absl::StrCat(result.status().message(),
+                     " (the batch's states were cleared)"));
+  }
+  return result;
 }
 
 }  // namespace rwkv::engine

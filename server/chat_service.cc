@@ -389,11 +389,7 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::Chat(
     CallbackServerContext* /*ctx*/, const rwkv::v1::ChatRequest* req) {
   TurnInput in;
   in.session_id = req->session_id();
-  if (absl::Status s = CheckText(req->message(), "message", false); !s.ok()) {
-    auto* reactor = new GenerateReactor();
-    reactor->FinishNow(ToGrpcStatus(s));
-    return reactor;
-  }
+  // The byte limit applies to the message as sent (before the template).
   const size_t max_bytes =
       static_cast<size_t>(options_.max_prompt_tokens) * kMaxBytesPerToken;
   if (req->message().size() > max_bytes) {
@@ -401,6 +397,11 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::Chat(
     reactor->FinishNow(ToGrpcStatus(absl::InvalidArgumentError(
         absl::StrCat("message is too long: ", req->message().size(),
                      " bytes (limit ", max_bytes, ")"))));
+    return reactor;
+  }
+  if (absl::Status s = CheckText(req->message(), "message", false); !s.ok()) {
+    auto* reactor = new GenerateReactor();
+    reactor->FinishNow(ToGrpcStatus(s));
     return reactor;
   }
   in.text = FormatChat(req->message());

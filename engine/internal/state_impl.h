@@ -38,6 +38,8 @@ class StateAccess {
     return State(std::move(impl));
   }
   static StateImpl* Get(State& s) { return s.impl_.get(); }
+  // Makes `s` empty (valid() == false).
+  static void Clear(State& s) { s.impl_.reset(); }
   static const StateImpl* Get(const State& s) { return s.impl_.get(); }
 };
 

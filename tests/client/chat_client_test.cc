@@ -47,6 +47,13 @@ class FakeChatService final : public rwkv::v1::ChatService::Service {
     std::lock_guard<std::mutex> lock(mu_);
     std::string id = request->session_id();
     if (id.empty()) id = absl::StrCat("gen-", ++generated_);
+    // Like rwkv-server: the initial state's name is checked first.
+    if (!request->initial_state_name().empty() &&
+        request->initial_state_name() != "arr") {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "no server initial state named '" +
+                              request->initial_state_name() + "'");
+    }
     if (sessions_.count(id)) {
       return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                           absl::StrCat("session '", id, "' already exists"));
@@ -521,6 +528,18 @@ TEST_F(ChatClientTest, ReplStartsNewSessionsFromTheNamedInitialState) {
   EXPECT_EQ(repl.Run(in, /*interactive=*/false), 0) << err.str();
   EXPECT_EQ(service_.initial_state("gen-1"), "arr");
   EXPECT_EQ(service_.initial_state("pirate-2"), "arr");
+  // A name the server does not know: an existing session is still
+  // continued, a new one is not created.
+  ChatOptions unknown;
+  unknown.session = "pirate";
+  unknown.initial_state = "nope";
+  ChatRepl repl3(client_.get(), unknown, &out, &err);
+  EXPECT_TRUE(repl3.Start().ok());
+  unknown.session = "brand-new";
+  ChatRepl repl4(client_.get(), unknown, &out, &err);
+  absl::Status s = repl4.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_FALSE(service_.has("brand-new"));
   // Without the option, sessions start from the fresh state.
   ChatOptions plain;
   plain.session = "plain";

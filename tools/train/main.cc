@@ -129,6 +129,11 @@ int CorpusMain(int argc, char** argv) {
   if (!style.empty() && style != "arr") {
     return Fail(absl::InvalidArgumentError("--style must be 'arr'"));
   }
+  if (!style.empty() && co.arr_percent > 0) {
+    return Fail(absl::InvalidArgumentError(
+        "--arr-percent mixes styles into the base corpus; --style arr writes "
+        "only styled dialogues: give one of them"));
+  }
   s = engine::WriteFileAtomically(
       *out, DialoguesToJsonl(style.empty() ? GenerateDialogues(co)
                                            : StyledDialogues(*seed, *n)));
