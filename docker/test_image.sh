@@ -10,9 +10,12 @@
 #      BASE_IMAGE=localhost/debian12-minbase (a clean copy of the working
 #      tree's tracked and untracked, not ignored files is the context)
 #   4. buildah run --isolation=chroot starts rwkv-server inside the image
-#      with the built-in tiny random model (host network: loopback reaches
-#      it); the image's own rwkv-chat --health (the HEALTHCHECK) and rwkv-chat
-#      chat through it; SIGTERM stops it.
+#      with MODEL_FILE empty, so it serves the demo model shipped in the
+#      image (host network: loopback reaches it); the image's own rwkv-chat
+#      --health (the HEALTHCHECK) and rwkv-chat chat through it (the session
+#      must remember a name across two calls, and a session from the
+#      image's state-tuned initial state must answer in its style);
+#      SIGTERM stops it.
 # (`podman run` fails here: setrlimit is not permitted.)
 #
 # Usage: docker/test_image.sh [--install] [--rebuild-base] [--jobs N]
@@ -117,11 +120,12 @@ cleanup() {
   buildah rm "$CTR" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-step "buildah run: rwkv-server --random-model tiny on $ADDR"
+step "buildah run: rwkv-server (the image's demo model) on $ADDR"
 # timeout: a guard so the server never outlives the test.
 buildah run --isolation=chroot --env RWKV_LISTEN="$ADDR" --env MODEL_FILE= \
   "$CTR" -- timeout -s TERM 600 /usr/local/bin/rwkv-entrypoint \
-  --random-model tiny --threads 1 >"$WORK/server.log" 2>&1 &
+  --initial-state arr=/usr/local/share/rwkv/models/demo/arr-state.pth \
+  --threads 1 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 in_image() { buildah run --isolation=chroot "$CTR" -- "$@"; }
 for _ in $(seq 1 120); do
@@ -138,10 +142,17 @@ CHAT=(in_image rwkv-chat)
 [[ -x "$ROOT/build-client/bin/rwkv-chat" ]] && CHAT=("$ROOT/build-client/bin/rwkv-chat")
 [[ -x "$ROOT/build/bin/rwkv-chat" ]] && CHAT=("$ROOT/build/bin/rwkv-chat")
 step "chat through it with ${CHAT[*]}"
-"${CHAT[@]}" --server "$ADDR" --session docker --temperature 0 --max-tokens 16 \
+"${CHAT[@]}" --server "$ADDR" --session docker --temperature 0 --max-tokens 40 \
   "My name is Alice." || fail "chat turn 1"
-"${CHAT[@]}" --server "$ADDR" --session docker --temperature 0 --max-tokens 16 \
-  "What is my name?" || fail "chat turn 2"
+reply=$("${CHAT[@]}" --server "$ADDR" --session docker --temperature 0 \
+  --max-tokens 40 "What is my name?") || fail "chat turn 2"
+echo "$reply"
+[[ "$reply" == *Alice* ]] || fail "the session did not remember the name: $reply"
+reply=$("${CHAT[@]}" --server "$ADDR" --session docker-arr --initial-state arr \
+  --temperature 0 --max-tokens 60 "What is the capital of France?") ||
+  fail "chat from the tuned state"
+echo "$reply"
+[[ "$reply" == *"Paris. Arr!"* ]] || fail "no tuned style: $reply"
 printf '/info\n' | "${CHAT[@]}" --server "$ADDR" --session docker || fail "/info"
 SRV=$(find_server "$SERVER_PID")
 [[ -n "$SRV" ]] || fail "cannot find the rwkv-server process under buildah run ($SERVER_PID)"
