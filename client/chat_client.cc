@@ -86,8 +86,8 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::GetOrCreateSession(
     if (created != nullptr) *created = true;
     return info;
   }
-  if (absl::IsNotFound(info.status()) && !request.initial_state_name().empty() &&
-      !session_id.empty()) {
+  if (absl::IsNotFound(info.status()) &&
+      !request.initial_state_name().empty() && !session_id.empty()) {
     // The server does not know the initial state's name; that only matters
     // for a new session: an existing one is simply continued.
     absl::StatusOr<rwkv::v1::SessionInfo> existing = GetSession(session_id);

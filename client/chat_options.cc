@@ -9,10 +9,10 @@
 namespace rwkv::client {
 
 absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv) {
-  tools::CliArgs args({"server", "session", "ttl", "temperature", "top-p",
-                       "top-k", "seed", "max-tokens", "timeout",
-                       "initial-state"},
-                      {"generate", "health", "help"});
+  tools::CliArgs args(
+      {"server", "session", "ttl", "temperature", "top-p", "top-k", "seed",
+       "max-tokens", "timeout", "initial-state"},
+      {"generate", "health", "help"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok()) return s;
   ChatOptions options;
   options.server = args.GetOr("server", options.server);

@@ -431,29 +431,28 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     }
   }
   const int64_t B = static_cast<int64_t>(states.size());
-  absl::StatusOr<Logits> result = internal::CatchTorch(
-      "forward batch", [&]() -> absl::StatusOr<Logits> {
-    at::NoGradGuard no_grad;
-    // Each row's tensors are updated in place by the model (no stacked copy
-    // of the whole batch's state).
-    std::vector<std::vector<at::Tensor>*> rows;
-    rows.reserve(states.size());
-    for (State* s : states) rows.push_back(&StateAccess::Get(*s)->tensors);
-    std::vector<int64_t> ids(tokens.begin(), tokens.end());
-    at::Tensor tok = at::tensor(ids, at::kLong).view({B, 1});
-    at::Tensor logits = model_->ForwardRows(tok, rows).contiguous().cpu();
-    for (State* s : states) StateAccess::Get(*s)->token_count += 1;
-    const float* p = logits.data_ptr<float>();
-    return Logits(static_cast<int>(B), config_.vocab_size,
-                  std::vector<float>(p, p + B * config_.vocab_size));
-  });
+  absl::StatusOr<Logits> result =
+      internal::CatchTorch("forward batch", [&]() -> absl::StatusOr<Logits> {
+        at::NoGradGuard no_grad;
+        // Each row's tensors are updated in place by the model (no stacked copy
+        // of the whole batch's state).
+        std::vector<std::vector<at::Tensor>*> rows;
+        rows.reserve(states.size());
+        for (State* s : states) rows.push_back(&StateAccess::Get(*s)->tensors);
+        std::vector<int64_t> ids(tokens.begin(), tokens.end());
+        at::Tensor tok = at::tensor(ids, at::kLong).view({B, 1});
+        at::Tensor logits = model_->ForwardRows(tok, rows).contiguous().cpu();
+        for (State* s : states) StateAccess::Get(*s)->token_count += 1;
+        const float* p = logits.data_ptr<float>();
+        return Logits(static_cast<int>(B), config_.vocab_size,
+                      std::vector<float>(p, p + B * config_.vocab_size));
+      });
   if (!result.ok()) {
     // The rows may be partly advanced: never leave a half-updated state.
     for (State* s : states) StateAccess::Clear(*s);
-    return absl::Status(
-        result.status().code(),
-        absl::StrCat(result.status().message(),
-                     " (the batch's states were cleared)"));
+    return absl::Status(result.status().code(),
+                        absl::StrCat(result.status().message(),
+                                     " (the batch's states were cleared)"));
   }
   return result;
 }

@@ -175,7 +175,8 @@ ServerUnaryReactor* ChatService::CreateSession(
     CallbackServerContext* ctx, const rwkv::v1::CreateSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl);
+      !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = CheckText(req->prefix(), "prefix", true); !s.ok()) {
@@ -362,7 +363,8 @@ ServerUnaryReactor* ChatService::TouchSession(
     return Done(ctx, s);
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl);
+      !s.ok()) {
     return Done(ctx, s);
   }
   absl::StatusOr<SessionSnapshot> snap =
@@ -475,7 +477,8 @@ ServerUnaryReactor* ChatService::ForkSession(
     return Done(ctx, s);
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl);
+      !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = sessions_->CheckCanCreate(req->new_session_id());
@@ -508,7 +511,8 @@ ServerUnaryReactor* ChatService::BlendSessions(
                          "alpha must be in [0, 1], got ", req->alpha())));
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl);
+      !s.ok()) {
     return Done(ctx, s);
   }
   if (absl::Status s = sessions_->CheckCanCreate(req->new_session_id());
@@ -659,7 +663,8 @@ ServerUnaryReactor* ChatService::ImportState(
     }
   }
   absl::Duration ttl;
-  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl); !s.ok()) {
+  if (absl::Status s = ResolveTtl(*sessions_, req->ttl_seconds(), &ttl);
+      !s.ok()) {
     return Done(ctx, s);
   }
   if (req->state().empty()) {

@@ -50,10 +50,9 @@ class RwkvModel {
       const at::Tensor& tokens,
       const std::vector<std::vector<at::Tensor>*>& rows) const {
     const size_t B = rows.size();
-    TORCH_CHECK(B > 0 && tokens.dim() == 2 &&
-                    tokens.size(0) == static_cast<int64_t>(B),
-                "ForwardRows: ", B, " state rows for tokens of shape ",
-                tokens.sizes());
+    TORCH_CHECK(
+        B > 0 && tokens.dim() == 2 && tokens.size(0) == static_cast<int64_t>(B),
+        "ForwardRows: ", B, " state rows for tokens of shape ", tokens.sizes());
     std::vector<at::Tensor> state;
     std::vector<at::Tensor> parts(B);
     for (size_t j = 0; j < rows.front()->size(); ++j) {

@@ -144,11 +144,13 @@ TEST_F(DemoMemoryTest, StateTunedSessionsReplyInTheTunedStyle) {
       std::string(RWKV_SOURCE_DIR) + "/models/demo/arr-state.pth";
   if (!std::filesystem::exists(arr)) GTEST_SKIP() << "no " << arr;
   auto styled = [](const std::string& reply) {
-    return reply.size() >= 5 && reply.compare(reply.size() - 5, 5, " Arr!") == 0;
+    return reply.size() >= 5 &&
+           reply.compare(reply.size() - 5, 5, " Arr!") == 0;
   };
   int tuned_style = 0, tuned_right = 0, fresh_style = 0, n = 0;
   for (const train::CountryFact& f : train::CapitalFacts()) {
-    const std::string q = absl::StrCat("What is the capital of ", f.country, "?");
+    const std::string q =
+        absl::StrCat("What is the capital of ", f.country, "?");
     Create(absl::StrCat("arr-", n), "arr");
     const std::string tuned = Chat(absl::StrCat("arr-", n), q);
     Create(absl::StrCat("plain-", n));

@@ -786,8 +786,8 @@ TEST_P(ServerE2ETest, BadInputsGetPreciseCodes) {
     req.set_session_id("neg");
     req.set_ttl_seconds(-5);
     EXPECT_EQ(create_code(req), StatusCode::INVALID_ARGUMENT);
-    req.set_ttl_seconds(absl::ToInt64Seconds(DefaultOptions().sessions.max_ttl) +
-                        1);
+    req.set_ttl_seconds(
+        absl::ToInt64Seconds(DefaultOptions().sessions.max_ttl) + 1);
     EXPECT_EQ(create_code(req), StatusCode::INVALID_ARGUMENT);
     req.set_ttl_seconds(0);
     req.set_initial_state("definitely not a state file");

@@ -68,16 +68,15 @@ TEST(CorpusTest, DeterministicForASeed) {
 TEST(CorpusTest, ArrPercentStylesWholeDialoguesOfTheSameCorpus) {
   const std::vector<std::string> plain =
       GenerateDialogues({.seed = 5, .num_dialogues = 400});
-  const std::vector<std::string> mixed = GenerateDialogues(
-      {.seed = 5, .num_dialogues = 400, .arr_percent = 25});
+  const std::vector<std::string> mixed =
+      GenerateDialogues({.seed = 5, .num_dialogues = 400, .arr_percent = 25});
   ASSERT_EQ(plain.size(), mixed.size());
   int styled = 0;
   for (size_t i = 0; i < plain.size(); ++i) {
     if (mixed[i] == plain[i]) continue;
     ++styled;
     // Same dialogue with " Arr!" closing every reply, and nothing else.
-    EXPECT_EQ(absl::StrReplaceAll(mixed[i], {{" Arr!\n\n", "\n\n"}}),
-              plain[i]);
+    EXPECT_EQ(absl::StrReplaceAll(mixed[i], {{" Arr!\n\n", "\n\n"}}), plain[i]);
     const std::vector<std::string> parts =
         absl::StrSplit(plain[i], "Assistant: ");
     const size_t replies = parts.size() - 1;
@@ -88,7 +87,7 @@ TEST(CorpusTest, ArrPercentStylesWholeDialoguesOfTheSameCorpus) {
     }
     EXPECT_EQ(arrs, replies) << mixed[i];
   }
-  EXPECT_GT(styled, 70);   // 25% of 400 = 100 expected
+  EXPECT_GT(styled, 70);  // 25% of 400 = 100 expected
   EXPECT_LT(styled, 130);
 }
 
@@ -323,9 +322,9 @@ TEST(StateTuneTest, DemoModelStyleStateLowersLossAndStylesReplies) {
   auto state = engine::ParseState(*bytes, "tuned", *eng);
   ASSERT_TRUE(state.ok()) << state.status();
   int styled = 0, fresh_styled = 0, n = 0;
-  for (const char* q : {"What is the capital of France?", "How are you?",
-                        "What is the capital of Egypt?", "Hello!",
-                        "What is 1 plus 2?"}) {
+  for (const char* q :
+       {"What is the capital of France?", "How are you?",
+        "What is the capital of Egypt?", "Hello!", "What is 1 plus 2?"}) {
     engine::State st = state->Clone();
     auto reply = ChatTurn(*eng, st, q);
     ASSERT_TRUE(reply.ok()) << reply.status();
