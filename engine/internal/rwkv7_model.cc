@@ -195,10 +195,8 @@ at::Tensor Rwkv7Model::Forward(const at::Tensor& tokens,
 at::Tensor Rwkv7Model::ForwardRows(
     const at::Tensor& tokens,
     const std::vector<std::vector<at::Tensor>*>& rows) const {
+  CheckRows(tokens, rows);
   const size_t B = rows.size();
-  TORCH_CHECK(
-      B > 0 && tokens.dim() == 2 && tokens.size(0) == static_cast<int64_t>(B),
-      "ForwardRows: ", B, " state rows for tokens of shape ", tokens.sizes());
   const int64_t L = w_.config.n_layer, H = w_.config.n_head,
                 N = w_.config.head_size;
   for (size_t b = 0; b < B; ++b) {

@@ -49,10 +49,8 @@ class RwkvModel {
   virtual at::Tensor ForwardRows(
       const at::Tensor& tokens,
       const std::vector<std::vector<at::Tensor>*>& rows) const {
+    CheckRows(tokens, rows);
     const size_t B = rows.size();
-    TORCH_CHECK(
-        B > 0 && tokens.dim() == 2 && tokens.size(0) == static_cast<int64_t>(B),
-        "ForwardRows: ", B, " state rows for tokens of shape ", tokens.sizes());
     std::vector<at::Tensor> state;
     std::vector<at::Tensor> parts(B);
     for (size_t j = 0; j < rows.front()->size(); ++j) {
@@ -66,6 +64,20 @@ class RwkvModel {
       }
     }
     return logits;
+  }
+
+ protected:
+  // ForwardRows' precondition: one non-empty row per token row.
+  static void CheckRows(const at::Tensor& tokens,
+                        const std::vector<std::vector<at::Tensor>*>& rows) {
+    const size_t B = rows.size();
+    TORCH_CHECK(
+        B > 0 && tokens.dim() == 2 && tokens.size(0) == static_cast<int64_t>(B),
+        "ForwardRows: ", B, " state rows for tokens of shape ", tokens.sizes());
+    for (size_t b = 0; b < B; ++b) {
+      TORCH_CHECK(rows[b] != nullptr && !rows[b]->empty(), "ForwardRows: row ",
+                  b, " has no state tensors");
+    }
   }
 };
 
