@@ -14,6 +14,30 @@ enum class Architecture { kRwkv4, kRwkv7 };
 // "rwkv4" / "rwkv7".
 std::string_view ArchitectureName(Architecture arch);
 
+// The per-layer tensors of a BlinkDL RWKV-4 checkpoint, named after
+// "blocks.N." (layer 0 may add ln0.weight/ln0.bias): the loader accepts
+// exactly these, and rwkv-train writes them in this order.
+inline constexpr const char* kRwkv4LayerTensorNames[] = {
+    "ln1.weight",
+    "ln1.bias",
+    "ln2.weight",
+    "ln2.bias",
+    "att.time_decay",
+    "att.time_first",
+    "att.time_mix_k",
+    "att.time_mix_v",
+    "att.time_mix_r",
+    "att.key.weight",
+    "att.value.weight",
+    "att.receptance.weight",
+    "att.output.weight",
+    "ffn.time_mix_k",
+    "ffn.time_mix_r",
+    "ffn.key.weight",
+    "ffn.receptance.weight",
+    "ffn.value.weight",
+};
+
 struct ModelConfig {
   Architecture arch = Architecture::kRwkv4;
   int n_layer = 0;

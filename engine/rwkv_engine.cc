@@ -87,13 +87,18 @@ at::Tensor Uniform(at::Generator& gen, std::vector<int64_t> shape, double lo,
   return at::empty(shape).uniform_(lo, hi, gen);
 }
 
+void AddToFingerprint(internal::ModelFingerprint& fp, const std::string& name,
+                      const at::Tensor& t) {
+  at::Tensor f = t.to(at::kCPU, at::kFloat).contiguous();
+  fp.AddTensor(name, std::vector<int64_t>(f.sizes().begin(), f.sizes().end()),
+               f.data_ptr<float>(), f.numel());
+}
+
 // Fingerprint of a random model: the same scheme as for loaded checkpoints.
 std::string RandomFingerprint(const internal::Rwkv4Weights& w) {
   internal::ModelFingerprint fp;
   auto add = [&](const std::string& name, const at::Tensor& t) {
-    at::Tensor f = t.to(at::kCPU, at::kFloat).contiguous();
-    fp.AddTensor(name, std::vector<int64_t>(f.sizes().begin(), f.sizes().end()),
-                 f.data_ptr<float>(), f.numel());
+    AddToFingerprint(fp, name, t);
   };
   add("emb.weight", w.emb);
   for (size_t i = 0; i < w.layers.size(); ++i) {
@@ -109,9 +114,7 @@ std::string RandomFingerprint(const internal::Rwkv4Weights& w) {
 std::string RandomFingerprint(const internal::Rwkv7Weights& w) {
   internal::ModelFingerprint fp;
   auto add = [&](const std::string& name, const at::Tensor& t) {
-    at::Tensor f = t.to(at::kCPU, at::kFloat).contiguous();
-    fp.AddTensor(name, std::vector<int64_t>(f.sizes().begin(), f.sizes().end()),
-                 f.data_ptr<float>(), f.numel());
+    AddToFingerprint(fp, name, t);
   };
   add("emb.weight", w.emb);
   for (size_t i = 0; i < w.layers.size(); ++i) {

@@ -47,6 +47,14 @@ void FillInfo(const SessionSnapshot& s, rwkv::v1::SessionInfo* info) {
   info->set_prefix_cached_tokens(s.prefix_cached_tokens);
 }
 
+// Ends a call that answers with the session's info, or with the error.
+ServerUnaryReactor* DoneWithInfo(CallbackServerContext* ctx,
+                                 const absl::StatusOr<SessionSnapshot>& snap,
+                                 rwkv::v1::SessionInfo* resp) {
+  if (snap.ok()) FillInfo(*snap, resp);
+  return Done(ctx, snap.status());
+}
+
 absl::Status CheckText(const std::string& text, const char* field,
                        bool allow_empty) {
   if (!allow_empty && text.empty()) {
@@ -222,8 +230,7 @@ ServerUnaryReactor* ChatService::CreateSession(
     ns.initial_shared = true;
     ns.ttl = ttl;
     absl::StatusOr<SessionSnapshot> snap = sessions_->Create(std::move(ns));
-    if (snap.ok()) FillInfo(*snap, resp);
-    return Done(ctx, snap.status());
+    return DoneWithInfo(ctx, snap, resp);
   }
 
   // Otherwise: parse the state on the engine thread, then feed the prefix
@@ -307,8 +314,7 @@ ServerUnaryReactor* ChatService::GetSession(
     return Done(ctx, s);
   }
   absl::StatusOr<SessionSnapshot> snap = sessions_->Get(req->session_id());
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 ServerUnaryReactor* ChatService::ListSessions(
@@ -351,8 +357,7 @@ ServerUnaryReactor* ChatService::ResetSession(
     return Done(ctx, s);
   }
   absl::StatusOr<SessionSnapshot> snap = sessions_->Reset(req->session_id());
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 ServerUnaryReactor* ChatService::TouchSession(
@@ -369,8 +374,7 @@ ServerUnaryReactor* ChatService::TouchSession(
   }
   absl::StatusOr<SessionSnapshot> snap =
       sessions_->Touch(req->session_id(), ttl);
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 // ----------------------------------------------------------- generation
@@ -493,8 +497,7 @@ ServerUnaryReactor* ChatService::ForkSession(
   ns.state = *std::move(state);
   ns.ttl = ttl;
   absl::StatusOr<SessionSnapshot> snap = sessions_->Create(std::move(ns));
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 ServerUnaryReactor* ChatService::BlendSessions(
@@ -531,8 +534,7 @@ ServerUnaryReactor* ChatService::BlendSessions(
   ns.state = *std::move(blended);
   ns.ttl = ttl;
   absl::StatusOr<SessionSnapshot> snap = sessions_->Create(std::move(ns));
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 ServerUnaryReactor* ChatService::DecaySession(
@@ -564,8 +566,7 @@ ServerUnaryReactor* ChatService::DecaySession(
     return Done(ctx, st);
   }
   absl::StatusOr<SessionSnapshot> snap = sessions_->Get(id);
-  if (snap.ok()) FillInfo(*snap, resp);
-  return Done(ctx, snap.status());
+  return DoneWithInfo(ctx, snap, resp);
 }
 
 ServerUnaryReactor* ChatService::InspectSession(

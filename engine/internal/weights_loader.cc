@@ -17,27 +17,6 @@
 namespace rwkv::engine::internal {
 namespace {
 
-constexpr const char* kLayerKeys[] = {
-    "ln1.weight",
-    "ln1.bias",
-    "ln2.weight",
-    "ln2.bias",
-    "att.time_decay",
-    "att.time_first",
-    "att.time_mix_k",
-    "att.time_mix_v",
-    "att.time_mix_r",
-    "att.key.weight",
-    "att.value.weight",
-    "att.receptance.weight",
-    "att.output.weight",
-    "ffn.time_mix_k",
-    "ffn.time_mix_r",
-    "ffn.key.weight",
-    "ffn.receptance.weight",
-    "ffn.value.weight",
-};
-
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -53,6 +32,47 @@ bool SplitBlockName(const std::string& name, int* layer, std::string* rest) {
   *layer = n;
   *rest = parts[2];
   return true;
+}
+
+// Checks an `arch` checkpoint's tensor names: blocks.N.<key> with a key in
+// [keys_begin, keys_end) (and ln0 in layer 0), otherwise only emb, ln_out
+// and head; layers numbered 0..L-1 without a gap. Returns L.
+absl::StatusOr<int> CountLayers(const Checkpoint& ckpt,
+                                const char* const* keys_begin,
+                                const char* const* keys_end, const char* arch) {
+  const std::string& src = ckpt.source();
+  const std::set<std::string> layer_keys(keys_begin, keys_end);
+  std::set<int> layer_ids;
+  for (const CheckpointTensor& t : ckpt.tensors()) {
+    int layer = 0;
+    std::string rest;
+    bool known;
+    if (SplitBlockName(t.name, &layer, &rest)) {
+      known = layer_keys.count(rest) > 0 ||
+              (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
+      if (known) layer_ids.insert(layer);
+    } else {
+      known = t.name == "emb.weight" || t.name == "ln_out.weight" ||
+              t.name == "ln_out.bias" || t.name == "head.weight";
+    }
+    if (!known) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(src, ": unexpected tensor '", t.name, "' for an ", arch,
+                       " checkpoint"));
+    }
+  }
+  if (layer_ids.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(src, ": no blocks.N.* tensors"));
+  }
+  const int L = *layer_ids.rbegin() + 1;
+  for (int i = 0; i < L; ++i) {
+    if (!layer_ids.count(i)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          src, ": layer ", i, " is missing (found layers up to ", L - 1, ")"));
+    }
+  }
+  return L;
 }
 
 class Converter {
@@ -219,43 +239,11 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
                      ShapeString(emb->shape)));
   }
   // Layers and unexpected names.
-  std::set<int> layer_ids;
-  std::set<std::string> layer_key_set(std::begin(kLayerKeys),
-                                      std::end(kLayerKeys));
-  for (const CheckpointTensor& t : ckpt.tensors()) {
-    int layer = 0;
-    std::string rest;
-    if (SplitBlockName(t.name, &layer, &rest)) {
-      const bool known =
-          layer_key_set.count(rest) > 0 ||
-          (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
-      if (!known) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(ckpt.source(), ": unexpected tensor '", t.name,
-                         "' for an RWKV-4 checkpoint"));
-      }
-      layer_ids.insert(layer);
-    } else if (t.name != "emb.weight" && t.name != "ln_out.weight" &&
-               t.name != "ln_out.bias" && t.name != "head.weight") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(ckpt.source(), ": unexpected tensor '", t.name,
-                       "' for an RWKV-4 checkpoint"));
-    }
-  }
-  if (layer_ids.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(ckpt.source(), ": no blocks.N.* tensors"));
-  }
-  const int L = *layer_ids.rbegin() + 1;
-  if (static_cast<int>(layer_ids.size()) != L) {
-    for (int i = 0; i < L; ++i) {
-      if (!layer_ids.count(i)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(ckpt.source(), ": layer ", i,
-                         " is missing (found layers up to ", L - 1, ")"));
-      }
-    }
-  }
+  absl::StatusOr<int> layers =
+      CountLayers(ckpt, std::begin(kRwkv4LayerTensorNames),
+                  std::end(kRwkv4LayerTensorNames), "RWKV-4");
+  if (!layers.ok()) return layers.status();
+  const int L = *layers;
   const CheckpointTensor* ffn_key = ckpt.Find("blocks.0.ffn.key.weight");
   if (ffn_key == nullptr || ffn_key->shape.size() != 2 ||
       ffn_key->shape[0] <= 0) {
@@ -393,39 +381,10 @@ absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
     return absl::InvalidArgumentError(absl::StrCat(
         src, ": implausible emb.weight shape ", ShapeString(emb->shape)));
   }
-  std::set<int> layer_ids;
-  const std::set<std::string> layer_keys(std::begin(kRwkv7LayerKeys),
-                                         std::end(kRwkv7LayerKeys));
-  for (const CheckpointTensor& t : ckpt.tensors()) {
-    int layer = 0;
-    std::string rest;
-    if (SplitBlockName(t.name, &layer, &rest)) {
-      const bool known =
-          layer_keys.count(rest) > 0 ||
-          (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
-      if (!known) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(src, ": unexpected tensor '", t.name,
-                         "' for an RWKV-7 checkpoint"));
-      }
-      layer_ids.insert(layer);
-    } else if (t.name != "emb.weight" && t.name != "ln_out.weight" &&
-               t.name != "ln_out.bias" && t.name != "head.weight") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          src, ": unexpected tensor '", t.name, "' for an RWKV-7 checkpoint"));
-    }
-  }
-  if (layer_ids.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(src, ": no blocks.N.* tensors"));
-  }
-  const int L = *layer_ids.rbegin() + 1;
-  for (int i = 0; i < L; ++i) {
-    if (!layer_ids.count(i)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          src, ": layer ", i, " is missing (found layers up to ", L - 1, ")"));
-    }
-  }
+  absl::StatusOr<int> layers = CountLayers(ckpt, std::begin(kRwkv7LayerKeys),
+                                           std::end(kRwkv7LayerKeys), "RWKV-7");
+  if (!layers.ok()) return layers.status();
+  const int L = *layers;
   // Head layout from r_k [n_head, head_size].
   const CheckpointTensor* r_k = ckpt.Find("blocks.0.att.r_k");
   if (r_k == nullptr) {

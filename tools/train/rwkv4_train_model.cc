@@ -1,37 +1,24 @@
 #include "tools/train/rwkv4_train_model.h"
 
 #include <cmath>
+#include <iterator>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_writer.h"
+#include "engine/model_config.h"
 #include "tools/train/wkv4_op.h"
 
 namespace rwkv::train {
 namespace {
 
-// Per-layer parameter suffixes, in checkpoint (and layer_ vector) order.
+// Per-layer parameter suffixes, in checkpoint (and layer_ vector) order:
+// the engine's list, so what rwkv-train writes is what the loader accepts.
 const std::vector<std::string>& LayerNames() {
   static const auto* names =
-      new std::vector<std::string>{"ln1.weight",
-                                   "ln1.bias",
-                                   "ln2.weight",
-                                   "ln2.bias",
-                                   "att.time_decay",
-                                   "att.time_first",
-                                   "att.time_mix_k",
-                                   "att.time_mix_v",
-                                   "att.time_mix_r",
-                                   "att.key.weight",
-                                   "att.value.weight",
-                                   "att.receptance.weight",
-                                   "att.output.weight",
-                                   "ffn.time_mix_k",
-                                   "ffn.time_mix_r",
-                                   "ffn.key.weight",
-                                   "ffn.receptance.weight",
-                                   "ffn.value.weight"};
+      new std::vector<std::string>(std::begin(engine::kRwkv4LayerTensorNames),
+                                   std::end(engine::kRwkv4LayerTensorNames));
   return *names;
 }
 enum LayerParam {
@@ -52,8 +39,11 @@ enum LayerParam {
   kFMixR,
   kFKey,
   kFRec,
-  kFValue
+  kFValue,
+  kNumLayerParams
 };
+static_assert(std::size(engine::kRwkv4LayerTensorNames) == kNumLayerParams,
+              "LayerParam follows kRwkv4LayerTensorNames");
 
 std::vector<int64_t> LayerShape(int p, int64_t C, int64_t F) {
   switch (p) {
