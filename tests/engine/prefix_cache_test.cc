@@ -26,9 +26,13 @@
 #include "absl/time/time.h"
 #include "engine/prefix_forward.h"
 #include "engine/rwkv_engine.h"
+#include "tests/testing/engine_test_util.h"
 
 namespace rwkv::engine {
 namespace {
+
+using ::rwkv::testing::MaxAbsDiff;
+using ::rwkv::testing::RandomTokens;
 
 using ::testing::HasSubstr;
 
@@ -45,13 +49,6 @@ std::unique_ptr<RwkvEngine> SmallEngine() {
   auto engine = RwkvEngine::CreateRandom(spec, options);
   EXPECT_TRUE(engine.ok()) << engine.status();
   return *std::move(engine);
-}
-
-std::vector<int32_t> RandomTokens(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % kVocab);
-  return t;
 }
 
 std::vector<int32_t> Head(const std::vector<int32_t>& v, size_t n) {
@@ -71,15 +68,6 @@ std::pair<State, Logits> Cold(Engine& engine,
 Logits KeyLogits(absl::Span<const int32_t> key) {
   return Logits(1, static_cast<int>(key.size()),
                 std::vector<float>(key.begin(), key.end()));
-}
-
-float MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    m = std::max(m, std::abs(a[i] - b[i]));
-  }
-  return m;
 }
 
 // Largest component difference; 0 means bit-identical states.
@@ -177,7 +165,7 @@ TEST_F(PrefixCacheTest, LongestOfNestedPrefixesWins) {
   };
   int64_t hits = 0, misses = 0, reused = 0;
   for (const Case& c : cases) {
-    SCOPED_TRACE(testing::Message() << "query of " << c.query.size());
+    SCOPED_TRACE(::testing::Message() << "query of " << c.query.size());
     std::optional<PrefixHit> hit = cache.Lookup(c.query);
     if (c.want == 0) {
       EXPECT_FALSE(hit.has_value());
@@ -513,7 +501,7 @@ TEST_F(PrefixCacheTest, MatchesReferenceModel) {
   for (int op = 0; op < 3000; ++op) {
     std::vector<int32_t> k(1 + rng() % 7);
     for (int32_t& t : k) t = static_cast<int32_t>(rng() % 3);
-    SCOPED_TRACE(testing::Message() << "op " << op);
+    SCOPED_TRACE(::testing::Message() << "op " << op);
     if (rng() % 2 == 0) {
       ASSERT_TRUE(cache.Insert(k, StateOfLength(k.size()), KeyLogits(k)).ok());
       auto it = std::find(lru.begin(), lru.end(), k);

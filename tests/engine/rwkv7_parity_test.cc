@@ -29,24 +29,26 @@
 #include "engine/state_file.h"
 #include "engine/state_inspect.h"
 #include "engine/state_ops.h"
+#include "tests/testing/engine_test_util.h"
+#include "tests/testing/reference_outputs.h"
 #include "tests/testing/shared_data.h"
 
 namespace rwkv::engine {
 namespace {
 
+using ::rwkv::testing::Ints;
+using ::rwkv::testing::MaxAbsDiff;
+using ::rwkv::testing::MaxAbsDiffJson;
+using ::rwkv::testing::RandomTokens;
+using ::rwkv::testing::Refs;
+using ::rwkv::testing::ToBf16;
+using ::rwkv::testing::ToFp16;
+using ::rwkv::testing::Values;
+
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
 constexpr const char* kModel = "tiny-rwkv7-834K";
-
-const json& Refs() {
-  static const json* refs = [] {
-    const std::string path = testing::SharedFile("models/refs-public.json");
-    return new json(path.empty() ? json()
-                                 : json::parse(testing::ReadFileOrEmpty(path)));
-  }();
-  return *refs;
-}
 
 std::unique_ptr<RwkvEngine> Load(const std::string& path,
                                  const std::string& dtype = "fp32") {
@@ -73,43 +75,6 @@ std::unique_ptr<RwkvEngine> RandomV7(uint64_t seed = 5, int embd = 64,
   auto e = RwkvEngine::CreateRandom(spec, o);
   EXPECT_TRUE(e.ok()) << e.status();
   return e.ok() ? *std::move(e) : nullptr;
-}
-
-float MaxAbsDiffJson(absl::Span<const float> a, const json& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    m = std::max(m, std::abs(a[i] - b[i].get<float>()));
-  }
-  return m;
-}
-
-float MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    m = std::max(m, std::abs(a[i] - b[i]));
-  }
-  return m;
-}
-
-std::vector<int32_t> Ints(const json& j) {
-  std::vector<int32_t> v;
-  for (const auto& x : j) v.push_back(x.get<int32_t>());
-  return v;
-}
-
-std::vector<int32_t> RandomTokens(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % 256);
-  return t;
-}
-
-std::vector<float> Values(const State& s, const char* name) {
-  auto v = s.ComponentValues(name);
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : std::vector<float>{};
 }
 
 // Flattens a nested JSON array of numbers.
@@ -342,36 +307,6 @@ TEST(Rwkv7ModesTest, Bf16ComputeOnCpuStaysClose) {
   std::printf("[ measured ] RWKV-7 bf16 compute: max |delta logit| = %.3g\n",
               diff);
   EXPECT_LT(diff, 0.5f);
-}
-
-// fp32 -> fp16 / bf16 with round-to-nearest-even.
-uint16_t ToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
-uint16_t ToFp16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (exp <= 0) {
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000;
-    const int shift = 14 - exp;
-    uint32_t half = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1);
-    const uint32_t mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00);
-  uint32_t half = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;
-  return static_cast<uint16_t>(sign | half);
 }
 
 // The tensors of a checkpoint as fp32 values, editable.

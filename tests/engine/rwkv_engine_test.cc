@@ -18,9 +18,13 @@
 
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_writer.h"
+#include "tests/testing/engine_test_util.h"
 
 namespace rwkv::engine {
 namespace {
+
+using ::rwkv::testing::MaxAbsDiff;
+using ::rwkv::testing::RandomTokens;
 
 using ::testing::HasSubstr;
 
@@ -40,20 +44,6 @@ std::unique_ptr<RwkvEngine> RandomEngine(uint64_t seed = 7) {
   auto e = RwkvEngine::CreateRandom(spec, OneThread());
   EXPECT_TRUE(e.ok()) << e.status();
   return *std::move(e);
-}
-
-float MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-  return m;
-}
-
-std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % vocab);
-  return t;
 }
 
 TEST(RwkvEngineTest, RandomModelConfig) {
@@ -86,7 +76,7 @@ TEST(RwkvEngineTest, SameSeedSameModelDifferentSeedDifferentModel) {
 // Sequence mode == token-by-token single steps.
 TEST(RwkvEngineTest, SequenceModeEqualsSingleSteps) {
   auto e = RandomEngine();
-  const std::vector<int32_t> prompt = RandomTokens(57, 300, 1);
+  const std::vector<int32_t> prompt = RandomTokens(57, 1, 300);
   State seq = e->NewState(), serial = e->NewState();
   auto l_seq = e->Forward(prompt, seq);
   ASSERT_TRUE(l_seq.ok());
@@ -121,7 +111,7 @@ TEST(RwkvEngineTest, BatchedStepEqualsSeparateSteps) {
   for (int b = 0; b < kBatch; ++b) {
     State s = e->NewState();
     if (b > 0) {
-      ASSERT_TRUE(e->Forward(RandomTokens(3 * b, 300, b), s).ok());
+      ASSERT_TRUE(e->Forward(RandomTokens(3 * b, b, 300), s).ok());
     }
     alone.push_back(s.Clone());
     batch.push_back(std::move(s));

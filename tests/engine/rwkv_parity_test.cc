@@ -17,21 +17,20 @@
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_writer.h"
 #include "engine/rwkv_engine.h"
+#include "tests/testing/engine_test_util.h"
+#include "tests/testing/reference_outputs.h"
 #include "tests/testing/shared_data.h"
 
 namespace rwkv::engine {
 namespace {
 
-using json = nlohmann::json;
+using ::rwkv::testing::Ints;
+using ::rwkv::testing::MaxAbsDiffJson;
+using ::rwkv::testing::Refs;
+using ::rwkv::testing::ToBf16;
+using ::rwkv::testing::ToFp16;
 
-const json& Refs() {
-  static const json* refs = [] {
-    const std::string path = testing::SharedFile("models/refs-public.json");
-    return new json(path.empty() ? json()
-                                 : json::parse(testing::ReadFileOrEmpty(path)));
-  }();
-  return *refs;
-}
+using json = nlohmann::json;
 
 std::unique_ptr<RwkvEngine> Load(const std::string& path) {
   EngineOptions opts;
@@ -40,21 +39,6 @@ std::unique_ptr<RwkvEngine> Load(const std::string& path) {
   auto engine = RwkvEngine::Create(opts);
   EXPECT_TRUE(engine.ok()) << engine.status();
   return engine.ok() ? *std::move(engine) : nullptr;
-}
-
-float MaxAbsDiff(absl::Span<const float> a, const json& b) {
-  EXPECT_EQ(a.size(), b.size());
-  float m = 0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-    m = std::max(m, std::abs(a[i] - b[i].get<float>()));
-  }
-  return m;
-}
-
-std::vector<int32_t> Ints(const json& j) {
-  std::vector<int32_t> v;
-  for (const auto& x : j) v.push_back(x.get<int32_t>());
-  return v;
 }
 
 class Rwkv4ParityTest : public ::testing::TestWithParam<std::string> {};
@@ -73,7 +57,7 @@ TEST_P(Rwkv4ParityTest, LogitsGreedyAndStateMatchReference) {
     State state = engine->NewState();
     auto logits = engine->Forward(Ints(c["prompt_tokens"]), state);
     ASSERT_TRUE(logits.ok()) << logits.status();
-    EXPECT_LT(MaxAbsDiff(logits->Row(0), c["logits"]), 1e-4f);
+    EXPECT_LT(MaxAbsDiffJson(logits->Row(0), c["logits"]), 1e-4f);
 
     // State after the prompt: ChatRWKV's flat list, per layer
     // [att_xx, aa, bb, pp, ffn_xx].
@@ -131,36 +115,6 @@ INSTANTIATE_TEST_SUITE_P(SharedModels, Rwkv4ParityTest,
                          ::testing::Values("tiny-rwkv4-660K",
                                            "synthetic-rwkv4-public"));
 
-// fp32 -> fp16 / bf16 with round-to-nearest-even.
-uint16_t ToBf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7fff + ((u >> 16) & 1);
-  return static_cast<uint16_t>(u >> 16);
-}
-uint16_t ToFp16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (exp <= 0) {  // subnormal or zero
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000;
-    const int shift = 14 - exp;
-    uint32_t half = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1);
-    const uint32_t mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1))) ++half;
-    return static_cast<uint16_t>(sign | half);
-  }
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00);
-  uint32_t half = (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) ++half;
-  return static_cast<uint16_t>(sign | half);
-}
-
 // Writes a copy of `src` with every tensor stored as `dtype`.
 std::string ConvertCheckpoint(const std::string& src, DType dtype,
                               const std::string& out_name) {
@@ -206,7 +160,7 @@ TEST(Rwkv4HalfWeightsTest, Fp16AndBf16CheckpointsStayClose) {
     State s = engine->NewState();
     auto logits = engine->Forward(Ints(c["prompt_tokens"]), s);
     ASSERT_TRUE(logits.ok());
-    const float diff = MaxAbsDiff(logits->Row(0), c["logits"]);
+    const float diff = MaxAbsDiffJson(logits->Row(0), c["logits"]);
     std::printf("[ measured ] %s weights: max |delta logit| = %.3g\n",
                 std::string(DTypeName(dtype)).c_str(), diff);
     EXPECT_LT(diff, tol);
@@ -229,7 +183,7 @@ TEST(Rwkv4HalfWeightsTest, Bf16ComputeOnCpu) {
   State s = (*engine)->NewState();
   auto logits = (*engine)->Forward(Ints(c["prompt_tokens"]), s);
   ASSERT_TRUE(logits.ok()) << logits.status();
-  const float diff = MaxAbsDiff(logits->Row(0), c["logits"]);
+  const float diff = MaxAbsDiffJson(logits->Row(0), c["logits"]);
   std::printf("[ measured ] bf16 compute: max |delta logit| = %.3g\n", diff);
   EXPECT_LT(diff, 0.5f);
 }

@@ -18,10 +18,15 @@
 #include "engine/state_file.h"
 #include "engine/state_inspect.h"
 #include "engine/state_ops.h"
+#include "tests/testing/engine_test_util.h"
 #include "tests/testing/shared_data.h"
 
 namespace rwkv::engine {
 namespace {
+
+using ::rwkv::testing::MaxAbsDiff;
+using ::rwkv::testing::RandomTokens;
+using ::rwkv::testing::Values;
 
 using ::testing::HasSubstr;
 
@@ -36,25 +41,6 @@ std::unique_ptr<RwkvEngine> RandomEngine(uint64_t seed = 11, int embd = 48) {
   auto e = RwkvEngine::CreateRandom(spec, o);
   EXPECT_TRUE(e.ok()) << e.status();
   return *std::move(e);
-}
-
-std::vector<int32_t> RandomTokens(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % 256);
-  return t;
-}
-
-float MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b) {
-  float m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-  return m;
-}
-
-std::vector<float> Values(const State& s, const char* name) {
-  auto v = s.ComponentValues(name);
-  EXPECT_TRUE(v.ok()) << v.status();
-  return v.ok() ? *v : std::vector<float>{};
 }
 
 // An RWKV-4 state file with L=1, C=n from explicit values.
