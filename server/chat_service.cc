@@ -146,8 +146,8 @@ std::string ChatService::FormatChat(const std::string& message) const {
   return absl::StrReplaceAll(options_.chat_template, {{"{message}", msg}});
 }
 
-absl::StatusOr<std::vector<int32_t>> ChatService::TokenizePrompt(
-    const std::string& text, const char* field) const {
+absl::Status ChatService::CheckPromptBytes(const std::string& text,
+                                           const char* field) const {
   const size_t max_bytes =
       static_cast<size_t>(options_.max_prompt_tokens) * kMaxBytesPerToken;
   if (text.size() > max_bytes) {
@@ -155,6 +155,12 @@ absl::StatusOr<std::vector<int32_t>> ChatService::TokenizePrompt(
         absl::StrCat(field, " is too long: ", text.size(), " bytes (limit ",
                      max_bytes, ")"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> ChatService::TokenizePrompt(
+    const std::string& text, const char* field) const {
+  if (absl::Status s = CheckPromptBytes(text, field); !s.ok()) return s;
   absl::StatusOr<std::vector<int32_t>> tokens = tokenizer_->Encode(text);
   if (!tokens.ok()) {
     return absl::InvalidArgumentError(
@@ -395,17 +401,11 @@ grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* ChatService::Chat(
     CallbackServerContext* /*ctx*/, const rwkv::v1::ChatRequest* req) {
   TurnInput in;
   in.session_id = req->session_id();
-  // The byte limit applies to the message as sent (before the template).
-  const size_t max_bytes =
-      static_cast<size_t>(options_.max_prompt_tokens) * kMaxBytesPerToken;
-  if (req->message().size() > max_bytes) {
-    auto* reactor = new GenerateReactor();
-    reactor->FinishNow(ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("message is too long: ", req->message().size(),
-                     " bytes (limit ", max_bytes, ")"))));
-    return reactor;
-  }
-  if (absl::Status s = CheckText(req->message(), "message", false); !s.ok()) {
+  // The byte limit applies to the message as sent (before the template),
+  // and is checked before anything scans it.
+  absl::Status s = CheckPromptBytes(req->message(), "message");
+  if (s.ok()) s = CheckText(req->message(), "message", false);
+  if (!s.ok()) {
     auto* reactor = new GenerateReactor();
     reactor->FinishNow(ToGrpcStatus(s));
     return reactor;

@@ -134,6 +134,10 @@ class ChatService final : public rwkv::v1::ChatService::CallbackService {
   };
   grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* StartTurn(
       TurnInput input);
+  // INVALID_ARGUMENT if `text` is over the prompt byte limit
+  // (--max-prompt-tokens times a bound on bytes per token).
+  absl::Status CheckPromptBytes(const std::string& text,
+                                const char* field) const;
   absl::StatusOr<std::vector<int32_t>> TokenizePrompt(const std::string& text,
                                                       const char* field) const;
 
