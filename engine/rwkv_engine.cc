@@ -377,16 +377,15 @@ absl::Status RwkvEngine::CheckState(const State& state) const {
     return absl::InvalidArgumentError(
         "state does not belong to this model's architecture");
   }
-  // Per component: [n_layer, ...] as a fresh state of this model.
-  const std::vector<at::Tensor> fresh = model_->NewState(1);
-  for (size_t j = 0; j < fresh.size(); ++j) {
+  // Per component: [n_layer, ...] as a fresh state of this model (shapes
+  // taken once at construction: this runs for every state of every step).
+  for (size_t j = 0; j < state_shapes_.size(); ++j) {
     const at::Tensor& t = impl->tensors[j];
-    const at::Tensor want = fresh[j].squeeze(1);
-    if (!t.sizes().equals(want.sizes())) {
+    if (!t.sizes().equals(state_shapes_[j])) {
       return absl::InvalidArgumentError(
           absl::StrCat("state component '", impl->names[j], "' has shape [",
                        absl::StrJoin(t.sizes(), ", "), "], the model needs [",
-                       absl::StrJoin(want.sizes(), ", "), "]"));
+                       absl::StrJoin(state_shapes_[j], ", "), "]"));
     }
   }
   return absl::OkStatus();
