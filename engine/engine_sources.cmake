@@ -13,11 +13,11 @@ add_library(rwkv_engine STATIC
   state_ops.cc
   internal/linear_layer.cc
   internal/model_fingerprint.cc
+  internal/rwkv_model.cc
   internal/rwkv4_model.cc
   internal/rwkv7_model.cc
   internal/weights_loader.cc
   internal/wkv4_cpu.cc
-  internal/wkv7_cpu.cc
 )
 target_include_directories(rwkv_engine PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(rwkv_engine

@@ -55,7 +55,7 @@ class RwkvEngine final : public Engine {
                                       absl::Span<State* const> states) override;
 
   // Compute threads in use, device and dtype names, and the matmul path
-  // ("onednn+avx512-gemv", "torch") for logs and benchmarks.
+  // ("fused-cpu int8 avx512-gemv", "torch", ...) for logs and benchmarks.
   int num_threads() const { return num_threads_; }
   const std::string& device() const { return device_; }
   const std::string& dtype() const { return dtype_; }
@@ -69,14 +69,20 @@ class RwkvEngine final : public Engine {
 
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
   absl::Status CheckState(const State& state) const;
+  // The fused CPU path for checked tokens [B, T] and states.
+  absl::StatusOr<Logits> ForwardFused(absl::Span<const int32_t> tokens,
+                                      absl::Span<State* const> states,
+                                      int64_t T);
 
   std::unique_ptr<internal::RwkvModel> model_;
   ModelConfig config_;
   int num_threads_;
   std::string device_;
   std::string dtype_;
-  // Shape of each state component of one sequence (schema order).
+  // Shape of each state component of one sequence (schema order), and its
+  // floats per layer.
   std::vector<std::vector<int64_t>> state_shapes_;
+  std::vector<int64_t> state_strides_;
 };
 
 }  // namespace rwkv::engine

@@ -19,3 +19,8 @@ rwkv_test(rwkv7_parity_test
   SOURCES engine/rwkv7_parity_test.cc
   LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
   LABELS engine)
+
+rwkv_test(fused_forward_test
+  SOURCES engine/fused_forward_test.cc
+  LIBS rwkv_engine
+  LABELS engine)
