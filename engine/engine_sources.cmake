@@ -6,6 +6,7 @@ add_library(rwkv_engine STATIC
   model_config.cc
   prefix_cache.cc
   prefix_forward.cc
+  quantize_checkpoint.cc
   state.cc
   rwkv_engine.cc
   state_file.cc

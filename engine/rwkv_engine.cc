@@ -183,8 +183,8 @@ int64_t LoraRank(int64_t C, double factor, double power) {
 RwkvEngine::RwkvEngine(std::unique_ptr<internal::RwkvModel> model,
                        int num_threads, std::string device, std::string dtype)
     : model_(std::move(model)),
-      model_info_(std::make_shared<LoadedModel>(model_->config(),
-                                                MakeState(*model_))),
+      model_info_(
+          std::make_shared<LoadedModel>(model_->config(), MakeState(*model_))),
       config_(model_info_->config()),
       num_threads_(num_threads),
       device_(std::move(device)),
@@ -203,7 +203,9 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
     const EngineOptions& options) {
   absl::StatusOr<at::Device> device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
-  absl::StatusOr<DtypePlan> dtype = ParseDtype(options.dtype, *device);
+  const bool auto_dtype = options.dtype == "auto";
+  absl::StatusOr<DtypePlan> dtype =
+      ParseDtype(auto_dtype ? "fp32" : options.dtype, *device);
   if (!dtype.ok()) return dtype.status();
   if (options.model_path.empty()) {
     return absl::InvalidArgumentError("no model file given");
@@ -212,6 +214,20 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
   if (!ckpt.ok()) return ckpt.status();
   absl::StatusOr<Architecture> arch = internal::DetectArchitecture(*ckpt);
   if (!arch.ok()) return arch.status();
+  std::string dtype_name = options.dtype;
+  if (auto_dtype) {
+    // A quantized checkpoint runs as it is stored.
+    dtype_name = "fp32";
+    for (const CheckpointTensor& t : ckpt->tensors()) {
+      if (device->is_cpu() && t.dtype == DType::kInt8 &&
+          internal::IsInt8MatrixName(t.name)) {
+        dtype_name = "int8";
+        break;
+      }
+    }
+    dtype = ParseDtype(dtype_name, *device);
+    if (!dtype.ok()) return dtype.status();
+  }
   const int threads = ResolveThreads(options.num_threads);
   at::set_num_threads(threads);
   return internal::CatchTorch(
@@ -234,7 +250,7 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
               *std::move(w), dtype->fast_cpu, dtype->format);
         }
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), threads, options.device, options.dtype));
+            std::move(model), threads, options.device, dtype_name));
       });
 }
 
@@ -253,7 +269,9 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
   }
   absl::StatusOr<at::Device> device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
-  absl::StatusOr<DtypePlan> plan = ParseDtype(options.dtype, *device);
+  const std::string dtype_name =
+      options.dtype == "auto" ? "fp32" : options.dtype;
+  absl::StatusOr<DtypePlan> plan = ParseDtype(dtype_name, *device);
   if (!plan.ok()) return plan.status();
   const at::ScalarType* dtype = &plan->tensors;
   const int threads = ResolveThreads(options.num_threads);
@@ -381,7 +399,7 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
                                                          plan->format);
         }
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), threads, options.device, options.dtype));
+            std::move(model), threads, options.device, dtype_name));
       });
 }
 

@@ -9,11 +9,14 @@
 //   rwkv-cli info     --model M [--json]
 //   rwkv-cli state-size --model M [--json]
 //   rwkv-cli state inspect|blend|decay|distance|convert ...  (state_commands.h)
+//   rwkv-cli quantize --model M --out F.safetensors [--dtype int8|bf16]
+//   rwkv-cli bpb      --model M (--jsonl FILE [--max-texts N] | <input>)
 //
 // <input> is exactly one of --prompt TEXT, --prompt-file FILE (its bytes as
 // they are) or --tokens ID,ID,...  Common: --threads N (default: all cores),
-// --device cpu|cuda, --dtype fp32|bf16|fp16. eval and generate continue from
-// --state-in FILE and save the state after the run to --state-out FILE.
+// --device cpu|cuda, --dtype auto|fp32|bf16|int8|fp16. eval and generate
+// continue from --state-in FILE and save the state after the run to
+// --state-out FILE.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -29,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/quantize_checkpoint.h"
 #include "engine/rwkv_engine.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
@@ -36,6 +40,7 @@
 #include "engine/state_file.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer.h"
+#include "tools/bits_per_byte.h"
 #include "tools/cli_args.h"
 #include "tools/default_model.h"
 #include "tools/state_commands.h"
@@ -67,6 +72,14 @@ constexpr char kUsage[] =
     "cache\n"
     "  state      inspect|blend|decay|distance|convert ...  (no model; see\n"
     "             'rwkv-cli state --help')\n"
+    "  quantize   [--model M] --out F.safetensors [--dtype int8|bf16 (int8)] "
+    "[--json]\n"
+    "             the large matrices in int8 (weight-only, a scale per 128 "
+    "inputs)\n"
+    "             or bf16; the engine loads the file directly\n"
+    "  bpb        [--model M] [--tokenizer T] (--jsonl FILE [--max-texts N] |"
+    " <input>)\n"
+    "             [--json]   bits per byte, each text from a fresh state\n"
     "--model: default $RWKV_MODEL, else the demo model "
     "models/demo/rwkv4-demo.pth\n"
     "<input>: --prompt TEXT | --prompt-file FILE | --tokens ID,ID,...\n"
@@ -79,7 +92,9 @@ constexpr char kUsage[] =
     "--tokenizer: 'bytes', an RWKV World vocab .txt, or a tokenizer.json;\n"
     "             inferred from the vocab size when unambiguous (256: bytes)\n"
     "common: --threads N (0 = all cores) --device cpu|cuda --dtype "
-    "fp32|bf16|fp16\n";
+    "auto|fp32|bf16|int8|fp16\n"
+    "        (auto: int8 for a quantized file, else fp32; CPU bf16/int8: "
+    "matrices only)\n";
 
 absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliArgs& args) {
   std::optional<std::string> model = args.Get("model");
@@ -92,7 +107,7 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliArgs& args) {
   EngineOptions opts;
   opts.model_path = *model;
   opts.device = args.GetOr("device", "cpu");
-  opts.dtype = args.GetOr("dtype", "fp32");
+  opts.dtype = args.GetOr("dtype", "auto");
   absl::StatusOr<int64_t> threads = args.GetInt("threads", 0);
   if (!threads.ok()) return threads.status();
   if (*threads < 0 || *threads > 1024) {
@@ -539,6 +554,95 @@ absl::Status RunStateSize(const CliArgs& args) {
   return absl::OkStatus();
 }
 
+absl::Status RunQuantize(const CliArgs& args) {
+  std::optional<std::string> model = args.Get("model");
+  if (!model) {
+    absl::StatusOr<std::string> demo = DefaultModelPath();
+    if (!demo.ok()) return demo.status();
+    model = *demo;
+  }
+  std::optional<std::string> out = args.Get("out");
+  if (!out) return UsageError("quantize: --out FILE is required");
+  absl::StatusOr<engine::QuantizeReport> r =
+      engine::QuantizeCheckpoint(*model, *out, args.GetOr("dtype", "int8"));
+  if (!r.ok()) return r.status();
+  if (args.Has("json")) {
+    std::cout << JsonDump(json{{"architecture", r->architecture},
+                               {"dtype", r->dtype},
+                               {"fingerprint", r->fingerprint},
+                               {"tensors", r->tensors},
+                               {"matrices", r->matrices},
+                               {"params_converted", r->params_converted},
+                               {"params_total", r->params_total},
+                               {"bytes_in", r->bytes_in},
+                               {"bytes_out", r->bytes_out},
+                               {"out", *out}})
+              << "\n";
+    return absl::OkStatus();
+  }
+  std::printf(
+      "%s: %s, %lld matrices (%.1f%% of %lld parameters) as %s; %s -> %s "
+      "(%.2fx); fingerprint %s kept\n",
+      out->c_str(), r->architecture.c_str(),
+      static_cast<long long>(r->matrices),
+      r->params_total > 0 ? 100.0 * r->params_converted / r->params_total : 0,
+      static_cast<long long>(r->params_total), r->dtype.c_str(),
+      HumanBytes(static_cast<int64_t>(r->bytes_in)).c_str(),
+      HumanBytes(static_cast<int64_t>(r->bytes_out)).c_str(),
+      r->bytes_out > 0 ? static_cast<double>(r->bytes_in) / r->bytes_out : 0,
+      r->fingerprint.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status RunBitsPerByte(const CliArgs& args) {
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
+      LoadTokenizer(args, (*engine)->config().vocab_size);
+  if (!tok.ok()) return tok.status();
+  std::vector<std::string> texts;
+  if (std::optional<std::string> jsonl = args.Get("jsonl")) {
+    if (args.Has("prompt") || args.Has("prompt-file") || args.Has("tokens")) {
+      return UsageError("bpb: give --jsonl or one input, not both");
+    }
+    absl::StatusOr<int64_t> max = args.GetInt("max-texts", 0);
+    if (!max.ok()) return max.status();
+    absl::StatusOr<std::vector<std::string>> t = ReadJsonlTexts(*jsonl, *max);
+    if (!t.ok()) return t.status();
+    texts = *std::move(t);
+  } else if (std::optional<std::string> p = args.Get("prompt")) {
+    texts.push_back(*p);
+  } else if (std::optional<std::string> f = args.Get("prompt-file")) {
+    absl::StatusOr<std::string> bytes = ReadFile(*f);
+    if (!bytes.ok()) return bytes.status();
+    texts.push_back(*std::move(bytes));
+  } else {
+    return UsageError("bpb: give --jsonl FILE, --prompt or --prompt-file");
+  }
+  absl::StatusOr<BitsPerByte> r = MeasureBitsPerByte(**engine, **tok, texts);
+  if (!r.ok()) return r.status();
+  if (r->bytes_scored == 0) {
+    return absl::InvalidArgumentError("bpb: no text has two tokens to score");
+  }
+  if (args.Has("json")) {
+    std::cout << JsonDump(json{{"bits_per_byte", r->bits_per_byte()},
+                               {"bits", r->bits},
+                               {"bytes", r->bytes_scored},
+                               {"tokens", r->tokens_scored},
+                               {"texts", r->texts},
+                               {"dtype", (*engine)->dtype()}})
+              << "\n";
+    return absl::OkStatus();
+  }
+  std::printf(
+      "%.5f bits per byte (%lld tokens, %lld bytes scored in %lld texts; "
+      "dtype %s)\n",
+      r->bits_per_byte(), static_cast<long long>(r->tokens_scored),
+      static_cast<long long>(r->bytes_scored), static_cast<long long>(r->texts),
+      (*engine)->dtype().c_str());
+  return absl::OkStatus();
+}
+
 int Finish(const absl::Status& s, const char* help = "rwkv-cli --help") {
   if (s.ok()) return 0;
   std::fprintf(stderr, "rwkv-cli: error: %s\n",
@@ -578,7 +682,10 @@ int Main(int argc, char** argv) {
                 "dtype",
                 "state-in",
                 "state-out",
-                "state-dtype"},
+                "state-dtype",
+                "out",
+                "jsonl",
+                "max-texts"},
                {"json", "help", "ignore-fingerprint"});
   absl::Status s = args.Parse(argc, argv, 2);
   if (!s.ok()) s = UsageError(std::string(s.message()));
@@ -603,6 +710,10 @@ int Main(int argc, char** argv) {
       s = RunInfo(args);
     } else if (command == "state-size") {
       s = RunStateSize(args);
+    } else if (command == "quantize") {
+      s = RunQuantize(args);
+    } else if (command == "bpb") {
+      s = RunBitsPerByte(args);
     } else {
       std::fprintf(stderr, "rwkv-cli: unknown command '%s'\n%s",
                    command.c_str(), kUsage);
