@@ -45,7 +45,7 @@ Model:
                             (default: inferred from the vocabulary size; with
                             --random-model: bytes, ids >= 256 then add no text)
   --device cpu|cuda[:N]     (default cpu)
-  --dtype fp32|bf16|fp16    (default fp32)
+  --dtype auto|fp32|bf16|int8|fp16  (default auto: int8 for a quantized file)
   --threads N               compute threads, 0 = all cores (default 0)
 Serving:
   --listen HOST:PORT        (default 127.0.0.1:50051)
@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
 
   rwkv::engine::EngineOptions engine_options;
   engine_options.device = args.GetOr("device", "cpu");
-  engine_options.dtype = args.GetOr("dtype", "fp32");
+  engine_options.dtype = args.GetOr("dtype", "auto");
   engine_options.num_threads = static_cast<int>(threads);
   absl::StatusOr<std::unique_ptr<RwkvEngine>> engine;
   const std::string random_model = args.GetOr("random-model", "");

@@ -1,136 +1,84 @@
-// rwkv-bench: speed figures of the RWKV engine on a model with a real
-// model's shape (random weights built in memory: --arch v4 with --shape
-// 169m|430m, --arch v7 with --shape 0.1b|0.4b; or --model FILE), printed
-// next to the limits this machine allows, all measured in the same run:
+// rwkv-bench: speed figures of the RWKV engine for each weight dtype on a
+// model with a real model's shape (random weights built in memory: --arch v4
+// with --shape 169m|430m, --arch v7 with --shape 0.1b|0.4b) and, with
+// --model FILE, on that checkpoint next to random weights of its shape,
+// printed next to the limits this machine allows, all measured in the same
+// run (tools/engine_bench.h):
 //   - single-stream decode ms/token vs (weight bytes read per token /
 //     measured memory read bandwidth);
 //   - batched decode tokens/s at B = 1, 8, 32, 64 and its effective FLOP rate
-//     vs the machine's fp32 GEMM peak (best of OpenBLAS via torch::mm,
-//     LibTorch's oneDNN op and oneDNN's sgemm on a large square GEMM);
+//     vs the machine's fp32 GEMM peak;
 //   - prefill of a 512-token prompt in sequence mode vs token by token;
-//   - peak RSS, threads and the BLAS/GEMM paths in use.
-// --json prints the same figures as one JSON object.
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <sys/resource.h>
-
-#include <algorithm>
-#include <chrono>
+//   - every target of issues 2 and 16 as a ratio of figures of this run.
+// --json FILE writes every figure and limit as one JSON object ("-": stdout).
 #include <cstdio>
+#include <fstream>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "engine/internal/cpu_linear.h"
-#include "engine/rwkv_engine.h"
+#include "absl/strings/str_split.h"
 #include "tools/cli_args.h"
+#include "tools/engine_bench.h"
 
 namespace rwkv::tools {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using engine::RwkvEngine;
-using json = nlohmann::json;
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-// Best-of-N wall time of f().
-template <typename F>
-double BestTime(int repeats, F&& f) {
-  double best = 1e30;
-  for (int i = 0; i < repeats; ++i) {
-    auto t0 = Clock::now();
-    f();
-    best = std::min(best, Seconds(t0, Clock::now()));
-  }
-  return best;
-}
-
-struct GemmPeak {
-  double openblas = 0, mkldnn = 0, onednn_sgemm = 0;
-  double best() const { return std::max({openblas, mkldnn, onednn_sgemm}); }
-};
-
-GemmPeak MeasurePeak(int n) {
-  GemmPeak p;
-  at::NoGradGuard no_grad;
-  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
-  const double flops = 2.0 * n * n * n;
-  at::mm(a, b);
-  p.openblas = flops / BestTime(3, [&] { at::mm(a, b); }) / 1e9;
-  at::Tensor am = a.to_mkldnn();
-  at::mkldnn_linear(am, b, {});
-  p.mkldnn = flops / BestTime(3, [&] { at::mkldnn_linear(am, b, {}); }) / 1e9;
-  p.onednn_sgemm = engine::internal::MeasureGemmPeakGflops(n, 3);
-  return p;
-}
-
-int64_t PeakRssBytes() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
-}
-
-std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % vocab);
-  return t;
-}
+constexpr char kUsage[] =
+    "usage: rwkv-bench [--arch v4|v7] [--shape 169m|430m (v4), 0.1b|0.4b "
+    "(v7)]\n"
+    "                  [--model FILE] [--dtype fp32,bf16,int8 (default: all "
+    "three)]\n"
+    "                  [--threads N] [--prompt-tokens 512] [--decode-tokens "
+    "64]\n"
+    "                  [--batches 1,8,32,64] [--skip-serial-prefill] [--json "
+    "FILE|-]\n";
 
 int Main(int argc, char** argv) {
   CliArgs args({"model", "arch", "shape", "threads", "layers", "embd", "vocab",
-                "prompt-tokens", "decode-tokens", "batches"},
-               {"json", "help", "skip-serial-prefill"});
+                "prompt-tokens", "decode-tokens", "batches", "dtype", "json"},
+               {"help", "skip-serial-prefill"});
   if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
-    std::fprintf(stderr,
-                 "%s%susage: rwkv-bench [--arch v4|v7] [--shape 169m|430m "
-                 "(v4), 0.1b|0.4b (v7)] [--model FILE] "
-                 "[--threads N] [--prompt-tokens 512] [--decode-tokens 32] "
-                 "[--batches 1,8,32,64] [--skip-serial-prefill] [--json]\n",
+    std::fprintf(stderr, "%s%s%s",
                  s.ok() ? "" : std::string(s.message()).c_str(),
-                 s.ok() ? "" : "\n");
+                 s.ok() ? "" : "\n", kUsage);
     return s.ok() ? 0 : 2;
   }
+  EngineBenchOptions o;
   const std::string arch = args.GetOr("arch", "v4");
-  engine::RandomModelSpec spec;
-  std::string shape;
+  engine::RandomModelSpec& spec = o.spec;
   if (arch == "v4" || arch == "rwkv4") {
-    shape = args.GetOr("shape", "169m");
+    o.shape_name = args.GetOr("shape", "169m");
     spec.vocab_size = 50277;
-    if (shape == "169m") {
+    if (o.shape_name == "169m") {
       spec.n_layer = 12;
       spec.n_embd = 768;
-    } else if (shape == "430m") {
+    } else if (o.shape_name == "430m") {
       spec.n_layer = 24;
       spec.n_embd = 1024;
     } else {
       std::fprintf(stderr,
                    "rwkv-bench: unknown --shape '%s' for v4 (169m or 430m)\n",
-                   shape.c_str());
+                   o.shape_name.c_str());
       return 2;
     }
   } else if (arch == "v7" || arch == "rwkv7") {
     // RWKV-7 World / G1 shapes: World vocabulary, heads of 64.
     spec.arch = engine::Architecture::kRwkv7;
     spec.head_size = 64;
-    shape = args.GetOr("shape", "0.1b");
+    o.shape_name = args.GetOr("shape", "0.1b");
     spec.vocab_size = 65536;
-    if (shape == "0.1b") {
+    if (o.shape_name == "0.1b") {
       spec.n_layer = 12;
       spec.n_embd = 768;
-    } else if (shape == "0.4b") {
+    } else if (o.shape_name == "0.4b") {
       spec.n_layer = 24;
       spec.n_embd = 1024;
     } else {
       std::fprintf(stderr,
                    "rwkv-bench: unknown --shape '%s' for v7 (0.1b or 0.4b)\n",
-                   shape.c_str());
+                   o.shape_name.c_str());
       return 2;
     }
   } else {
@@ -138,178 +86,68 @@ int Main(int argc, char** argv) {
                  arch.c_str());
     return 2;
   }
-  spec.n_layer = static_cast<int>(*args.GetInt("layers", spec.n_layer));
-  spec.n_embd = static_cast<int>(*args.GetInt("embd", spec.n_embd));
-  spec.vocab_size = static_cast<int>(*args.GetInt("vocab", spec.vocab_size));
-  spec.seed = 1;
-  engine::EngineOptions opts;
-  opts.num_threads = static_cast<int>(*args.GetInt("threads", 0));
-  absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
-      args.Has("model")
-          ? (opts.model_path = *args.Get("model"), RwkvEngine::Create(opts))
-          : RwkvEngine::CreateRandom(spec, opts);
-  if (!created.ok()) {
+  absl::StatusOr<int64_t> layers = args.GetInt("layers", spec.n_layer);
+  absl::StatusOr<int64_t> embd = args.GetInt("embd", spec.n_embd);
+  absl::StatusOr<int64_t> vocab = args.GetInt("vocab", spec.vocab_size);
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0);
+  absl::StatusOr<int64_t> prompt = args.GetInt("prompt-tokens", 512);
+  absl::StatusOr<int64_t> decode = args.GetInt("decode-tokens", 64);
+  absl::StatusOr<std::vector<int32_t>> batches =
+      ParseIdList(args.GetOr("batches", "1,8,32,64"));
+  for (const absl::Status& s :
+       {layers.status(), embd.status(), vocab.status(), threads.status(),
+        prompt.status(), decode.status(), batches.status()}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "rwkv-bench: %s\n",
+                   std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  if (*decode < 1 || *prompt < 0 || *threads < 0) {
+    std::fprintf(stderr,
+                 "rwkv-bench: --decode-tokens must be >= 1, --prompt-tokens "
+                 "and --threads >= 0\n");
+    return 2;
+  }
+  spec.n_layer = static_cast<int>(*layers);
+  spec.n_embd = static_cast<int>(*embd);
+  spec.vocab_size = static_cast<int>(*vocab);
+  o.model = args.GetOr("model", "");
+  o.threads = static_cast<int>(*threads);
+  o.prompt_tokens = static_cast<int>(*prompt);
+  o.decode_tokens = static_cast<int>(*decode);
+  o.batches.assign(batches->begin(), batches->end());
+  o.serial_prefill = !args.Has("skip-serial-prefill");
+  if (std::optional<std::string> d = args.Get("dtype")) {
+    o.dtypes = absl::StrSplit(*d, ',', absl::SkipEmpty());
+    for (const std::string& x : o.dtypes) {
+      if (x != "fp32" && x != "bf16" && x != "int8") {
+        std::fprintf(stderr,
+                     "rwkv-bench: unknown --dtype '%s' (fp32, bf16, int8)\n",
+                     x.c_str());
+        return 2;
+      }
+    }
+  }
+  absl::StatusOr<nlohmann::json> report = RunEngineBench(o, std::cout);
+  if (!report.ok()) {
     std::fprintf(stderr, "rwkv-bench: %s\n",
-                 std::string(created.status().message()).c_str());
+                 std::string(report.status().message()).c_str());
     return 1;
   }
-  RwkvEngine& e = **created;
-  const engine::ModelConfig& c = e.config();
-  const bool quiet = args.Has("json");
-  auto say = [&](const std::string& line) {
-    if (!quiet) std::cout << line << std::endl;
-  };
-  say(absl::StrCat(
-      "model: ", args.Has("model") ? *args.Get("model") : "random " + shape,
-      " (", std::string(engine::ArchitectureName(c.arch)), ", ", c.n_layer,
-      " layers, ", c.n_embd, " wide, vocab ", c.vocab_size, ", ", c.n_params,
-      " params)"));
-  say(absl::StrCat("threads: ", e.num_threads(),
-                   "; matmul path: ", e.matmul_backend()));
-
-  // Limits of this machine, measured now.
-  const double bandwidth =
-      engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
-  const GemmPeak peak = MeasurePeak(2048);
-  say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
-  say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
-                   ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
-                   peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
-
-  // Work per token: every matrix is read once; the embedding only one row.
-  const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
-  // RWKV-4: R, K, V, O and the FFN's R (5 C x C) plus its key and value.
-  // RWKV-7: all parameters but embedding, head and the per-channel vectors
-  // (19 C per layer, 4 C outside): R, K, V, O, the FFN and the LoRA factors.
-  const double matrix_params =
-      c.arch == engine::Architecture::kRwkv7
-          ? static_cast<double>(c.n_params - 2 * V * C - L * 19 * C - 4 * C)
-          : static_cast<double>(L) * (5 * C * C + 2 * F * C);
-  const double head_params = static_cast<double>(V) * C;
-  const double flops_per_token = 2.0 * (matrix_params + head_params);
-  const double bytes_per_token = static_cast<double>(e.weight_bytes()) -
-                                 static_cast<double>(V * C * 4) + C * 4;
-
-  // Single-stream decode.
-  const int decode_tokens = static_cast<int>(*args.GetInt("decode-tokens", 32));
-  engine::State s = e.NewState();
-  (void)e.Forward(RandomTokens(8, V, 1), s);
-  std::vector<int32_t> dec = RandomTokens(decode_tokens, V, 2);
-  auto t0 = Clock::now();
-  for (int32_t t : dec) (void)e.Forward({t}, s);
-  const double decode_ms = Seconds(t0, Clock::now()) / decode_tokens * 1e3;
-  const double decode_limit_ms = bytes_per_token / (bandwidth * 1e9) * 1e3;
-  say(absl::StrCat("single-stream decode: ", decode_ms, " ms/token; limit ",
-                   decode_limit_ms, " ms (", bytes_per_token / 1e6,
-                   " MB of weights / bandwidth); ratio ",
-                   decode_ms / decode_limit_ms, " (target <= 1.3)"));
-
-  // Batched decode.
-  json batched = json::array();
-  double tps_b1 = 0, tps_b8 = 0, gflops_b32 = 0;
-  absl::StatusOr<std::vector<int32_t>> batch_list =
-      ParseIdList(args.GetOr("batches", "1,8,32,64"));
-  for (int B : *batch_list) {
-    std::vector<engine::State> states;
-    std::vector<engine::State*> ptrs;
-    for (int b = 0; b < B; ++b) states.push_back(e.NewState());
-    for (engine::State& st : states) ptrs.push_back(&st);
-    std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
-    (void)e.ForwardBatch(toks, ptrs);
-    const int steps = std::max(3, 64 / B);
-    const double t = BestTime(3,
-                              [&] {
-                                for (int i = 0; i < steps; ++i)
-                                  (void)e.ForwardBatch(toks, ptrs);
-                              }) /
-                     steps;
-    const double tps = B / t;
-    const double gflops = tps * flops_per_token / 1e9;
-    if (B == 1) tps_b1 = tps;
-    if (B == 8) tps_b8 = tps;
-    if (B == 32) gflops_b32 = gflops;
-    batched.push_back({{"batch", B},
-                       {"tokens_per_s", tps},
-                       {"step_ms", t * 1e3},
-                       {"gflops", gflops},
-                       {"fraction_of_peak", gflops / peak.best()}});
-    say(absl::StrCat("batched decode B=", B, ": ", tps, " tokens/s (", t * 1e3,
-                     " ms/step), ", gflops,
-                     " GFLOP/s = ", 100 * gflops / peak.best(), "% of peak"));
-  }
-
-  // Prefill.
-  const int n_prompt = static_cast<int>(*args.GetInt("prompt-tokens", 512));
-  std::vector<int32_t> prompt = RandomTokens(n_prompt, V, 4);
-  double seq_s = BestTime(2, [&] {
-    engine::State st = e.NewState();
-    (void)e.Forward(prompt, st);
-  });
-  const double prefill_flops = 2.0 * (matrix_params * n_prompt + head_params);
-  const double seq_tps = n_prompt / seq_s;
-  const double seq_gflops = prefill_flops / seq_s / 1e9;
-  say(absl::StrCat("prefill ", n_prompt, " tokens, sequence mode: ", seq_tps,
-                   " tokens/s, ", seq_gflops,
-                   " GFLOP/s = ", 100 * seq_gflops / peak.best(), "% of peak"));
-  double serial_tps = 0;
-  if (!args.Has("skip-serial-prefill")) {
-    engine::State st = e.NewState();
-    auto p0 = Clock::now();
-    for (int32_t t : prompt) (void)e.Forward({t}, st);
-    serial_tps = n_prompt / Seconds(p0, Clock::now());
-    say(absl::StrCat(
-        "prefill ", n_prompt, " tokens, token by token: ", serial_tps,
-        " tokens/s; sequence mode is ", seq_tps / serial_tps, "x faster"));
-  }
-  const int64_t rss = PeakRssBytes();
-  say(absl::StrCat("peak RSS: ", rss / (1 << 20), " MiB"));
-
-  // Targets, as ratios measured in this run.
-  const bool t1 = decode_ms / decode_limit_ms <= 1.3;
-  const bool t2 = gflops_b32 / peak.best() >= 0.7;
-  const bool t3 = tps_b1 > 0 && tps_b8 / tps_b1 >= 4;
-  const bool t4 = seq_gflops / peak.best() >= 0.6;
-  const bool t5 = serial_tps > 0 && seq_tps / serial_tps >= 8;
-  say(absl::StrCat("targets: decode<=1.3x limit ", t1 ? "MET" : "MISSED",
-                   "; B=32>=70% peak ", t2 ? "MET" : "MISSED", "; B=8>=4x B=1 ",
-                   t3 ? "MET" : "MISSED", " (",
-                   tps_b1 > 0 ? tps_b8 / tps_b1 : 0, "x); prefill>=60% peak ",
-                   t4 ? "MET" : "MISSED", "; prefill>=8x serial ",
-                   t5 ? "MET" : "MISSED"));
-  if (quiet) {
-    json out;
-    out["model"] = {
-        {"architecture", std::string(engine::ArchitectureName(c.arch))},
-        {"n_layer", c.n_layer},
-        {"n_embd", c.n_embd},
-        {"vocab_size", c.vocab_size},
-        {"n_params", c.n_params}};
-    out["threads"] = e.num_threads();
-    out["matmul_backend"] = e.matmul_backend();
-    out["torch_blas"] = "OpenBLAS (openmp)";
-    out["memory_bandwidth_gbs"] = bandwidth;
-    out["gemm_peak_gflops"] = {{"openblas", peak.openblas},
-                               {"libtorch_onednn", peak.mkldnn},
-                               {"onednn_sgemm", peak.onednn_sgemm},
-                               {"best", peak.best()}};
-    out["decode"] = {{"ms_per_token", decode_ms},
-                     {"limit_ms", decode_limit_ms},
-                     {"ratio_to_limit", decode_ms / decode_limit_ms},
-                     {"weight_bytes_per_token", bytes_per_token}};
-    out["batched"] = batched;
-    out["prefill"] = {{"tokens", n_prompt},
-                      {"sequence_tokens_per_s", seq_tps},
-                      {"sequence_gflops", seq_gflops},
-                      {"sequence_fraction_of_peak", seq_gflops / peak.best()},
-                      {"serial_tokens_per_s", serial_tps},
-                      {"speedup", serial_tps > 0 ? seq_tps / serial_tps : 0}};
-    out["peak_rss_bytes"] = rss;
-    out["targets"] = {{"decode_within_1_3x", t1},
-                      {"b32_70pct_peak", t2},
-                      {"b8_4x_b1", t3},
-                      {"prefill_60pct_peak", t4},
-                      {"prefill_8x_serial", t5}};
-    std::cout << out.dump(2) << std::endl;
+  if (std::optional<std::string> path = args.Get("json")) {
+    const std::string text = report->dump(2) + "\n";
+    if (*path == "-") {
+      std::cout << text;
+    } else {
+      std::ofstream f(*path, std::ios::binary);
+      f << text;
+      if (!f) {
+        std::fprintf(stderr, "rwkv-bench: cannot write %s\n", path->c_str());
+        return 1;
+      }
+      std::cout << "JSON: " << *path << std::endl;
+    }
   }
   return 0;
 }
