@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <new>
+#include <thread>
 
 #include "engine/internal/cpu_linear.h"
 #include "engine/internal/rwkv_cpu_forward.h"
@@ -30,6 +33,7 @@
 
 namespace rwkv::engine::internal::avx512 {
 
+inline void CpuRelax() { _mm_pause(); }
 #include "engine/internal/cpu_vec.h"
 using Vec = VecAvx512;
 #include "engine/internal/rwkv_cpu_forward_impl.h"

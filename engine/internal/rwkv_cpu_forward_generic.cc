@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <new>
+#include <thread>
 
 #include "engine/internal/cpu_linear.h"
 #include "engine/internal/rwkv_cpu_forward.h"
@@ -15,6 +18,11 @@
 
 namespace rwkv::engine::internal::generic {
 
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 #include "engine/internal/cpu_vec.h"
 using Vec = VecScalar;
 #include "engine/internal/rwkv_cpu_forward_impl.h"

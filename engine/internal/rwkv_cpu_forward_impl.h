@@ -1,10 +1,12 @@
 // The fused RWKV-4 / RWKV-7 CPU forward passes (rwkv_cpu_forward.h) as
 // templates over a vector type (cpu_vec.h) and an executor:
 //   TeamExec  runs inside one OpenMP parallel region: each phase's rows or
-//             matrix panels are split over the team, and a barrier ends the
-//             phase; matrix products use the native kernels on each thread's
-//             panels (LinearForwardPanels), with the element-wise epilogue on
-//             the columns the thread just computed.
+//             matrix panels are cut into items that the team's threads claim
+//             one at a time, and the phase ends when all are done (no
+//             barrier: a preempted thread delays the others only by an item
+//             it holds); matrix products use the native kernels on the
+//             item's panels (LinearForwardPanels), with the element-wise
+//             epilogue on the columns just computed.
 //   ForkExec  runs phases one after another from the calling thread: matrix
 //             products through LinearForward (oneDNN for large fp32 M), the
 //             element-wise parts in their own parallel regions. Used for long
@@ -86,39 +88,97 @@ std::array<ColRange, K> ColumnsOf(const std::array<Gemm, K>& g,
   return r;
 }
 
+// Work of one phase, claimed item by item by the team's threads (so a
+// thread the OS has preempted holds up the others only for an item it has
+// already claimed, not for its whole share), and how many items are done.
+struct PhaseCounter {
+  alignas(64) std::atomic<int64_t> next{0};
+  alignas(64) std::atomic<int64_t> done{0};
+};
+
+// Waits until `c` has `items` items done.
+inline void AwaitPhase(const PhaseCounter& c, int64_t items) {
+  for (int spin = 0; c.done.load(std::memory_order_acquire) < items; ++spin) {
+    if (spin < 4096) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+// Items a phase is cut into: about one per 256 KB of weights (at least one
+// per thread, at most one per panel).
+inline int64_t GemmItems(double bytes, int64_t panels, int nt) {
+  const int64_t want = static_cast<int64_t>(bytes / (256.0 * 1024));
+  return std::max<int64_t>(1, std::min(panels, std::max<int64_t>(want, nt)));
+}
+
 class TeamExec {
  public:
-  TeamExec(int t, int nt, int64_t m) : t_(t), nt_(nt), m_(m) {}
+  // counters: one zeroed PhaseCounter per phase of the call, shared by the
+  // team (every thread runs the same phases in the same order).
+  TeamExec(int t, int nt, int64_t m, PhaseCounter* counters)
+      : t_(t), nt_(nt), m_(m), counters_(counters) {}
   int thread() const { return t_; }
   int64_t m() const { return m_; }
 
-  // fn(begin, end, thread) over this thread's share of [0, count); then a
-  // barrier.
+  // fn(begin, end, thread) over items of [0, count) until none is left;
+  // returns when every item is done.
   template <typename F>
   void Rows(int64_t count, F&& fn) {
-    const int64_t b = SplitAt(count, t_, nt_), e = SplitAt(count, t_ + 1, nt_);
-    if (b < e) fn(b, e, t_);
-#pragma omp barrier
+    PhaseCounter& c = counters_[phase_++];
+    const int64_t items = std::min<int64_t>(count, 4 * nt_);
+    for (;;) {
+      const int64_t i = c.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= items) break;
+      const int64_t b = SplitAt(count, i, items),
+                    e = SplitAt(count, i + 1, items);
+      if (b < e) fn(b, e, t_);
+      c.done.fetch_add(1, std::memory_order_release);
+    }
+    AwaitPhase(c, items);
   }
 
-  // This thread's panels of every product, then epi(columns) on them; then a
-  // barrier.
+  // Items of panels of the products (balanced: the products' panels laid end
+  // to end; aligned: the same share of each product's panels), each followed
+  // by epi(columns) on the columns it computed; returns when all are done.
   template <size_t K, typename F>
   void Gemms(const std::array<Gemm, K>& g, bool balanced, F&& epi) {
-    std::array<int64_t, K> p0, p1;
-    PanelShares(g, balanced, t_, nt_, &p0, &p1);
-    for (size_t i = 0; i < K; ++i) {
-      if (g[i].w != nullptr && p0[i] < p1[i]) {
-        LinearForwardPanels(*g[i].w, g[i].x, g[i].m, g[i].y, p0[i], p1[i]);
-      }
+    PhaseCounter& c = counters_[phase_++];
+    double bytes = 0;
+    int64_t panels = balanced ? 0 : int64_t{1} << 62;
+    for (const Gemm& x : g) {
+      if (x.w == nullptr) continue;
+      bytes += static_cast<double>(x.w->packed_bytes()) *
+               std::max<int64_t>(1, x.m / 8);
+      panels =
+          balanced ? panels + x.w->panels() : std::min(panels, x.w->panels());
     }
-    epi(ColumnsOf(g, p0, p1));
-#pragma omp barrier
+    if (panels == int64_t{1} << 62) panels = 1;
+    const int64_t items = GemmItems(bytes, panels, nt_);
+    for (;;) {
+      const int64_t j = c.next.fetch_add(1, std::memory_order_relaxed);
+      if (j >= items) break;
+      std::array<int64_t, K> p0, p1;
+      PanelShares(g, balanced, static_cast<int>(j), static_cast<int>(items),
+                  &p0, &p1);
+      for (size_t i = 0; i < K; ++i) {
+        if (g[i].w != nullptr && p0[i] < p1[i]) {
+          LinearForwardPanels(*g[i].w, g[i].x, g[i].m, g[i].y, p0[i], p1[i]);
+        }
+      }
+      epi(ColumnsOf(g, p0, p1));
+      c.done.fetch_add(1, std::memory_order_release);
+    }
+    AwaitPhase(c, items);
   }
 
  private:
   int t_, nt_;
   int64_t m_;
+  PhaseCounter* counters_;
+  int64_t phase_ = 0;
 };
 
 class ForkExec {
@@ -485,22 +545,42 @@ void Rwkv4Chunk(Exec& ex, const Rwkv4CpuWeights& w, const V4Buffers& b,
   Head(ex, b.x, w.ln_out_w, w.ln_out_b, w.head, C, cr, b.xo);
 }
 
-// Runs one chunk in the executor its size calls for.
-template <typename Buffers, typename Run>
-void RunChunk(int nt, int64_t M, bool fork, Run&& run) {
+// Runs one chunk in the executor its size calls for. counters: at least as
+// many PhaseCounters as the chunk has phases (reset here).
+template <typename Run>
+void RunChunk(int nt, int64_t M, bool fork, PhaseCounter* counters,
+              int64_t phases, Run&& run) {
   if (fork) {
     ForkExec ex(nt, M);
     run(ex);
-  } else if (nt == 1) {
-    TeamExec ex(0, 1, M);
+    return;
+  }
+  for (int64_t i = 0; i < phases; ++i) {
+    counters[i].next.store(0, std::memory_order_relaxed);
+    counters[i].done.store(0, std::memory_order_relaxed);
+  }
+  if (nt == 1) {
+    TeamExec ex(0, 1, M, counters);
     run(ex);
   } else {
 #pragma omp parallel num_threads(nt)
     {
-      TeamExec ex(omp_get_thread_num(), omp_get_num_threads(), M);
+      TeamExec ex(omp_get_thread_num(), omp_get_num_threads(), M, counters);
       run(ex);
     }
   }
+}
+
+// The phases of a chunk of an L-layer model: embedding, at most 8 a layer,
+// the head's two.
+inline int64_t PhaseCount(int64_t layers) { return 8 * layers + 4; }
+
+// Zeroed phase counters in the arena (placement-constructed on first use of
+// the memory; RunChunk resets them).
+inline PhaseCounter* TakeCounters(Arena& a, int64_t n) {
+  float* p = a.Take(n * static_cast<int64_t>(sizeof(PhaseCounter) / 4));
+  if (p == nullptr) return nullptr;
+  return new (p) PhaseCounter[static_cast<size_t>(n)];
 }
 
 inline double MatrixBytes(std::initializer_list<const PackedLinear*> ws) {
@@ -526,10 +606,14 @@ inline void Rwkv4ForwardImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,
       B, T, fp32,
       [&](int64_t b0, int64_t nb, int64_t t0, int64_t ntok, bool fork) {
         const int64_t M = nb * ntok;
+        const int64_t phases =
+            PhaseCount(static_cast<int64_t>(w.layers.size()));
         Arena sizing(nullptr);
         V4Buffers(sizing, M, nb, C, F, nt);
+        TakeCounters(sizing, phases);
         Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
         const V4Buffers buf(arena, M, nb, C, F, nt);
+        PhaseCounter* counters = TakeCounters(arena, phases);
         ChunkRows cr;
         cr.b0 = b0;
         cr.nb = nb;
@@ -538,8 +622,8 @@ inline void Rwkv4ForwardImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,
         cr.ld = T;
         cr.logits =
             logits != nullptr && t0 + ntok == T ? logits + b0 * V : nullptr;
-        RunChunk<V4Buffers>(nt, M, fork,
-                            [&](auto& ex) { Rwkv4Chunk(ex, w, buf, cr, st); });
+        RunChunk(nt, M, fork, counters, phases,
+                 [&](auto& ex) { Rwkv4Chunk(ex, w, buf, cr, st); });
       });
 }
 
@@ -744,10 +828,14 @@ inline void Rwkv7ForwardImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
       B, T, fp32,
       [&](int64_t b0, int64_t nb, int64_t t0, int64_t ntok, bool fork) {
         const int64_t M = nb * ntok;
+        const int64_t phases =
+            PhaseCount(static_cast<int64_t>(w.layers.size()));
         Arena sizing(nullptr);
         V7Buffers(sizing, M, nb, C, F, lora, nt);
+        TakeCounters(sizing, phases);
         Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
         const V7Buffers buf(arena, M, nb, C, F, lora, nt);
+        PhaseCounter* counters = TakeCounters(arena, phases);
         ChunkRows cr;
         cr.b0 = b0;
         cr.nb = nb;
@@ -756,8 +844,8 @@ inline void Rwkv7ForwardImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
         cr.ld = T;
         cr.logits =
             logits != nullptr && t0 + ntok == T ? logits + b0 * V : nullptr;
-        RunChunk<V7Buffers>(nt, M, fork,
-                            [&](auto& ex) { Rwkv7Chunk(ex, w, buf, cr, st); });
+        RunChunk(nt, M, fork, counters, phases,
+                 [&](auto& ex) { Rwkv7Chunk(ex, w, buf, cr, st); });
       });
 }
 
