@@ -466,7 +466,9 @@ absl::StatusOr<Logits> RwkvEngine::ForwardFused(
     int64_t T) {
   // Everything that can fail (contiguous copies, the logits, the scratch of
   // the first and largest chunk) happens before the first state write, so
-  // an error leaves the states as they were.
+  // an error leaves the states as they were. (One exception: running out of
+  // memory while oneDNN builds its GEMM for a later chunk of an fp32 prompt
+  // longer than 512 tokens, after earlier chunks advanced the state.)
   const int64_t B = static_cast<int64_t>(states.size());
   const size_t n = state_shapes_.size();
   std::vector<float*> rows(states.size() * n);

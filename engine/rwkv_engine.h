@@ -1,8 +1,10 @@
-// RwkvEngine: the LibTorch implementation of Engine for RWKV-4 and RWKV-7
-// (x070) checkpoints (.pth written by torch.save, or .safetensors;
-// fp32/fp16/bf16 weights); the architecture comes from the tensor names.
-// Create() loads and validates; every LibTorch exception is caught inside and
-// returned as a Status. Not thread-safe (see Engine).
+// RwkvEngine: the Engine for RWKV-4 and RWKV-7 (x070) checkpoints (.pth
+// written by torch.save, or .safetensors; fp32/fp16/bf16 weights, or int8
+// matrices from `rwkv-cli quantize`); the architecture comes from the tensor
+// names. On CPU it runs the fused forward pass (internal/rwkv_cpu_forward.h)
+// with the large matrices in fp32, bf16 or int8 (EngineOptions::dtype);
+// on CUDA, LibTorch ops. Create() loads and validates; every exception is
+// caught inside and returned as a Status. Not thread-safe (see Engine).
 #ifndef RWKV_ENGINE_RWKV_ENGINE_H_
 #define RWKV_ENGINE_RWKV_ENGINE_H_
 
