@@ -133,115 +133,88 @@ Work WorkOf(RwkvEngine& e) {
   return w;
 }
 
-json MeasureEngine(RwkvEngine& e, const EngineBenchOptions& o,
-                   const Limits& lim, std::ostream& out) {
-  const engine::ModelConfig& c = e.config();
-  const int V = c.vocab_size;
-  const Work w = WorkOf(e);
+// One engine under measurement: a weight dtype of random weights or of the
+// file.
+struct Entry {
+  std::string source;  // "random" or "file"
+  std::string dtype;
+  std::unique_ptr<RwkvEngine> engine;
+  Work work;
+  engine::State decode_state;
+  std::vector<int32_t> decode_tokens;
+  size_t next_token = 0;
+  std::vector<double> decode_ms;
   json r;
-  r["dtype"] = e.dtype();
-  r["matmul_backend"] = e.matmul_backend();
-  r["threads"] = e.num_threads();
-  r["weight_bytes"] = e.weight_bytes();
-  r["weight_bytes_read_per_token"] = w.bytes_per_token;
-  r["flops_per_token"] = w.flops_per_token;
-  r["rss_bytes_after_load"] = CurrentRssBytes();
-  Say(out, absl::StrFormat("  [%s] %s, %d threads, weights %.1f MB (%.1f MB "
-                           "read per token)",
-                           e.dtype(), e.matmul_backend(), e.num_threads(),
-                           e.weight_bytes() / 1e6, w.bytes_per_token / 1e6));
 
-  // Single-stream decode: per-token times after an 8-token prompt.
-  {
-    engine::State s = e.NewState();
-    (void)e.Forward(RandomTokens(8, V, 1), s);
-    std::vector<double> ms;
-    for (int32_t t : RandomTokens(o.decode_tokens, V, 2)) {
-      auto t0 = Clock::now();
-      (void)e.Forward({t}, s);
-      ms.push_back(Seconds(t0, Clock::now()) * 1e3);
+  std::string Label() const { return absl::StrCat(source, " ", dtype); }
+};
+
+// Single-stream decode of every entry in interleaved rounds (each entry
+// decodes `per_round` tokens in turn), so that load changes on a shared
+// machine hit all of them alike and their ratios stay meaningful.
+void MeasureDecode(std::vector<Entry>& entries, int tokens) {
+  const int kRounds = 4;
+  const int per_round = std::max(1, (tokens + kRounds - 1) / kRounds);
+  for (Entry& en : entries) {
+    const int V = en.engine->config().vocab_size;
+    en.decode_state = en.engine->NewState();
+    (void)en.engine->Forward(RandomTokens(8, V, 1), en.decode_state);
+    en.decode_tokens = RandomTokens(per_round * kRounds, V, 2);
+  }
+  for (int round = 0; round < kRounds; ++round) {
+    for (Entry& en : entries) {
+      for (int i = 0; i < per_round; ++i) {
+        const int32_t t = en.decode_tokens[en.next_token++];
+        auto t0 = Clock::now();
+        (void)en.engine->Forward({t}, en.decode_state);
+        en.decode_ms.push_back(Seconds(t0, Clock::now()) * 1e3);
+      }
     }
-    double mean = 0;
-    for (double x : ms) mean += x;
-    mean /= std::max<size_t>(ms.size(), 1);
-    const double med = Median(ms);
-    const double limit = w.bytes_per_token / (lim.bandwidth_gbs * 1e9) * 1e3;
-    r["decode"] = {
-        {"tokens", o.decode_tokens},
-        {"median_ms_per_token", med},
-        {"mean_ms_per_token", mean},
-        {"min_ms_per_token", *std::min_element(ms.begin(), ms.end())},
-        {"limit_ms", limit},
-        {"ratio_to_limit", med / limit},
-        {"ms_above_limit", med - limit}};
-    Say(out, absl::StrFormat(
-                 "    decode: %.2f ms/token median (mean %.2f); limit %.2f ms "
-                 "(bytes / bandwidth); ratio %.3f, %.2f ms above the limit",
-                 med, mean, limit, med / limit, med - limit));
   }
+}
 
-  // Batched decode.
-  json batched = json::array();
-  for (int B : o.batches) {
-    std::vector<engine::State> states;
-    std::vector<engine::State*> ptrs;
-    for (int b = 0; b < B; ++b) states.push_back(e.NewState());
-    for (engine::State& st : states) ptrs.push_back(&st);
-    std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
-    (void)e.ForwardBatch(toks, ptrs);
-    const int steps = std::max(3, 64 / B);
-    const double t = BestTime(3,
-                              [&] {
-                                for (int i = 0; i < steps; ++i)
-                                  (void)e.ForwardBatch(toks, ptrs);
-                              }) /
-                     steps;
-    const double tps = B / t;
-    const double gflops = tps * w.flops_per_token / 1e9;
-    batched.push_back({{"batch", B},
-                       {"tokens_per_s", tps},
-                       {"step_ms", t * 1e3},
-                       {"gflops", gflops},
-                       {"fraction_of_peak", gflops / lim.peak()}});
-    Say(out,
-        absl::StrFormat("    batched B=%d: %.1f tokens/s (%.2f ms/step), "
-                        "%.1f GFLOP/s = %.1f%% of peak",
-                        B, tps, t * 1e3, gflops, 100 * gflops / lim.peak()));
-  }
-  r["batched"] = batched;
+json Batched(RwkvEngine& e, const Work& w, int B) {
+  const int V = e.config().vocab_size;
+  std::vector<engine::State> states;
+  std::vector<engine::State*> ptrs;
+  for (int b = 0; b < B; ++b) states.push_back(e.NewState());
+  for (engine::State& st : states) ptrs.push_back(&st);
+  std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
+  (void)e.ForwardBatch(toks, ptrs);
+  const int steps = std::max(3, 64 / B);
+  const double t = BestTime(3,
+                            [&] {
+                              for (int i = 0; i < steps; ++i)
+                                (void)e.ForwardBatch(toks, ptrs);
+                            }) /
+                   steps;
+  const double tps = B / t;
+  return {{"batch", B},
+          {"tokens_per_s", tps},
+          {"step_ms", t * 1e3},
+          {"gflops", tps * w.flops_per_token / 1e9}};
+}
 
-  // Prefill.
-  if (o.prompt_tokens > 0) {
-    const int n = o.prompt_tokens;
-    std::vector<int32_t> prompt = RandomTokens(n, V, 4);
-    const double seq_s = BestTime(2, [&] {
-      engine::State st = e.NewState();
-      (void)e.Forward(prompt, st);
-    });
-    const double flops = 2.0 * (w.matrix_params * n + w.head_params);
-    const double seq_tps = n / seq_s, seq_gflops = flops / seq_s / 1e9;
-    json p = {{"tokens", n},
-              {"sequence_tokens_per_s", seq_tps},
-              {"sequence_gflops", seq_gflops},
-              {"sequence_fraction_of_peak", seq_gflops / lim.peak()}};
-    std::string line = absl::StrFormat(
-        "    prefill %d tokens: %.1f tokens/s sequence mode, %.1f GFLOP/s = "
-        "%.1f%% of peak",
-        n, seq_tps, seq_gflops, 100 * seq_gflops / lim.peak());
-    if (o.serial_prefill) {
-      engine::State st = e.NewState();
-      auto p0 = Clock::now();
-      for (int32_t t : prompt) (void)e.Forward({t}, st);
-      const double serial_tps = n / Seconds(p0, Clock::now());
-      p["serial_tokens_per_s"] = serial_tps;
-      p["speedup"] = seq_tps / serial_tps;
-      absl::StrAppendFormat(&line, "; token by token %.1f tokens/s (%.1fx)",
-                            serial_tps, seq_tps / serial_tps);
-    }
-    r["prefill"] = p;
-    Say(out, line);
+json Prefill(RwkvEngine& e, const Work& w, int n, bool serial) {
+  const int V = e.config().vocab_size;
+  std::vector<int32_t> prompt = RandomTokens(n, V, 4);
+  const double seq_s = BestTime(2, [&] {
+    engine::State st = e.NewState();
+    (void)e.Forward(prompt, st);
+  });
+  const double flops = 2.0 * (w.matrix_params * n + w.head_params);
+  json p = {{"tokens", n},
+            {"sequence_tokens_per_s", n / seq_s},
+            {"sequence_gflops", flops / seq_s / 1e9}};
+  if (serial) {
+    engine::State st = e.NewState();
+    auto p0 = Clock::now();
+    for (int32_t t : prompt) (void)e.Forward({t}, st);
+    const double serial_tps = n / Seconds(p0, Clock::now());
+    p["serial_tokens_per_s"] = serial_tps;
+    p["speedup"] = (n / seq_s) / serial_tps;
   }
-  return r;
+  return p;
 }
 
 // Figures of one (source, dtype) from the JSON, 0 when absent.
@@ -333,12 +306,13 @@ absl::StatusOr<json> RunEngineBench(const EngineBenchOptions& o,
           before.bandwidth_gbs, before.peak(), before.openblas,
           before.libtorch_onednn, before.onednn_sgemm, before.onednn_matmul));
 
-  json results = json::array();
   std::vector<std::pair<std::string, std::string>> sources = {
       {"random", model_name}};
   if (!o.model.empty()) sources.push_back({"file", o.model});
+  // Every engine is loaded first and kept, so that decode can be measured in
+  // interleaved rounds.
+  std::vector<Entry> entries;
   for (const auto& [source, name] : sources) {
-    Say(out, absl::StrCat(source, ": ", name));
     for (const std::string& dtype : o.dtypes) {
       engine::EngineOptions eo;
       eo.num_threads = o.threads;
@@ -352,11 +326,90 @@ absl::StatusOr<json> RunEngineBench(const EngineBenchOptions& o,
         e = RwkvEngine::CreateRandom(spec, eo);
       }
       if (!e.ok()) return e.status();
-      json m = MeasureEngine(**e, o, before, out);
-      m["source"] = source;
-      results.push_back(std::move(m));
+      Entry en;
+      en.source = source;
+      en.dtype = dtype;
+      en.engine = *std::move(e);
+      en.work = WorkOf(*en.engine);
+      en.r["source"] = source;
+      en.r["dtype"] = en.engine->dtype();
+      en.r["matmul_backend"] = en.engine->matmul_backend();
+      en.r["threads"] = en.engine->num_threads();
+      en.r["weight_bytes"] = en.engine->weight_bytes();
+      en.r["weight_bytes_read_per_token"] = en.work.bytes_per_token;
+      en.r["flops_per_token"] = en.work.flops_per_token;
+      Say(out,
+          absl::StrFormat(
+              "loaded %-12s %s, %d threads, weights %.1f MB (%.1f MB "
+              "read per token)",
+              en.Label(), en.engine->matmul_backend(), en.engine->num_threads(),
+              en.engine->weight_bytes() / 1e6, en.work.bytes_per_token / 1e6));
+      entries.push_back(std::move(en));
     }
   }
+  report["rss_bytes_all_engines_loaded"] = CurrentRssBytes();
+
+  Say(out, absl::StrFormat("single-stream decode (%d tokens each, 4 "
+                           "interleaved rounds):",
+                           o.decode_tokens));
+  MeasureDecode(entries, o.decode_tokens);
+  for (Entry& en : entries) {
+    const std::vector<double>& ms = en.decode_ms;
+    double mean = 0;
+    for (double x : ms) mean += x;
+    mean /= std::max<size_t>(ms.size(), 1);
+    const double med = Median(ms);
+    const double limit =
+        en.work.bytes_per_token / (before.bandwidth_gbs * 1e9) * 1e3;
+    en.r["decode"] = {
+        {"tokens", ms.size()},
+        {"median_ms_per_token", med},
+        {"mean_ms_per_token", mean},
+        {"min_ms_per_token", *std::min_element(ms.begin(), ms.end())},
+        {"limit_ms", limit},
+        {"ratio_to_limit", med / limit},
+        {"ms_above_limit", med - limit}};
+    Say(out, absl::StrFormat("  %-12s %6.2f ms/token median (mean %.2f); "
+                             "limit %.2f ms (bytes / bandwidth); ratio %.3f",
+                             en.Label(), med, mean, limit, med / limit));
+  }
+  for (Entry& en : entries) en.r["batched"] = json::array();
+  for (int B : o.batches) {
+    Say(out, absl::StrFormat("batched decode B=%d:", B));
+    for (Entry& en : entries) {
+      json b = Batched(*en.engine, en.work, B);
+      b["fraction_of_peak"] = b["gflops"].get<double>() / before.peak();
+      Say(out,
+          absl::StrFormat("  %-12s %8.1f tokens/s (%.2f ms/step), %.1f "
+                          "GFLOP/s = %.1f%% of peak",
+                          en.Label(), b["tokens_per_s"].get<double>(),
+                          b["step_ms"].get<double>(), b["gflops"].get<double>(),
+                          100 * b["fraction_of_peak"].get<double>()));
+      en.r["batched"].push_back(std::move(b));
+    }
+  }
+  if (o.prompt_tokens > 0) {
+    Say(out, absl::StrFormat("prefill of %d tokens:", o.prompt_tokens));
+    for (Entry& en : entries) {
+      json p = Prefill(*en.engine, en.work, o.prompt_tokens, o.serial_prefill);
+      std::string line = absl::StrFormat(
+          "  %-12s %8.1f tokens/s sequence mode, %.1f GFLOP/s = %.1f%% of "
+          "peak",
+          en.Label(), p["sequence_tokens_per_s"].get<double>(),
+          p["sequence_gflops"].get<double>(),
+          100 * p["sequence_gflops"].get<double>() / before.peak());
+      if (p.contains("speedup")) {
+        absl::StrAppendFormat(&line, "; token by token %.1f tokens/s (%.1fx)",
+                              p["serial_tokens_per_s"].get<double>(),
+                              p["speedup"].get<double>());
+      }
+      Say(out, line);
+      en.r["prefill"] = std::move(p);
+    }
+  }
+  json results = json::array();
+  for (Entry& en : entries) results.push_back(en.r);
+  entries.clear();
   const Limits after = MeasureLimits();
   Say(out, absl::StrFormat(
                "limits again: read bandwidth %.1f GB/s; fp32 GEMM peak %.1f "

@@ -3,8 +3,10 @@
 // checkpoint file of the same shape, next to the limits of this machine
 // measured in the same run (memory read bandwidth, fp32 GEMM peak). Every
 // target is a ratio of figures from this run (the host's bandwidth varies
-// by 2x between days). Prints a text report as it goes and returns every
-// figure as one JSON object.
+// by 2x between days). All engines are loaded first and single-stream
+// decode is measured in interleaved rounds, so that a shared machine's load
+// changes hit every dtype and source alike. Prints a text report as it goes
+// and returns every figure as one JSON object.
 #ifndef RWKV_TOOLS_ENGINE_BENCH_H_
 #define RWKV_TOOLS_ENGINE_BENCH_H_
 
