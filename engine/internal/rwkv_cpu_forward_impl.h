@@ -35,15 +35,16 @@ struct ColRange {
   int64_t begin = 0, end = 0;
 };
 
-inline int64_t SplitAt(int64_t n, int t, int nt) { return n * t / nt; }
+inline int64_t SplitAt(int64_t n, int64_t t, int64_t nt) { return n * t / nt; }
 
 // The panels of `g` thread t of nt computes. Aligned: each product split
 // evenly by its own panels (products of equal N give each thread the same
 // columns). Balanced: the products' panels, weighted by K, laid end to end
 // and cut into nt equal shares.
 template <size_t K>
-void PanelShares(const std::array<Gemm, K>& g, bool balanced, int t, int nt,
-                 std::array<int64_t, K>* p0, std::array<int64_t, K>* p1) {
+void PanelShares(const std::array<Gemm, K>& g, bool balanced, int64_t t,
+                 int64_t nt, std::array<int64_t, K>* p0,
+                 std::array<int64_t, K>* p1) {
   if (!balanced) {
     for (size_t i = 0; i < K; ++i) {
       const int64_t panels = g[i].w == nullptr ? 0 : g[i].w->panels();
@@ -116,10 +117,11 @@ inline int64_t GemmItems(double bytes, int64_t panels, int nt) {
 
 class TeamExec {
  public:
-  // counters: one zeroed PhaseCounter per phase of the call, shared by the
-  // team (every thread runs the same phases in the same order).
-  TeamExec(int t, int nt, int64_t m, PhaseCounter* counters)
-      : t_(t), nt_(nt), m_(m), counters_(counters) {}
+  // counters: `phases` zeroed PhaseCounters, one per phase of the call,
+  // shared by the team (every thread runs the same phases in the same
+  // order).
+  TeamExec(int t, int nt, int64_t m, PhaseCounter* counters, int64_t phases)
+      : t_(t), nt_(nt), m_(m), counters_(counters), phases_(phases) {}
   int thread() const { return t_; }
   int64_t m() const { return m_; }
 
@@ -127,7 +129,7 @@ class TeamExec {
   // returns when every item is done.
   template <typename F>
   void Rows(int64_t count, F&& fn) {
-    PhaseCounter& c = counters_[phase_++];
+    PhaseCounter& c = NextPhase();
     const int64_t items = std::min<int64_t>(count, 4 * nt_);
     for (;;) {
       const int64_t i = c.next.fetch_add(1, std::memory_order_relaxed);
@@ -145,7 +147,7 @@ class TeamExec {
   // by epi(columns) on the columns it computed; returns when all are done.
   template <size_t K, typename F>
   void Gemms(const std::array<Gemm, K>& g, bool balanced, F&& epi) {
-    PhaseCounter& c = counters_[phase_++];
+    PhaseCounter& c = NextPhase();
     double bytes = 0;
     int64_t panels = balanced ? 0 : int64_t{1} << 62;
     for (const Gemm& x : g) {
@@ -161,8 +163,7 @@ class TeamExec {
       const int64_t j = c.next.fetch_add(1, std::memory_order_relaxed);
       if (j >= items) break;
       std::array<int64_t, K> p0, p1;
-      PanelShares(g, balanced, static_cast<int>(j), static_cast<int>(items),
-                  &p0, &p1);
+      PanelShares(g, balanced, j, items, &p0, &p1);
       for (size_t i = 0; i < K; ++i) {
         if (g[i].w != nullptr && p0[i] < p1[i]) {
           LinearForwardPanels(*g[i].w, g[i].x, g[i].m, g[i].y, p0[i], p1[i]);
@@ -175,9 +176,15 @@ class TeamExec {
   }
 
  private:
+  PhaseCounter& NextPhase() {
+    if (phase_ >= phases_) std::abort();  // PhaseCount() is too small
+    return counters_[phase_++];
+  }
+
   int t_, nt_;
   int64_t m_;
   PhaseCounter* counters_;
+  int64_t phases_;
   int64_t phase_ = 0;
 };
 
@@ -560,12 +567,13 @@ void RunChunk(int nt, int64_t M, bool fork, PhaseCounter* counters,
     counters[i].done.store(0, std::memory_order_relaxed);
   }
   if (nt == 1) {
-    TeamExec ex(0, 1, M, counters);
+    TeamExec ex(0, 1, M, counters, phases);
     run(ex);
   } else {
 #pragma omp parallel num_threads(nt)
     {
-      TeamExec ex(omp_get_thread_num(), omp_get_num_threads(), M, counters);
+      TeamExec ex(omp_get_thread_num(), omp_get_num_threads(), M, counters,
+                  phases);
       run(ex);
     }
   }

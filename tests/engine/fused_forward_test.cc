@@ -126,28 +126,6 @@ TEST_P(FusedModesTest, SingleSequenceAndBatchedAreBitIdentical) {
   }
 }
 
-// The same results whatever the thread count (columns are split, never K;
-// every row's reductions run on one thread).
-TEST_P(FusedModesTest, ThreadCountDoesNotChangeResults) {
-  const ModeCase& c = GetParam();
-  if (c.threads == 1) GTEST_SKIP() << "compared from the 2-thread case";
-  // The thread count is process-wide (the last engine created sets it):
-  // run each engine right after creating it.
-  const std::vector<int32_t> prompt = RandomTokens(37, 4, kVocab);
-  auto e1 = Make(c.arch, c.dtype, 1);
-  ASSERT_NE(e1, nullptr);
-  State s1 = e1->NewState();
-  auto l1 = e1->Forward(prompt, s1);
-  ASSERT_TRUE(l1.ok());
-  auto e2 = Make(c.arch, c.dtype, 2);
-  ASSERT_NE(e2, nullptr);
-  State s2 = e2->NewState();
-  auto l2 = e2->Forward(prompt, s2);
-  ASSERT_TRUE(l2.ok());
-  EXPECT_TRUE(BitEqual(l1->Row(0), l2->Row(0))) << Name(c);
-  ExpectStatesBitEqual(s1, s2, Name(c) + " 1 vs 2 threads");
-}
-
 INSTANTIATE_TEST_SUITE_P(
     AllFormats, FusedModesTest,
     ::testing::Values(ModeCase{Architecture::kRwkv4, "fp32", 1},
@@ -166,6 +144,32 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return n;
     });
+
+// The same results whatever the thread count (columns are split, never K;
+// every row's reductions run on one thread).
+TEST(FusedThreadsTest, ThreadCountDoesNotChangeResults) {
+  for (Architecture arch : {Architecture::kRwkv4, Architecture::kRwkv7}) {
+    for (const std::string dtype : {"fp32", "bf16", "int8"}) {
+      const std::string what =
+          std::string(ArchitectureName(arch)) + " " + dtype;
+      // The thread count is process-wide (the last engine created sets
+      // it): run each engine right after creating it.
+      const std::vector<int32_t> prompt = RandomTokens(37, 4, kVocab);
+      auto e1 = Make(arch, dtype, 1);
+      ASSERT_NE(e1, nullptr);
+      State s1 = e1->NewState();
+      auto l1 = e1->Forward(prompt, s1);
+      ASSERT_TRUE(l1.ok());
+      auto e2 = Make(arch, dtype, 2);
+      ASSERT_NE(e2, nullptr);
+      State s2 = e2->NewState();
+      auto l2 = e2->Forward(prompt, s2);
+      ASSERT_TRUE(l2.ok());
+      EXPECT_TRUE(BitEqual(l1->Row(0), l2->Row(0))) << what;
+      ExpectStatesBitEqual(s1, s2, what + " 1 vs 2 threads");
+    }
+  }
+}
 
 // Batches of more than 128 rows run in chunks of 128; prompts of int8 /
 // bf16 models likewise: still bit-identical. fp32 prompts above 128 tokens
