@@ -48,7 +48,7 @@ static_assert(kInt8GroupSize == kKc,
 constexpr int64_t kPrefetchBytes = 64 * 24 * 4;
 // Largest M served by the native kernel under LinearKernel::kAuto.
 constexpr int64_t kNativeMaxRowsBlocked = 128;
-constexpr int64_t kNativeMaxRowsPortable = 1;
+constexpr int64_t kNativeMaxRowsPortable = 128;
 constexpr int64_t kNativeMaxRowsAll = int64_t{1} << 62;
 
 int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -147,6 +147,10 @@ const char* WeightFormatName(WeightFormat format) {
 
 bool CpuHasAvx512() {
   static const bool has = [] {
+    // RWKV_NO_AVX512=1 runs the portable kernels and layouts on any CPU
+    // (tests of the fallback path, comparisons).
+    const char* off = std::getenv("RWKV_NO_AVX512");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return false;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") != 0;
   }();
@@ -800,10 +804,6 @@ void LinearForwardPanels(const PackedLinear& w, const float* x, int64_t m,
     for (int64_t r = 0; r < m; ++r) {
       std::fill(y + r * d->n + n0, y + r * d->n + n1, 0.0f);
     }
-    return;
-  }
-  if (!d->blocked && d->format == WeightFormat::kFloat32 && m > 1) {
-    OneDnnPortable(*d, x, m, y, n0, n1);
     return;
   }
   NativeRange(*d, x, m, y, n0, n1);

@@ -28,9 +28,10 @@
 //     L1 buffer first) while the tiles prefetch the next block.
 //   * fp32, M > 128: oneDNN's brgemm matmul primitive on the same buffer,
 //     created once per (M, N, K, threads) and cached process-wide.
-// Without AVX-512 the weight stays row-major; fp32 M == 1 and every bf16 /
+// Without AVX-512 the weight stays row-major; fp32 M <= 128 and every bf16 /
 // int8 call use portable dot-product loops (compiled for AVX2 too, picked at
-// load time), fp32 M > 1 dnnl_sgemm (which dispatches on the CPU itself).
+// load time; batch invariant like the AVX-512 kernel), fp32 M > 128
+// dnnl_sgemm (which dispatches on the CPU itself).
 //
 // Threading: LinearForward runs on the calling thread's OpenMP team
 // (omp_get_max_threads(); one thread when called inside a parallel region or
@@ -137,17 +138,18 @@ void LinearForward(const PackedLinear& w, const float* x, int64_t m, float* y,
                    LinearKernel kernel = LinearKernel::kAuto);
 
 // The columns [64 * p0, min(64 * p1, N)) of y[M, N] = x[M, K] * W^T (y keeps
-// its row stride N), on the calling thread only. With the blocked layout and
-// for bf16 / int8 weights this is the native kernel for every M (each output
-// bit-identical to LinearForward with M <= NativeKernelMaxRows); portable fp32
-// with M > 1 uses dnnl_sgemm on the slice.
+// its row stride N), on the calling thread only, with the native kernel for
+// every M (each output bit-identical to LinearForward with M <=
+// NativeKernelMaxRows).
 void LinearForwardPanels(const PackedLinear& w, const float* x, int64_t m,
                          float* y, int64_t p0, int64_t p1);
 
 // Largest M that kAuto serves with the native kernel (above it: oneDNN).
 int64_t NativeKernelMaxRows(const PackedLinear& w);
 
-// True when the CPU (and OS) support AVX-512F.
+// True when the CPU (and OS) support AVX-512F and the environment does not
+// set RWKV_NO_AVX512 (to a value other than 0), which makes every kernel,
+// layout and the fused forward take their portable path.
 bool CpuHasAvx512();
 
 // Memory read bandwidth (GB/s, 1e9) measured with the same threading as
