@@ -11,7 +11,6 @@
 #include "engine/state_ops.h"
 #include "engine/utf8.h"
 #include "server/generate_reactor.h"
-#include "server/log.h"
 #include "server/status_util.h"
 
 namespace rwkv::server {

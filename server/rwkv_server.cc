@@ -7,7 +7,6 @@
 #include "engine/state_file.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/log.h"
 
 namespace rwkv::server {
 

@@ -6,12 +6,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "engine/sampler.h"
 #include "engine/stream_decoder.h"
-#include "server/log.h"
 #include "server/stop_matcher.h"
 
 namespace rwkv::server {
+
+using common::LogError;
+using common::LogWarning;
 
 struct Scheduler::Stream {
   Stream(Turn t, engine::Sampler sampler_in, const engine::Tokenizer& tok)

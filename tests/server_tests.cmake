@@ -17,6 +17,14 @@ add_test(NAME rwkv_server_cli_test
 set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
   ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
 
+# Flags from a config file and RWKV_* variables, their precedence, --help
+# defaults and --log-format json, on the real program.
+add_test(NAME rwkv_server_flags_test
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_flags_test.sh
+          $<TARGET_FILE:rwkv-server>)
+set_tests_properties(rwkv_server_flags_test PROPERTIES LABELS engine
+  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+
 # Issue 6's promise through the real server: the demo model remembers a name
 # across two separate Chat calls (skips without models/demo/).
 rwkv_test(demo_memory_e2e_test
