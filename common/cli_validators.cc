@@ -60,6 +60,22 @@ CLI::Validator IntIn(int64_t lo, int64_t hi) {
           : absl::StrCat("in [", lo, ", ", hi, "]"));
 }
 
+CLI::Validator Uint64() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        uint64_t v = 0;
+        if (!absl::SimpleAtoi(value, &v) ||
+            value.find('-') != std::string::npos) {
+          return absl::StrCat("must be an integer in [0, ",
+                              std::numeric_limits<uint64_t>::max(), "], got ",
+                              Quoted(value));
+        }
+        value = absl::StrCat(v);
+        return std::string();
+      },
+      "");
+}
+
 CLI::Validator FiniteNumber() {
   return Number([](double) { return true; }, "", "");
 }

@@ -18,6 +18,8 @@ namespace rwkv::common {
 
 // A decimal integer in [lo, hi].
 CLI::Validator IntIn(int64_t lo, int64_t hi);
+// A decimal integer in [0, 2^64 - 1] (seeds).
+CLI::Validator Uint64();
 
 // A finite number (no nan or inf) ...
 CLI::Validator FiniteNumber();

@@ -154,7 +154,8 @@ void AddLoggingFlags(CLI::App& app, ServerFlags* f) {
   app.add_option_function<std::string>(
          "--log-format",
          [f](const std::string& name) {
-           f->log_format = *common::ParseLogFormat(name);  // checked below
+           // OneOf() below has checked the name.
+           f->log_format = *common::ParseLogFormat(name);
          },
          "text: '<time> <I|W|E> <message>'; json: one JSON object per "
          "line (time, level, message; request records add method, "

@@ -594,7 +594,7 @@ void AddSamplingFlags(CLI::App* cmd, CliFlags* f) {
       ->type_name("D");
   cmd->add_option("--seed", f->seed,
                   "none: a random seed (printed with --json)")
-      ->transform(common::IntIn(0, std::numeric_limits<int64_t>::max()))
+      ->transform(common::Uint64())
       ->type_name("S");
 }
 

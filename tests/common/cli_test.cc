@@ -87,6 +87,25 @@ TEST(CliValidatorsTest, IntegersAreDecimalAndInRange) {
   }
 }
 
+TEST(CliValidatorsTest, Uint64TakesTheWholeRange) {
+  uint64_t seed = 0;
+  CLI::App app("", "prog");
+  app.add_option("--seed", seed, "")->transform(Uint64());
+  ASSERT_TRUE(Parse(app, {"--seed", "18446744073709551615"}).ok());
+  EXPECT_EQ(seed, 18446744073709551615u);
+  for (const char* bad : {"-1", "18446744073709551616", "0x1", "1.0"}) {
+    uint64_t s = 0;
+    CLI::App other("", "prog");
+    other.add_option("--seed", s, "")->transform(Uint64());
+    absl::StatusOr<CliAction> r = Parse(other, {"--seed", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message(),
+              std::string("--seed must be an integer in [0, "
+                          "18446744073709551615], got '") +
+                  bad + "'");
+  }
+}
+
 TEST(CliValidatorsTest, NumbersAreFiniteAndInRange) {
   for (const auto& [value, message] :
        std::vector<std::pair<std::string, std::string>>{
