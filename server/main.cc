@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<RwkvEngine>> engine;
   if (!flags.random_model.empty()) {
     engine = RwkvEngine::CreateRandom(RandomSpec(flags), engine_options);
-    options.service.model_path = absl::StrCat("random:", flags.random_model);
+    options.app.model_path = absl::StrCat("random:", flags.random_model);
   } else {
     // No --model: the demo model the project trains and commits
     // (common/default_model.h), so a fresh checkout serves out of the box.
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       engine_options.model_path = *demo;
     }
     engine = RwkvEngine::Create(engine_options);
-    options.service.model_path = engine_options.model_path;
+    options.app.model_path = engine_options.model_path;
   }
   if (!engine.ok()) return Fail(engine.status(), 1);
 
@@ -106,10 +106,10 @@ int main(int argc, char** argv) {
 
   const RwkvEngine& e = **engine;
   const rwkv::engine::ModelConfig& c = e.config();
-  options.service.device = e.device();
-  options.service.dtype = e.dtype();
+  options.app.device = e.device();
+  options.app.dtype = e.dtype();
   const std::string model_line = absl::StrCat(
-      "model ", options.service.model_path, ": ",
+      "model ", options.app.model_path, ": ",
       std::string(rwkv::engine::ArchitectureName(c.arch)),
       " n_layer=", c.n_layer, " n_embd=", c.n_embd, " vocab=", c.vocab_size,
       " params=", c.n_params, "; tokenizer ", std::string((*tokenizer)->name()),

@@ -100,16 +100,16 @@ void AddServingFlags(CLI::App& app, ServerFlags* f) {
   AddInt(app, "--chunk-size", &s.scheduler.chunk_size, 1, 1 << 20,
          "prompt tokens per scheduler step")
       ->group(kServingGroup);
-  AddInt(app, "--max-prompt-tokens", &s.service.max_prompt_tokens, 1, 1 << 24,
+  AddInt(app, "--max-prompt-tokens", &s.app.max_prompt_tokens, 1, 1 << 24,
          "per Generate text / Chat message")
       ->group(kServingGroup);
-  AddInt(app, "--max-tokens-limit", &s.service.max_tokens_limit, 1, 1 << 24,
+  AddInt(app, "--max-tokens-limit", &s.app.max_tokens_limit, 1, 1 << 24,
          "largest max_tokens a request may ask for")
       ->group(kServingGroup);
-  AddInt(app, "--default-max-tokens", &s.service.default_max_tokens, 1, 1 << 24,
+  AddInt(app, "--default-max-tokens", &s.app.default_max_tokens, 1, 1 << 24,
          "max_tokens when a request says 0 (at most --max-tokens-limit)")
       ->group(kServingGroup);
-  app.add_option("--chat-template", s.service.chat_template,
+  app.add_option("--chat-template", s.app.chat_template,
                  "{message} is replaced by the message; \\n is a newline")
       ->transform(common::UnescapeNewlines())
       ->check(
@@ -120,7 +120,7 @@ void AddServingFlags(CLI::App& app, ServerFlags* f) {
           },
           "")
       ->type_name("TEMPLATE")
-      ->default_str(common::EscapeNewlines(s.service.chat_template))
+      ->default_str(common::EscapeNewlines(s.app.chat_template))
       ->group(kServingGroup);
   AddSeconds(app, "--shutdown-grace", &f->shutdown_grace, 0, 3600,
              "time running streams get to finish on SIGTERM/SIGINT")
@@ -128,7 +128,7 @@ void AddServingFlags(CLI::App& app, ServerFlags* f) {
 }
 
 void AddSessionFlags(CLI::App& app, ServerFlags* f) {
-  StateManagerOptions& s = f->server.sessions;
+  SessionManagerOptions& s = f->server.sessions;
   AddSeconds(app, "--ttl", &s.default_ttl, 1, kTenYearsSeconds,
              "idle time before a session expires")
       ->group(kSessionsGroup);
@@ -183,16 +183,17 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
     }
     f->engine.model_path.clear();
   }
-  ChatServiceOptions& service = f->server.service;
-  if (service.default_max_tokens > service.max_tokens_limit) {
+  AppOptions& app_options = f->server.app;
+  if (app_options.default_max_tokens > app_options.max_tokens_limit) {
     if (app.get_option("--default-max-tokens")->count() > 0) {
       throw CLI::ValidationError(absl::StrCat(
           "--default-max-tokens must be at most --max-tokens-limit (",
-          service.max_tokens_limit, "), got ", service.default_max_tokens));
+          app_options.max_tokens_limit, "), got ",
+          app_options.default_max_tokens));
     }
-    service.default_max_tokens = service.max_tokens_limit;
+    app_options.default_max_tokens = app_options.max_tokens_limit;
   }
-  StateManagerOptions& sessions = f->server.sessions;
+  SessionManagerOptions& sessions = f->server.sessions;
   sessions.max_ttl = std::max(sessions.max_ttl, sessions.default_ttl);
 
   std::vector<std::string> entries = f->initial_states;

@@ -400,7 +400,7 @@ int RunStateTune(StateTuneFlags f) {
   if (!bytes.ok()) return fail(bytes.status());
   // Round trip through the toolkit's loader before writing.
   absl::StatusOr<engine::State> state =
-      engine::ParseState(*bytes, f.out, **eng);
+      engine::ParseState(*bytes, f.out, (*eng)->model());
   if (!state.ok()) return fail(state.status());
   absl::Status s = engine::WriteFileAtomically(f.out, *bytes);
   if (!s.ok()) return fail(s);
