@@ -503,7 +503,7 @@ TEST(Rwkv7StateTest, BlendDecayDistanceAreLinearOnAllComponents) {
   EXPECT_EQ(self->total, 0.0);
 }
 
-TEST(Rwkv7StateTest, ForkStackSplitAndInspect) {
+TEST(Rwkv7StateTest, ForkAndInspect) {
   auto e = RandomV7();
   ASSERT_NE(e, nullptr);
   State a = e->NewState();
@@ -512,18 +512,6 @@ TEST(Rwkv7StateTest, ForkStackSplitAndInspect) {
   ASSERT_TRUE(e->Forward({3}, f).ok());
   EXPECT_EQ(a.token_count(), 12);
   EXPECT_NE(Values(a, "att_kv"), Values(f, "att_kv"));
-
-  std::vector<const State*> in = {&a, &f};
-  auto stacked = StackStates(in);
-  ASSERT_TRUE(stacked.ok()) << stacked.status();
-  EXPECT_EQ(StateBatchSize(*stacked), 2);
-  EXPECT_EQ(*stacked->ComponentShape("att_kv"),
-            (std::vector<int64_t>{3, 2, 4, 16, 16}));
-  auto split = SplitStates(*stacked);
-  ASSERT_TRUE(split.ok());
-  ASSERT_EQ(split->size(), 2u);
-  EXPECT_EQ(Values((*split)[1], "att_kv"), Values(f, "att_kv"));
-  EXPECT_EQ((*split)[1].token_count(), 13);
 
   auto report = InspectState(a);
   ASSERT_TRUE(report.ok()) << report.status();
