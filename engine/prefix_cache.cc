@@ -353,7 +353,7 @@ PrefixFlightTicket& PrefixFlightTicket::operator=(
     PrefixFlightTicket&& other) noexcept {
   if (this != &other) {
     if (active()) {
-      Finish(
+      (void)Finish(
           absl::AbortedError("the computation of this prefix was abandoned"));
     }
     cache_ = std::exchange(other.cache_, nullptr);
