@@ -286,14 +286,14 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
 
 absl::StatusOr<State> ParseState(std::string bytes,
                                  std::string_view source_view,
-                                 const Engine& engine,
+                                 const Model& model,
                                  const LoadStateOptions& options) {
   const std::string source(source_view);
   StateFileInfo info;
   absl::StatusOr<State> loaded =
       ParseStateStandalone(std::move(bytes), source, &info);
   if (!loaded.ok()) return loaded.status();
-  const ModelConfig& config = engine.config();
+  const ModelConfig& config = model.config();
   // A well-formed state of another model: FailedPrecondition (the bytes are
   // fine, this model is the wrong one for them).
   if (info.arch != config.arch) {
@@ -308,7 +308,7 @@ absl::StatusOr<State> ParseState(std::string bytes,
         ", not this model (", config.fingerprint,
         "); loading it anyway needs the skip-fingerprint option"));
   }
-  State templ = engine.NewState();
+  State templ = model.NewState();
   StateImpl* want = StateAccess::Get(templ);
   StateImpl* got = StateAccess::Get(*loaded);
   for (size_t i = 0; i < want->tensors.size(); ++i) {
@@ -347,11 +347,11 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Engine& engine,
+                                    const Model& model,
                                     const LoadStateOptions& options) {
   absl::StatusOr<std::string> bytes = ReadAll(path);
   if (!bytes.ok()) return bytes.status();
-  return ParseState(*std::move(bytes), path, engine, options);
+  return ParseState(*std::move(bytes), path, model, options);
 }
 
 absl::StatusOr<State> LoadStateFileStandalone(const std::string& path,

@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "engine/engine.h"
+#include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/state.h"
 
@@ -54,12 +54,12 @@ struct LoadStateOptions {
   bool skip_fingerprint_check = false;
 };
 
-// Parses state file bytes for `engine`'s model. The result lives on the
+// Parses state file bytes for `model`. The result lives on the
 // model's device and carries its fingerprint. `source` names the file in
 // errors. Errors: InvalidArgument for malformed bytes; FailedPrecondition for
 // a well-formed state of another model (architecture, fingerprint or shape).
 absl::StatusOr<State> ParseState(std::string bytes, std::string_view source,
-                                 const Engine& engine,
+                                 const Model& model,
                                  const LoadStateOptions& options = {});
 
 // Parses state file bytes without a model (the state tools of rwkv-cli): the
@@ -72,7 +72,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
 absl::Status SaveStateFile(const std::string& path, const State& state,
                            StateDtype dtype);
 absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Engine& engine,
+                                    const Model& model,
                                     const LoadStateOptions& options = {});
 absl::StatusOr<State> LoadStateFileStandalone(const std::string& path,
                                               StateFileInfo* info = nullptr);

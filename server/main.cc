@@ -177,14 +177,14 @@ int main(int argc, char** argv) {
       static_cast<int>(int_flag("max-batch", 32, 1, 4096));
   options.scheduler.chunk_size =
       static_cast<int>(int_flag("chunk-size", 32, 1, 1 << 20));
-  options.service.max_prompt_tokens =
+  options.app.max_prompt_tokens =
       static_cast<int>(int_flag("max-prompt-tokens", 8192, 1, 1 << 24));
-  options.service.max_tokens_limit =
+  options.app.max_tokens_limit =
       static_cast<int>(int_flag("max-tokens-limit", 4096, 1, 1 << 24));
-  options.service.default_max_tokens = static_cast<int>(
+  options.app.default_max_tokens = static_cast<int>(
       int_flag("default-max-tokens",
-               std::min<int64_t>(256, options.service.max_tokens_limit), 1,
-               options.service.max_tokens_limit));
+               std::min<int64_t>(256, options.app.max_tokens_limit), 1,
+               options.app.max_tokens_limit));
   const int64_t grace_s = int_flag("shutdown-grace", 10, 0, 3600);
   options.sessions.default_ttl =
       absl::Seconds(int_flag("ttl", 3600, 1, int64_t{10} * 365 * 86400));
@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
           absl::InvalidArgumentError("--chat-template must contain {message}"),
           2);
     }
-    options.service.chat_template = absl::StrReplaceAll(*t, {{"\\n", "\n"}});
+    options.app.chat_template = absl::StrReplaceAll(*t, {{"\\n", "\n"}});
   }
 
   // Block the shutdown signals in every thread; main waits for them below.
@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
     }
     spec.seed = static_cast<uint64_t>(random_seed);
     engine = RwkvEngine::CreateRandom(spec, engine_options);
-    options.service.model_path = absl::StrCat("random:", random_model);
+    options.app.model_path = absl::StrCat("random:", random_model);
   } else {
     // No --model: $RWKV_MODEL, else the demo model the project trains and
     // commits (tools/default_model.h), so a fresh checkout serves out of the
@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
     }
     engine_options.model_path = model;
     engine = RwkvEngine::Create(engine_options);
-    options.service.model_path = model;
+    options.app.model_path = model;
   }
   if (!engine.ok()) return Fail(engine.status(), 1);
 
@@ -284,10 +284,10 @@ int main(int argc, char** argv) {
 
   const RwkvEngine& e = **engine;
   const rwkv::engine::ModelConfig& c = e.config();
-  options.service.device = e.device();
-  options.service.dtype = e.dtype();
+  options.app.device = e.device();
+  options.app.dtype = e.dtype();
   const std::string model_line = absl::StrCat(
-      "model ", options.service.model_path, ": ",
+      "model ", options.app.model_path, ": ",
       std::string(rwkv::engine::ArchitectureName(c.arch)),
       " n_layer=", c.n_layer, " n_embd=", c.n_embd, " vocab=", c.vocab_size,
       " params=", c.n_params, "; tokenizer ", std::string((*tokenizer)->name()),

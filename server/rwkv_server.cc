@@ -8,6 +8,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/log.h"
+#include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
 
@@ -26,12 +27,13 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
   }
   std::unique_ptr<RwkvServer> s(new RwkvServer());
   for (const auto& [name, path] : options.initial_state_files) {
-    absl::StatusOr<engine::State> state = engine::LoadStateFile(path, *engine);
+    absl::StatusOr<engine::State> state =
+        engine::LoadStateFile(path, engine->model());
     if (!state.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--initial-state ", name, "=", path, ": ", state.status().message()));
     }
-    options.service.initial_states[name] =
+    options.app.initial_states[name] =
         std::make_shared<const engine::State>(*std::move(state));
   }
   s->engine_ = std::move(engine);
@@ -41,13 +43,15 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     pc.max_bytes = options.prefix_cache_bytes;
     s->prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
   }
-  s->sessions_ = std::make_unique<StateManager>(options.sessions);
-  s->scheduler_ =
-      std::make_unique<Scheduler>(s->engine_.get(), s->tokenizer_.get(),
-                                  s->sessions_.get(), options.scheduler);
-  s->service_ = std::make_unique<ChatService>(
-      s->engine_.get(), s->tokenizer_.get(), s->sessions_.get(),
-      s->scheduler_.get(), s->prefix_cache_.get(), options.service);
+  s->store_ = std::make_unique<MemorySessionStore>();
+  s->sessions_ =
+      std::make_unique<SessionManager>(options.sessions, s->store_.get());
+  s->scheduler_ = std::make_unique<Scheduler>(
+      s->engine_.get(), s->tokenizer_.get(), options.scheduler);
+  s->app_ = std::make_unique<ChatApp>(
+      s->engine_->shared_model(), s->tokenizer_.get(), s->sessions_.get(),
+      s->scheduler_.get(), s->prefix_cache_.get(), options.app);
+  s->service_ = std::make_unique<ChatService>(s->app_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -1,10 +1,9 @@
 # Server tests (unit and end to end over loopback gRPC). They create states
 # with a small random-weight engine, so they are labelled "engine".
 rwkv_test(state_manager_test
-  SOURCES server/state_manager_test.cc server/stop_matcher_test.cc
-          server/status_util_test.cc
+  SOURCES server/stop_matcher_test.cc server/status_util_test.cc
   LIBS rwkv_server
-  LABELS engine)
+  LABELS fast)
 
 rwkv_test(server_e2e_test
   SOURCES server/server_e2e_test.cc

@@ -178,7 +178,7 @@ TEST(Rwkv7ParityTest, ContinuesFromPythonStateFixture) {
   ASSERT_TRUE(standalone.ok()) << standalone.status();
   EXPECT_EQ(info.arch, Architecture::kRwkv7);
   EXPECT_EQ(info.format_version, 0);
-  auto state = LoadStateFile(state_path, *engine);
+  auto state = LoadStateFile(state_path, engine->model());
   ASSERT_TRUE(state.ok()) << state.status();
   // The fixture holds the state after the hello prompt: the same as ours.
   State ours = engine->NewState();
@@ -434,7 +434,7 @@ TEST(Rwkv7StateTest, SaveLoadRoundTripsInEveryDtype) {
     EXPECT_EQ(info.arch, Architecture::kRwkv7);
     EXPECT_EQ(info.model_fingerprint, e->config().fingerprint);
     EXPECT_EQ(info.token_count, 30);
-    auto loaded = ParseState(*std::move(bytes), "s.pt", *e);
+    auto loaded = ParseState(*std::move(bytes), "s.pt", e->model());
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     auto got = e->Forward(next, *loaded);
     ASSERT_TRUE(got.ok());
@@ -458,13 +458,13 @@ TEST(Rwkv7StateTest, SaveLoadRoundTripsInEveryDtype) {
   auto e4 = RwkvEngine::CreateRandom(v4, o);
   ASSERT_TRUE(e4.ok());
   auto bytes = SerializeState(s, StateDtype::kFloat32);
-  auto wrong = ParseState(*bytes, "s.pt", **e4);
+  auto wrong = ParseState(*bytes, "s.pt", (*e4)->model());
   EXPECT_THAT(std::string(wrong.status().message()),
               HasSubstr("state is for rwkv7 but the model is rwkv4"));
   auto other = RandomV7(5, 64, 32);
   LoadStateOptions skip;
   skip.skip_fingerprint_check = true;
-  auto misshapen = ParseState(*bytes, "s.pt", *other, skip);
+  auto misshapen = ParseState(*bytes, "s.pt", other->model(), skip);
   EXPECT_THAT(std::string(misshapen.status().message()),
               HasSubstr("'att_kv' has shape [3, 4, 16, 16]"));
   // Feeding a v4 state to a v7 engine is refused.

@@ -89,7 +89,7 @@ TEST(StateFileTest, Fp32RoundTripIsBitExact) {
   ASSERT_TRUE(e->Forward(RandomTokens(40, 1), s).ok());
   auto bytes = SerializeState(s, StateDtype::kFloat32);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  auto back = ParseState(*bytes, "mem", *e);
+  auto back = ParseState(*bytes, "mem", e->model());
   ASSERT_TRUE(back.ok()) << back.status();
   for (const std::string& name : s.ComponentNames()) {
     EXPECT_EQ(*s.ComponentValues(name), *back->ComponentValues(name)) << name;
@@ -118,7 +118,7 @@ TEST(StateFileTest, ContinuingFromSavedStateEqualsUninterruptedRun) {
   ASSERT_TRUE(e->Forward(a, first).ok());
   auto bytes = SerializeState(first, StateDtype::kFloat32);
   ASSERT_TRUE(bytes.ok());
-  auto loaded = ParseState(*bytes, "mem", *e);
+  auto loaded = ParseState(*bytes, "mem", e->model());
   ASSERT_TRUE(loaded.ok());
   auto l_cont = e->Forward(b, *loaded);
   ASSERT_TRUE(l_whole.ok() && l_cont.ok());
@@ -148,7 +148,7 @@ TEST(StateFileTest, Fp16AndBf16StorageHalveBytesWithBoundedError) {
          ck16 = Checkpoint::FromBytes(*half, "b");
     ASSERT_TRUE(ck32.ok() && ck16.ok());
     EXPECT_EQ(ck16->Find("att_aa")->nbytes * 2, ck32->Find("att_aa")->nbytes);
-    auto loaded = ParseState(*half, "half", *e);
+    auto loaded = ParseState(*half, "half", e->model());
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     auto l = e->Forward(next, *loaded);
     ASSERT_TRUE(l.ok() && l_ref.ok());
@@ -161,7 +161,7 @@ TEST(StateFileTest, Fp16AndBf16StorageHalveBytesWithBoundedError) {
     // A fresh state round-trips to an equivalent fresh state.
     auto fresh_bytes = SerializeState(fresh, dtype);
     ASSERT_TRUE(fresh_bytes.ok());
-    auto fresh_back = ParseState(*fresh_bytes, "fresh", *e);
+    auto fresh_back = ParseState(*fresh_bytes, "fresh", e->model());
     ASSERT_TRUE(fresh_back.ok()) << fresh_back.status();
     State f1 = fresh.Clone();
     auto la = e->Forward(next, f1), lb = e->Forward(next, *fresh_back);
@@ -184,7 +184,7 @@ TEST(StateFileTest, PythonTorchSaveFixtureLoadsAndContinues) {
   o.num_threads = 1;
   auto e = RwkvEngine::Create(o);
   ASSERT_TRUE(e.ok());
-  auto s = LoadStateFile(fixture, **e);
+  auto s = LoadStateFile(fixture, (*e)->model());
   ASSERT_TRUE(s.ok()) << s.status();
   // Same as feeding the prompt ourselves.
   State mine = (*e)->NewState();
@@ -214,7 +214,7 @@ class BadStateFileTest : public ::testing::Test {
     good_ = *SerializeState(s, StateDtype::kFloat32);
   }
   absl::Status Load(const std::string& bytes, LoadStateOptions o = {}) {
-    return ParseState(bytes, "bad.pt", *engine_, o).status();
+    return ParseState(bytes, "bad.pt", engine_->model(), o).status();
   }
   std::unique_ptr<RwkvEngine> engine_;
   std::string good_;

@@ -1,8 +1,8 @@
 // StopMatcher: finds stop strings in streamed text and decides how much of
 // the text may be sent now. Text that could still become the start of a stop
 // string is held back until it cannot. Thread-compatible (one per stream).
-#ifndef RWKV_SERVER_STOP_MATCHER_H_
-#define RWKV_SERVER_STOP_MATCHER_H_
+#ifndef RWKV_SERVER_SCHED_STOP_MATCHER_H_
+#define RWKV_SERVER_SCHED_STOP_MATCHER_H_
 
 #include <string>
 #include <vector>
@@ -30,4 +30,4 @@ class StopMatcher {
 
 }  // namespace rwkv::server
 
-#endif  // RWKV_SERVER_STOP_MATCHER_H_
+#endif  // RWKV_SERVER_SCHED_STOP_MATCHER_H_

@@ -1,50 +1,22 @@
-#include "server/generate_reactor.h"
+#include "server/rpc/generate_reactor.h"
 
 #include <utility>
 
-#include "server/status_util.h"
+#include "server/rpc/proto_convert.h"
+#include "server/rpc/status_util.h"
 
 namespace rwkv::server {
-namespace {
-
-rwkv::v1::FinishReason ToProto(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kLength:
-      return rwkv::v1::FINISH_REASON_LENGTH;
-    case FinishReason::kStop:
-      return rwkv::v1::FINISH_REASON_STOP;
-    case FinishReason::kEos:
-      return rwkv::v1::FINISH_REASON_EOS;
-    case FinishReason::kCancelled:
-      return rwkv::v1::FINISH_REASON_CANCELLED;
-    case FinishReason::kNone:
-      break;
-  }
-  return rwkv::v1::FINISH_REASON_UNSPECIFIED;
-}
-
-}  // namespace
 
 // The shared half. Decisions are taken under mu_; StartWrite/Finish are
 // called after releasing it (Finish may run OnDone inline).
-class GenerateReactor::Sink final : public TurnSink {
+class GenerateReactor::Sink final : public TurnStream {
  public:
   explicit Sink(GenerateReactor* reactor) : reactor_(reactor) {}
 
   bool IsCancelled() const override { return cancelled_.load(); }
 
   void OnChunk(TurnChunk chunk) override {
-    rwkv::v1::GenerateResponse msg;
-    msg.set_text(std::move(chunk.text));
-    for (int32_t id : chunk.token_ids) msg.add_token_ids(id);
-    msg.set_token_count(chunk.token_count);
-    if (chunk.finish_reason != FinishReason::kNone) {
-      msg.set_finish_reason(ToProto(chunk.finish_reason));
-      rwkv::v1::Usage* usage = msg.mutable_usage();
-      usage->set_prompt_tokens(chunk.prompt_tokens);
-      usage->set_generated_tokens(chunk.generated_tokens);
-      usage->set_cached_tokens(chunk.cached_tokens);
-    }
+    rwkv::v1::GenerateResponse msg = ToProto(std::move(chunk));
     const rwkv::v1::GenerateResponse* to_write = nullptr;
     {
       absl::MutexLock lock(&mu_);
@@ -116,7 +88,7 @@ class GenerateReactor::Sink final : public TurnSink {
 
 GenerateReactor::GenerateReactor() : sink_(std::make_shared<Sink>(this)) {}
 
-std::shared_ptr<TurnSink> GenerateReactor::sink() const { return sink_; }
+std::shared_ptr<TurnStream> GenerateReactor::stream() const { return sink_; }
 
 void GenerateReactor::FinishNow(const grpc::Status& status) {
   sink_->Finish(status);

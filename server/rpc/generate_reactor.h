@@ -1,12 +1,12 @@
 // GenerateReactor: the server-streaming reactor of one Generate/Chat call and
-// the TurnSink the scheduler writes into. Chunks are queued and written one
+// the TurnStream the application layer writes into. Chunks are queued and written one
 // at a time (one StartWrite in flight, gRFC L67); Finish() is called exactly
 // once, after the last write, also for cancelled calls; OnDone() deletes the
 // reactor. The sink part is shared with the scheduler (shared_ptr) and
 // outlives the reactor: once the call is done, late chunks are dropped.
 // Thread-safe; never blocks in a reaction.
-#ifndef RWKV_SERVER_GENERATE_REACTOR_H_
-#define RWKV_SERVER_GENERATE_REACTOR_H_
+#ifndef RWKV_SERVER_RPC_GENERATE_REACTOR_H_
+#define RWKV_SERVER_RPC_GENERATE_REACTOR_H_
 
 #include <atomic>
 #include <deque>
@@ -17,7 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "rwkv/v1/chat.pb.h"
-#include "server/turn.h"
+#include "server/app/app_types.h"
 
 namespace rwkv::server {
 
@@ -26,8 +26,8 @@ class GenerateReactor final
  public:
   GenerateReactor();
 
-  // The sink to hand to the scheduler.
-  std::shared_ptr<TurnSink> sink() const;
+  // The stream to hand to the application layer.
+  std::shared_ptr<TurnStream> stream() const;
   // Ends the call before any turn started (validation errors).
   void FinishNow(const grpc::Status& status);
 
@@ -42,4 +42,4 @@ class GenerateReactor final
 
 }  // namespace rwkv::server
 
-#endif  // RWKV_SERVER_GENERATE_REACTOR_H_
+#endif  // RWKV_SERVER_RPC_GENERATE_REACTOR_H_
