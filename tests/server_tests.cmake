@@ -24,3 +24,22 @@ rwkv_test(demo_memory_e2e_test
   LABELS engine)
 target_compile_definitions(demo_memory_e2e_test PRIVATE
   RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Fast unit tests of the server's layers on the FakeEngine (no real model).
+add_library(rwkv_fake_engine STATIC testing/fake_engine.cc)
+target_include_directories(rwkv_fake_engine PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_fake_engine PUBLIC rwkv_engine absl::synchronization
+  PRIVATE ${TORCH_LIBRARIES})
+target_compile_options(rwkv_fake_engine PRIVATE -Wno-deprecated-declarations)
+
+rwkv_test(server_layers_test
+  SOURCES server/batch_planner_test.cc server/turn_runner_test.cc
+          server/scheduler_test.cc server/session_manager_test.cc
+          server/chat_app_test.cc
+  LIBS rwkv_server_app rwkv_fake_engine
+  LABELS fast)
+
+rwkv_test(server_defects_e2e_test
+  SOURCES server/server_defects_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
+  LABELS fast)

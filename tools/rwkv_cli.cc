@@ -208,7 +208,7 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
   engine::LoadStateOptions opts;
   opts.skip_fingerprint_check = io.ignore_fingerprint;
   absl::StatusOr<engine::State> state =
-      engine::LoadStateFile(*io.in, engine, opts);
+      engine::LoadStateFile(*io.in, engine.model(), opts);
   if (!state.ok()) {
     std::string msg(state.status().message());
     if (absl::StrContains(msg, "fingerprint") ||

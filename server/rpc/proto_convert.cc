@@ -42,25 +42,27 @@ SamplingRequest FromProto(const pb::SamplingParams& p) {
   return r;
 }
 
-TurnRequest FromProto(const pb::GenerateRequest& r) {
+// The fields Generate and Chat share.
+template <typename Request>
+TurnRequest Turn(const Request& r, const std::string& text) {
   TurnRequest t;
   t.session_id = r.session_id();
-  t.text = r.text();
+  t.text = text;
   t.sampling = FromProto(r.sampling());
   t.max_tokens = r.max_tokens();
   t.stop.assign(r.stop().begin(), r.stop().end());
+  return t;
+}
+
+TurnRequest FromProto(const pb::GenerateRequest& r) {
+  TurnRequest t = Turn(r, r.text());
   t.ignore_eos = r.ignore_eos();
   return t;
 }
 
 TurnRequest FromProto(const pb::ChatRequest& r) {
-  TurnRequest t;
-  t.session_id = r.session_id();
-  t.text = r.message();
+  TurnRequest t = Turn(r, r.message());
   t.chat = true;
-  t.sampling = FromProto(r.sampling());
-  t.max_tokens = r.max_tokens();
-  t.stop.assign(r.stop().begin(), r.stop().end());
   return t;
 }
 

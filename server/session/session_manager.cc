@@ -121,18 +121,10 @@ absl::Status SessionManager::ResolveTtl(absl::Duration requested,
 }
 
 SessionInfo SessionManager::InfoLocked(const Entry& entry) const {
-  const SessionMeta& m = entry.record.meta;
-  SessionInfo info;
-  info.id = m.id;
-  info.owner = m.owner;
-  info.token_count = m.token_count;
-  info.created = m.created;
-  info.last_used = m.last_used;
-  info.ttl = m.ttl;
+  SessionInfo info = InfoFromMeta(entry.record.meta);
   info.state_bytes =
       entry.record.state != nullptr ? entry.record.state->SizeBytes() : 0;
   info.busy = entry.busy;
-  info.prefix_cached_tokens = m.prefix_cached_tokens;
   return info;
 }
 
@@ -394,19 +386,9 @@ absl::StatusOr<SessionPage> SessionManager::List(
     for (const SessionMeta& meta : *metas) {
       after = meta.id;
       auto it = entries_.find(meta.id);
-      SessionInfo info;
-      if (it != entries_.end()) {
-        if (!it->second->live) continue;  // being created
-        info = InfoLocked(*it->second);
-      } else {
-        info.id = meta.id;
-        info.owner = meta.owner;
-        info.token_count = meta.token_count;
-        info.created = meta.created;
-        info.last_used = meta.last_used;
-        info.ttl = meta.ttl;
-        info.prefix_cached_tokens = meta.prefix_cached_tokens;
-      }
+      if (it != entries_.end() && !it->second->live) continue;  // creating
+      SessionInfo info = it != entries_.end() ? InfoLocked(*it->second)
+                                              : InfoFromMeta(meta);
       if (!info.busy && now >= info.expires()) continue;
       if (static_cast<int>(page.sessions.size()) == page_size) {
         page.next_page_token = page.sessions.back().id;

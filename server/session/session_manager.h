@@ -232,7 +232,6 @@ class SessionManager {
   absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;
-  uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, GoneReason> gone_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> gone_order_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -61,6 +61,20 @@ struct SessionInfo {
   absl::Time expires() const { return last_used + ttl; }
 };
 
+// The metadata part of a session's info (state_bytes and busy are the
+// session layer's to add).
+inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
+  SessionInfo info;
+  info.id = meta.id;
+  info.owner = meta.owner;
+  info.token_count = meta.token_count;
+  info.created = meta.created;
+  info.last_used = meta.last_used;
+  info.ttl = meta.ttl;
+  info.prefix_cached_tokens = meta.prefix_cached_tokens;
+  return info;
+}
+
 struct SessionPage {
   std::vector<SessionInfo> sessions;  // ordered by id
   std::string next_page_token;        // "" on the last page

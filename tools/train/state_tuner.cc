@@ -277,7 +277,7 @@ int StateTuneMain(int argc, char** argv) {
       SerializeLearnedState(*learned, (*eng)->config().fingerprint);
   if (!bytes.ok()) return fail(bytes.status());
   // Round trip through the toolkit's loader before writing.
-  absl::StatusOr<engine::State> state = engine::ParseState(*bytes, *out, **eng);
+  absl::StatusOr<engine::State> state = engine::ParseState(*bytes, *out, (*eng)->model());
   if (!state.ok()) return fail(state.status());
   s = engine::WriteFileAtomically(*out, *bytes);
   if (!s.ok()) return fail(s);
