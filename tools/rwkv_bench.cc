@@ -227,6 +227,7 @@ int Main(int argc, char** argv) {
                  std::string(warm.status().message()).c_str());
     return 1;
   }
+  (void)e.Forward({1}, s);  // first single-token step (GPU: kernel choice)
   std::vector<int32_t> dec = RandomTokens(decode_tokens, V, 2);
   auto t0 = Clock::now();
   for (int32_t t : dec) (void)e.Forward({t}, s);
