@@ -156,8 +156,8 @@ int64_t LoraRank(int64_t C, double factor, double power) {
 RwkvEngine::RwkvEngine(std::unique_ptr<internal::RwkvModel> model,
                        int num_threads, std::string device, std::string dtype)
     : model_(std::move(model)),
-      model_info_(std::make_shared<LoadedModel>(model_->config(),
-                                                MakeState(*model_))),
+      model_info_(
+          std::make_shared<LoadedModel>(model_->config(), MakeState(*model_))),
       config_(model_info_->config()),
       num_threads_(num_threads),
       device_(std::move(device)),
@@ -373,10 +373,6 @@ absl::Status RwkvEngine::CheckTokens(absl::Span<const int32_t> tokens) const {
 absl::Status RwkvEngine::CheckState(const State& state) const {
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr) return absl::InvalidArgumentError("empty state");
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        "a stacked (batched) state cannot be fed directly; split it first");
-  }
   if (!impl->model_fingerprint.empty() &&
       impl->model_fingerprint != config_.fingerprint) {
     return absl::InvalidArgumentError(absl::StrCat(

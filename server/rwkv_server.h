@@ -1,7 +1,8 @@
 // RwkvServer: one running rwkv-server: the engine, tokenizer, session store
 // and sessions, scheduler, application layer, ChatService, the standard
-// health service and server reflection, wired together and listening. Used by main.cc and by the end-to-end tests
-// (listen on "127.0.0.1:0" and read port()).
+// health service and server reflection, wired together and listening. Used by
+// main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
+// port()).
 //
 // Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
 // give running streams `grace` to finish, then cancel them (their turns are

@@ -9,6 +9,9 @@
 //     LibTorch's oneDNN op and oneDNN's sgemm on a large square GEMM);
 //   - prefill of a 512-token prompt in sequence mode vs token by token;
 //   - peak RSS, threads and the BLAS/GEMM paths in use.
+// --device cuda[:N] runs the engine on a GPU (--dtype fp32|fp16|bf16); the
+// limits are then the GPU's (tools/device_limits.h) and B = 256 is compared
+// with B = 1 (target >= 50x).
 // --json prints the same figures as one JSON object.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -32,6 +35,7 @@
 #include "common/id_list.h"
 #include "engine/internal/cpu_linear.h"
 #include "engine/rwkv_engine.h"
+#include "tools/device_limits.h"
 
 namespace rwkv::tools {
 namespace {
@@ -57,8 +61,10 @@ double BestTime(int repeats, F&& f) {
 }
 
 struct GemmPeak {
-  double openblas = 0, mkldnn = 0, onednn_sgemm = 0;
-  double best() const { return std::max({openblas, mkldnn, onednn_sgemm}); }
+  double openblas = 0, mkldnn = 0, onednn_sgemm = 0, device = 0;
+  double best() const {
+    return std::max({openblas, mkldnn, onednn_sgemm, device});
+  }
 };
 
 GemmPeak MeasurePeak(int n) {
@@ -101,6 +107,9 @@ struct BenchFlags {
   std::optional<int> embd;
   std::optional<int> vocab;
   int threads = 0;
+  // cpu | cuda[:N]; fp32 | fp16 | bf16.
+  std::string device = "cpu";
+  std::string dtype = "fp32";
   int prompt_tokens = 512;
   int decode_tokens = 32;
   std::string batches = "1,8,32,64";
@@ -132,6 +141,13 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
       ->transform(IntIn(0, 1024))
       ->capture_default_str()
       ->type_name("N");
+  app.add_option("--device", f->device,
+                 "cuda: the GPU's limits, and B = 256 vs B = 1 (target 50x)")
+      ->capture_default_str()
+      ->type_name("cpu|cuda[:N]");
+  app.add_option("--dtype", f->dtype, "weight and activation dtype")
+      ->capture_default_str()
+      ->type_name("fp32|fp16|bf16");
   app.add_option("--prompt-tokens", f->prompt_tokens, "prefill prompt length")
       ->transform(IntIn(1, 1 << 20))
       ->capture_default_str()
@@ -216,6 +232,9 @@ int Main(int argc, char** argv) {
   spec.seed = 1;
   engine::EngineOptions opts;
   opts.num_threads = flags.threads;
+  opts.device = flags.device;
+  opts.dtype = flags.dtype;
+  const bool on_cpu = opts.device == "cpu";
   absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
       flags.model ? (opts.model_path = *flags.model, RwkvEngine::Create(opts))
                   : RwkvEngine::CreateRandom(spec, opts);
@@ -235,16 +254,34 @@ int Main(int argc, char** argv) {
                    c.n_layer, " layers, ", c.n_embd, " wide, vocab ",
                    c.vocab_size, ", ", c.n_params, " params)"));
   say(absl::StrCat("threads: ", e.num_threads(),
-                   "; matmul path: ", e.matmul_backend()));
+                   "; matmul path: ", e.matmul_backend(), "; device ",
+                   e.device(), ", dtype ", e.dtype()));
 
-  // Limits of this machine, measured now.
-  const double bandwidth =
-      engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
-  const GemmPeak peak = MeasurePeak(2048);
-  say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
-  say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
-                   ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
-                   peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
+  // Limits of this machine (or of the GPU the engine runs on), measured now.
+  double bandwidth = 0;
+  GemmPeak peak;
+  if (on_cpu) {
+    bandwidth = engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
+    peak = MeasurePeak(2048);
+    say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
+    say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
+                     ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
+                     peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
+  } else {
+    absl::StatusOr<DeviceLimits> lim =
+        MeasureDeviceLimits(opts.device, opts.dtype);
+    if (!lim.ok()) {
+      std::fprintf(stderr, "rwkv-bench: %s\n",
+                   std::string(lim.status().message()).c_str());
+      return 1;
+    }
+    bandwidth = lim->copy_bandwidth_gbs;
+    peak.device = lim->gemm_gflops;
+    say(absl::StrCat(opts.device, " copy bandwidth (read + write): ", bandwidth,
+                     " GB/s"));
+    say(absl::StrCat(opts.device, " ", opts.dtype, " GEMM peak (", lim->gemm_n,
+                     "^3): ", peak.device, " GFLOP/s"));
+  }
 
   // Work per token: every matrix is read once; the embedding only one row.
   const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
@@ -257,13 +294,19 @@ int Main(int argc, char** argv) {
           : static_cast<double>(L) * (5 * C * C + 2 * F * C);
   const double head_params = static_cast<double>(V) * C;
   const double flops_per_token = 2.0 * (matrix_params + head_params);
+  const double elem = e.dtype() == "fp32" ? 4.0 : 2.0;  // embedding bytes
   const double bytes_per_token = static_cast<double>(e.weight_bytes()) -
-                                 static_cast<double>(V * C * 4) + C * 4;
+                                 static_cast<double>(V * C) * elem + C * elem;
 
   // Single-stream decode.
   const int decode_tokens = flags.decode_tokens;
   engine::State s = e.NewState();
-  (void)e.Forward(RandomTokens(8, V, 1), s);
+  if (auto warm = e.Forward(RandomTokens(8, V, 1), s); !warm.ok()) {
+    std::fprintf(stderr, "rwkv-bench: %s\n",
+                 std::string(warm.status().message()).c_str());
+    return 1;
+  }
+  (void)e.Forward({1}, s);  // first single-token step (GPU: kernel choice)
   std::vector<int32_t> dec = RandomTokens(decode_tokens, V, 2);
   auto t0 = Clock::now();
   for (int32_t t : dec) (void)e.Forward({t}, s);
@@ -276,7 +319,7 @@ int Main(int argc, char** argv) {
 
   // Batched decode.
   json batched = json::array();
-  double tps_b1 = 0, tps_b8 = 0, gflops_b32 = 0;
+  double tps_b1 = 0, tps_b8 = 0, tps_b256 = 0, gflops_b32 = 0;
   absl::StatusOr<std::vector<int32_t>> batch_list =
       common::ParseIdList(flags.batches, "--batches");  // checked by the flag
   for (int B : *batch_list) {
@@ -285,7 +328,11 @@ int Main(int argc, char** argv) {
     for (int b = 0; b < B; ++b) states.push_back(e.NewState());
     for (engine::State& st : states) ptrs.push_back(&st);
     std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
-    (void)e.ForwardBatch(toks, ptrs);
+    if (auto warm = e.ForwardBatch(toks, ptrs); !warm.ok()) {
+      std::fprintf(stderr, "rwkv-bench: B=%d: %s\n", B,
+                   std::string(warm.status().message()).c_str());
+      return 1;
+    }
     const int steps = std::max(3, 64 / B);
     const double t = BestTime(3,
                               [&] {
@@ -297,6 +344,7 @@ int Main(int argc, char** argv) {
     const double gflops = tps * flops_per_token / 1e9;
     if (B == 1) tps_b1 = tps;
     if (B == 8) tps_b8 = tps;
+    if (B == 256) tps_b256 = tps;
     if (B == 32) gflops_b32 = gflops;
     batched.push_back({{"batch", B},
                        {"tokens_per_s", tps},
@@ -346,6 +394,12 @@ int Main(int argc, char** argv) {
                    tps_b1 > 0 ? tps_b8 / tps_b1 : 0, "x); prefill>=60% peak ",
                    t4 ? "MET" : "MISSED", "; prefill>=8x serial ",
                    t5 ? "MET" : "MISSED"));
+  // GPU batching target: B = 256 at >= 50x the B = 1 rate.
+  const bool t6 = tps_b1 > 0 && tps_b256 / tps_b1 >= 50;
+  if (tps_b256 > 0) {
+    say(absl::StrCat("B=256>=50x B=1 ", t6 ? "MET" : "MISSED", " (",
+                     tps_b256 / tps_b1, "x)"));
+  }
   if (quiet) {
     json out;
     out["model"] = {
@@ -355,12 +409,16 @@ int Main(int argc, char** argv) {
         {"vocab_size", c.vocab_size},
         {"n_params", c.n_params}};
     out["threads"] = e.num_threads();
+    out["device"] = e.device();
+    out["dtype"] = e.dtype();
     out["matmul_backend"] = e.matmul_backend();
-    out["torch_blas"] = "OpenBLAS (openmp)";
+    out["torch_blas"] = on_cpu ? "OpenBLAS (openmp)" : "cuBLAS";
+    // CPU: streaming read bandwidth; GPU: copy bandwidth (read + write).
     out["memory_bandwidth_gbs"] = bandwidth;
     out["gemm_peak_gflops"] = {{"openblas", peak.openblas},
                                {"libtorch_onednn", peak.mkldnn},
                                {"onednn_sgemm", peak.onednn_sgemm},
+                               {"device", peak.device},
                                {"best", peak.best()}};
     out["decode"] = {{"ms_per_token", decode_ms},
                      {"limit_ms", decode_limit_ms},
@@ -379,6 +437,10 @@ int Main(int argc, char** argv) {
                       {"b8_4x_b1", t3},
                       {"prefill_60pct_peak", t4},
                       {"prefill_8x_serial", t5}};
+    if (tps_b256 > 0) {
+      out["targets"]["b256_50x_b1"] = t6;
+      out["b256_over_b1"] = tps_b256 / tps_b1;
+    }
     std::cout << out.dump(2) << std::endl;
   }
   return 0;

@@ -1,9 +1,9 @@
 // GenerateReactor: the server-streaming reactor of one Generate/Chat call and
-// the TurnStream the application layer writes into. Chunks are queued and written one
-// at a time (one StartWrite in flight, gRFC L67); Finish() is called exactly
-// once, after the last write, also for cancelled calls; OnDone() deletes the
-// reactor. The sink part is shared with the scheduler (shared_ptr) and
-// outlives the reactor: once the call is done, late chunks are dropped.
+// the TurnStream the application layer writes into. Chunks are queued and
+// written one at a time (one StartWrite in flight, gRFC L67); Finish() is
+// called exactly once, after the last write, also for cancelled calls; OnDone()
+// deletes the reactor. The sink part is shared with the scheduler (shared_ptr)
+// and outlives the reactor: once the call is done, late chunks are dropped.
 // Thread-safe; never blocks in a reaction.
 #ifndef RWKV_SERVER_RPC_GENERATE_REACTOR_H_
 #define RWKV_SERVER_RPC_GENERATE_REACTOR_H_

@@ -73,9 +73,7 @@ class GenerateStream final : public Stream {
     return true;
   }
 
-  void Fail(const absl::Status& status) override {
-    job_.sink->OnError(status);
-  }
+  void Fail(const absl::Status& status) override { job_.sink->OnError(status); }
 
  private:
   GenerateJob job_;
@@ -214,8 +212,8 @@ void Scheduler::Loop() {
     in.prefilling = prefilling_.size();
     in.round_robin = round_robin_;
     if (!prefilling_.empty()) {
-      in.oldest_prompt_left =
-          prefilling_.front()->prompt().size() - prefilling_.front()->prompt_fed;
+      in.oldest_prompt_left = prefilling_.front()->prompt().size() -
+                              prefilling_.front()->prompt_fed;
     }
     const StepPlan plan = PlanStep(in, limits_);
     round_robin_ = plan.next_round_robin;
@@ -279,7 +277,8 @@ void Scheduler::BatchStep(const StepPlan& plan) {
   counters_.decode_rows += static_cast<int64_t>(rows.size());
   if (!logits.ok()) {
     // As TGI does: a failed batch fails every job in it.
-    LogError(absl::StrCat("batched forward failed: ", logits.status().ToString()));
+    LogError(
+        absl::StrCat("batched forward failed: ", logits.status().ToString()));
     for (auto* s : rows) {
       (*s)->Fail(EngineError(logits.status()));
       ++counters_.jobs_failed;
@@ -313,7 +312,8 @@ void Scheduler::ChunkStep(size_t tokens) {
   ++counters_.prefill_chunks;
   counters_.prompt_tokens += static_cast<int64_t>(tokens);
   if (!logits.ok()) {
-    LogError(absl::StrCat("prompt forward failed: ", logits.status().ToString()));
+    LogError(
+        absl::StrCat("prompt forward failed: ", logits.status().ToString()));
     s->Fail(EngineError(logits.status()));
     ++counters_.jobs_failed;
     return;

@@ -209,8 +209,7 @@ void SessionManager::RemoveLocked(const std::string& id, GoneReason reason,
   if (entry.revoked != nullptr) entry.revoked->store(true);
   total_bytes_ -= entry.charge;
   dirty_.erase(id);
-  const bool keep_stored =
-      store_->durable() && reason == GoneReason::kEvicted;
+  const bool keep_stored = store_->durable() && reason == GoneReason::kEvicted;
   if (!keep_stored) {
     StoreWrite del;
     del.op = StoreWrite::Op::kDelete;
@@ -389,8 +388,8 @@ absl::StatusOr<SessionPage> SessionManager::List(
       after = meta.id;
       auto it = entries_.find(meta.id);
       if (it != entries_.end() && !it->second->live) continue;  // creating
-      SessionInfo info = it != entries_.end() ? InfoLocked(*it->second)
-                                              : InfoFromMeta(meta);
+      SessionInfo info =
+          it != entries_.end() ? InfoLocked(*it->second) : InfoFromMeta(meta);
       if (!info.busy && now >= info.expires()) continue;
       if (static_cast<int>(page.sessions.size()) == page_size) {
         page.next_page_token = page.sessions.back().id;

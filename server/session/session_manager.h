@@ -36,7 +36,6 @@
 #include <list>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <thread>
 #include <utility>
 #include <vector>
@@ -48,6 +47,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/session/session_lease.h"
@@ -182,15 +182,13 @@ class SessionManager {
   // Drops the entry from RAM. Unless the store is durable and the reason is
   // eviction, the store's record is deleted too (deferred).
   void RemoveLocked(const std::string& id, GoneReason reason,
-                    Deferred& deferred)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                    Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberGoneLocked(const std::string& id, GoneReason reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts idle sessions (LRU first, never `keep`) until `extra` more bytes
   // fit. Returns false if they cannot.
   bool MakeRoomLocked(int64_t extra, const std::string& keep,
-                      Deferred& deferred)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                      Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckCanCreateLocked(const std::string& id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -104,9 +104,9 @@ class SessionManagerTest : public ::testing::Test {
             [&](absl::StatusOr<SessionInfo> r) { out = r.status(); });
     return out;
   }
-  static absl::Status Commit(SessionLease& lease, StatePtr state,
-                             SessionLease::Initial initial =
-                                 SessionLease::Initial::kKeep) {
+  static absl::Status Commit(
+      SessionLease& lease, StatePtr state,
+      SessionLease::Initial initial = SessionLease::Initial::kKeep) {
     absl::Status out = absl::UnknownError("no answer");
     lease.Commit(std::move(state), initial, [&](absl::Status s) { out = s; });
     return out;
