@@ -19,6 +19,9 @@ fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 "$server" --help | grep -q -- "--max-state-bytes" || fail "--help lists the flags"
 
 for sig in TERM INT; do
+  # Empty the log first: the child truncates it only once it runs, and the
+  # previous run's "listening" line must not be mistaken for this one's.
+  : >"$tmp/log"
   "$server" --random-model tiny --listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
@@ -39,6 +42,7 @@ done
 # Without --model it serves the committed demo model (when the tree has it).
 demo="$(dirname "$0")/../../models/demo/rwkv4-demo.pth"
 if [ -f "$demo" ]; then
+  : >"$tmp/log"
   env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do

@@ -19,6 +19,9 @@ export OMP_NUM_THREADS=1
 # start_server ARGS...: runs the server with a tiny random model until its
 # "listening" line, stops it with SIGTERM and leaves its stderr in $tmp/log.
 start_server() {
+  # Empty the log first: the child truncates it only once it runs, and the
+  # previous server's "listening" line must not be mistaken for this one's.
+  : >"$tmp/log"
   "$server" "$@" >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
