@@ -17,9 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "engine/rwkv_engine.h"
+#include "engine/state_file.h"
 #include "engine/tokenizer.h"
 #include "server/log.h"
 #include "server/rwkv_server.h"
+#include "server/store_admin.h"
 #include "tools/cli_args.h"
 #include "tools/default_model.h"
 
@@ -64,6 +66,17 @@ Sessions:
                             sessions are evicted LRU first (default 0: none)
   --initial-state NAME=FILE a named state sessions can start from (repeatable)
   --prefix-cache-bytes N[K|M|G]  shared-prefix state cache (default 256M)
+Session store:
+  --store rocksdb|memory    rocksdb: every acknowledged change is on disk
+                            under --data-dir and survives restarts and crashes;
+                            memory: nothing survives (default rocksdb)
+  --data-dir DIR            (default ./rwkv-data)
+  --store-dtype fp32|fp16|bf16  how states are stored (default fp32; fp16 and
+                            bf16 halve the bytes)
+  --max-disk-bytes N[K|M|G] bound on stored session bytes; beyond it the least
+                            recently used idle sessions are deleted (default 0:
+                            none)
+  --list-sessions           print the sessions --data-dir holds and exit
 )";
 
 absl::StatusOr<int64_t> ParseBytes(const std::string& flag,
@@ -136,12 +149,30 @@ int main(int argc, char** argv) {
     initial_states[value.substr(0, eq)] = value.substr(eq + 1);
   }
 
-  CliArgs args({"model", "random-model", "random-seed", "tokenizer", "device",
-                "dtype", "threads", "listen", "max-batch", "chunk-size",
-                "max-prompt-tokens", "max-tokens-limit", "default-max-tokens",
-                "chat-template", "shutdown-grace", "ttl", "max-sessions",
-                "max-state-bytes", "prefix-cache-bytes"},
-               {"help"});
+  CliArgs args({"model",
+                "random-model",
+                "random-seed",
+                "tokenizer",
+                "device",
+                "dtype",
+                "threads",
+                "listen",
+                "max-batch",
+                "chunk-size",
+                "max-prompt-tokens",
+                "max-tokens-limit",
+                "default-max-tokens",
+                "chat-template",
+                "shutdown-grace",
+                "ttl",
+                "max-sessions",
+                "max-state-bytes",
+                "prefix-cache-bytes",
+                "store",
+                "data-dir",
+                "store-dtype",
+                "max-disk-bytes"},
+               {"help", "list-sessions"});
   if (absl::Status s =
           args.Parse(static_cast<int>(rest.size()), rest.data(), 1);
       !s.ok()) {
@@ -198,6 +229,37 @@ int main(int argc, char** argv) {
     absl::StatusOr<int64_t> b = ParseBytes("max-state-bytes", *v);
     if (!b.ok()) return Fail(b.status(), 2);
     options.sessions.max_state_bytes = *b;
+  }
+  if (auto v = args.Get("max-disk-bytes")) {
+    absl::StatusOr<int64_t> b = ParseBytes("max-disk-bytes", *v);
+    if (!b.ok()) return Fail(b.status(), 2);
+    options.sessions.max_disk_bytes = *b;
+  }
+  options.store = args.GetOr("store", options.store);
+  if (options.store != "rocksdb" && options.store != "memory") {
+    return Fail(
+        absl::InvalidArgumentError(absl::StrCat(
+            "--store must be rocksdb or memory, got '", options.store, "'")),
+        2);
+  }
+  options.rocksdb.dir = args.GetOr("data-dir", options.rocksdb.dir);
+  if (auto v = args.Get("store-dtype")) {
+    absl::StatusOr<rwkv::engine::StateDtype> d =
+        rwkv::engine::ParseStateDtype(*v);
+    if (!d.ok()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat(
+              "--store-dtype must be fp32, fp16 or bf16, got '", *v, "'")),
+          2);
+    }
+    options.rocksdb.dtype = *d;
+  }
+  if (args.Has("list-sessions")) {
+    absl::StatusOr<std::string> listing =
+        rwkv::server::ListStoredSessions(options.rocksdb);
+    if (!listing.ok()) return Fail(listing.status(), 1);
+    std::fputs(listing->c_str(), stdout);
+    return 0;
   }
   if (auto v = args.Get("prefix-cache-bytes")) {
     absl::StatusOr<int64_t> b = ParseBytes("prefix-cache-bytes", *v);
@@ -300,12 +362,14 @@ int main(int argc, char** argv) {
                                       options);
   if (!server.ok()) return Fail(server.status(), 1);
   LogInfo(model_line);
-  LogInfo(absl::StrCat("rwkv-server listening on ", (*server)->address(),
-                       "; max batch ", options.scheduler.max_batch, ", chunk ",
-                       options.scheduler.chunk_size, ", ttl ",
-                       absl::ToInt64Seconds(options.sessions.default_ttl),
-                       " s, max sessions ", options.sessions.max_sessions,
-                       ", max state bytes ", options.sessions.max_state_bytes));
+  LogInfo(absl::StrCat(
+      "rwkv-server listening on ", (*server)->address(), "; max batch ",
+      options.scheduler.max_batch, ", chunk ", options.scheduler.chunk_size,
+      ", ttl ", absl::ToInt64Seconds(options.sessions.default_ttl),
+      " s, max sessions ", options.sessions.max_sessions, ", store ",
+      options.store == "memory" ? "memory"
+                                : absl::StrCat("rocksdb:", options.rocksdb.dir),
+      ", max state bytes ", options.sessions.max_state_bytes));
 
   int sig = 0;
   sigwait(&signals, &sig);
