@@ -6,6 +6,7 @@
 // --shutdown-grace seconds, cancel the rest (rolled back), exit 0.
 #include <signal.h>
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include "engine/tokenizer.h"
 #include "server/rwkv_server.h"
 #include "server/server_flags.h"
+#include "server/store_admin.h"
 
 namespace {
 
@@ -62,6 +64,13 @@ int main(int argc, char** argv) {
   }
   rwkv::common::SetLogFormat(flags.log_format);
   rwkv::server::ServerOptions& options = flags.server;
+  if (flags.list_sessions) {
+    absl::StatusOr<std::string> listing =
+        rwkv::server::ListStoredSessions(options.rocksdb);
+    if (!listing.ok()) return Fail(listing.status(), 1);
+    std::fputs(listing->c_str(), stdout);
+    return 0;
+  }
 
   // Block the shutdown signals in every thread; main waits for them below.
   sigset_t signals;
@@ -122,13 +131,15 @@ int main(int argc, char** argv) {
                                       options);
   if (!server.ok()) return Fail(server.status(), 1);
   LogInfo(model_line);
-  LogInfo(absl::StrCat("rwkv-server listening on ", (*server)->address(),
-                       "; max batch ", options.scheduler.max_batch, ", chunk ",
-                       options.scheduler.chunk_size, ", ttl ",
-                       absl::ToInt64Seconds(options.sessions.default_ttl),
-                       " s, max sessions ", options.sessions.max_sessions,
-                       ", max state bytes ", options.sessions.max_state_bytes,
-                       ", prefix cache bytes ", options.prefix_cache_bytes));
+  LogInfo(absl::StrCat(
+      "rwkv-server listening on ", (*server)->address(), "; max batch ",
+      options.scheduler.max_batch, ", chunk ", options.scheduler.chunk_size,
+      ", ttl ", absl::ToInt64Seconds(options.sessions.default_ttl),
+      " s, max sessions ", options.sessions.max_sessions, ", store ",
+      options.store == "memory" ? "memory"
+                                : absl::StrCat("rocksdb:", options.rocksdb.dir),
+      ", max state bytes ", options.sessions.max_state_bytes,
+      ", prefix cache bytes ", options.prefix_cache_bytes));
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -42,14 +42,26 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     pc.max_bytes = options.prefix_cache_bytes;
     s->prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
   }
-  s->store_ = std::make_unique<MemorySessionStore>();
+  s->model_ = s->engine_->shared_model();
+  if (options.store == "memory") {
+    s->store_ = std::make_unique<MemorySessionStore>();
+  } else if (options.store == "rocksdb") {
+    absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
+        RocksDbSessionStore::Open(options.rocksdb, s->model_.get());
+    if (!store.ok()) return store.status();
+    s->store_ = *std::move(store);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown session store '", options.store,
+                     "' (expected rocksdb or memory)"));
+  }
   s->sessions_ =
       std::make_unique<SessionManager>(options.sessions, s->store_.get());
   s->scheduler_ = std::make_unique<Scheduler>(
       s->engine_.get(), s->tokenizer_.get(), options.scheduler);
-  s->app_ = std::make_unique<ChatApp>(
-      s->engine_->shared_model(), s->tokenizer_.get(), s->sessions_.get(),
-      s->scheduler_.get(), s->prefix_cache_.get(), options.app);
+  s->app_ = std::make_unique<ChatApp>(s->model_, s->tokenizer_.get(),
+                                      s->sessions_.get(), s->scheduler_.get(),
+                                      s->prefix_cache_.get(), options.app);
   s->service_ = std::make_unique<ChatService>(s->app_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -110,6 +122,7 @@ void RwkvServer::Shutdown(absl::Duration grace) {
     server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
+  if (store_ != nullptr) store_->Sync();  // every answered write is stored
   absl::MutexLock lock(&mu_);
   stopped_ = true;
 }

@@ -9,6 +9,7 @@
 #include "common/byte_size.h"
 #include "common/cli_validators.h"
 #include "common/env_config.h"
+#include "engine/state_file.h"
 
 namespace rwkv::server {
 namespace {
@@ -19,6 +20,7 @@ using common::IntIn;
 constexpr char kModelGroup[] = "Model";
 constexpr char kServingGroup[] = "Serving";
 constexpr char kSessionsGroup[] = "Sessions";
+constexpr char kStoreGroup[] = "Session store";
 constexpr char kLoggingGroup[] = "Logging";
 constexpr int64_t kTenYearsSeconds = int64_t{10} * 365 * 86400;
 
@@ -150,6 +152,60 @@ void AddSessionFlags(CLI::App& app, ServerFlags* f) {
       ->group(kSessionsGroup);
 }
 
+// "fp32" / "fp16" / "bf16".
+std::string ShortDtypeName(engine::StateDtype dtype) {
+  switch (dtype) {
+    case engine::StateDtype::kFloat16:
+      return "fp16";
+    case engine::StateDtype::kBFloat16:
+      return "bf16";
+    case engine::StateDtype::kFloat32:
+      break;
+  }
+  return "fp32";
+}
+
+void AddStoreFlags(CLI::App& app, ServerFlags* f) {
+  ServerOptions& s = f->server;
+  app.add_option("--store", s.store,
+                 "rocksdb: every acknowledged change is on disk under "
+                 "--data-dir and survives restarts and crashes; memory: "
+                 "nothing survives")
+      ->check(common::OneOf({"rocksdb", "memory"}))
+      ->capture_default_str()
+      ->type_name("rocksdb|memory")
+      ->group(kStoreGroup);
+  app.add_option("--data-dir", s.rocksdb.dir, "the RocksDB directory")
+      ->capture_default_str()
+      ->type_name("DIR")
+      ->group(kStoreGroup);
+  app.add_option_function<std::string>(
+         "--store-dtype",
+         [f](const std::string& name) {
+           // The check below has parsed it.
+           f->server.rocksdb.dtype = *engine::ParseStateDtype(name);
+         },
+         "how states are stored (fp16 and bf16 halve the bytes)")
+      ->check(
+          [](const std::string& name) {
+            return engine::ParseStateDtype(name).ok()
+                       ? std::string()
+                       : "must be fp32, fp16 or bf16, got '" +
+                             name.substr(0, 64) + "'";
+          },
+          "")
+      ->type_name("fp32|fp16|bf16")
+      ->default_str(ShortDtypeName(s.rocksdb.dtype))
+      ->group(kStoreGroup);
+  AddBytes(app, "--max-disk-bytes", &s.sessions.max_disk_bytes,
+           "bound on stored session bytes (K/M/G suffixes); beyond it the "
+           "least recently used idle sessions are deleted; 0: none")
+      ->group(kStoreGroup);
+  app.add_flag("--list-sessions", f->list_sessions,
+               "print the sessions --data-dir holds and exit")
+      ->group(kStoreGroup);
+}
+
 void AddLoggingFlags(CLI::App& app, ServerFlags* f) {
   app.add_option_function<std::string>(
          "--log-format",
@@ -223,8 +279,11 @@ void AddServerFlags(CLI::App& app, ServerFlags* flags) {
   AddModelFlags(app, flags);
   AddServingFlags(app, flags);
   AddSessionFlags(app, flags);
+  AddStoreFlags(app, flags);
   AddLoggingFlags(app, flags);
   common::AddEnvAndConfig(app, "RWKV_");
+  // An action, not a setting: only on the command line.
+  app.get_option("--list-sessions")->envname("")->configurable(false);
   app.callback([&app, flags] { FinishServerFlags(app, flags); });
 }
 

@@ -37,6 +37,8 @@ struct ServerFlags {
   // Time running streams get to finish on SIGTERM/SIGINT.
   absl::Duration shutdown_grace = absl::Seconds(10);
   common::LogFormat log_format = common::LogFormat::kText;
+  // Print the sessions server.rocksdb.dir holds and exit (no model loaded).
+  bool list_sessions = false;
   // --initial-state NAME=FILE entries as given (parsed into
   // server.initial_state_files after parsing).
   std::vector<std::string> initial_states;

@@ -51,3 +51,11 @@ rwkv_test(server_defects_e2e_test
   SOURCES server/server_defects_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
+
+# The durable session store on a real RocksDB (temp directories).
+find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
+rwkv_test(rocksdb_store_test
+  SOURCES server/rocksdb_store_test.cc
+  LIBS rwkv_server_session rwkv_fake_engine ${ROCKSDB_LIBRARY}
+  LABELS fast)
+target_include_directories(rocksdb_store_test PRIVATE ${ROCKSDB_TEST_INCLUDE_DIR})

@@ -15,6 +15,9 @@ fail() { echo "FAIL: $*"; for f in "$tmp"/log "$tmp"/err; do [ -f "$f" ] && cat 
 # Every RWKV_* variable a caller may have set would change what is tested.
 for v in $(env | sed -n 's/^\(RWKV_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 export OMP_NUM_THREADS=1
+# Sessions in memory: no ./rwkv-data directory is created (and this is a
+# variable every server below reads).
+export RWKV_STORE=memory
 
 # start_server ARGS...: runs the server with a tiny random model until its
 # "listening" line, stops it with SIGTERM and leaves its stderr in $tmp/log.
@@ -48,6 +51,8 @@ for want in "--max-batch N:in [1, 4096]=32 (Env:RWKV_MAX_BATCH)" \
             "--chat-template TEMPLATE=User: {message}\n\nAssistant:" \
             "--log-format text|json=text (Env:RWKV_LOG_FORMAT)" \
             "--config FILE (Env:RWKV_CONFIG)" \
+            "--store rocksdb|memory=rocksdb (Env:RWKV_STORE)" \
+            "--max-disk-bytes BYTES:N[K|M|G]=0 (Env:RWKV_MAX_DISK_BYTES)" \
             "Precedence: command line, then environment, then config file"; do
   grep -qF -- "$want" "$tmp/help" || fail "--help lacks '$want'"
 done
@@ -66,7 +71,7 @@ max-state-bytes = "1M"
 prefix-cache-bytes = "2M"
 TOML
 start_server "${tiny[@]}" --config "$tmp/server.toml"
-expect_line "max batch 7, chunk 9, ttl 120 s, max sessions 11, max state bytes 1048576, prefix cache bytes 2097152"
+expect_line "max batch 7, chunk 9, ttl 120 s, max sessions 11, store memory, max state bytes 1048576, prefix cache bytes 2097152"
 
 # --- environment variables --------------------------------------------------
 RWKV_LISTEN=127.0.0.1:0 RWKV_MAX_BATCH=5 RWKV_CHUNK_SIZE=6 RWKV_TTL=60 \
@@ -74,14 +79,14 @@ RWKV_LISTEN=127.0.0.1:0 RWKV_MAX_BATCH=5 RWKV_CHUNK_SIZE=6 RWKV_TTL=60 \
   RWKV_RANDOM_MODEL=tiny RWKV_THREADS=1 start_server
 expect_line "model random:tiny"
 expect_line "threads 1;"
-expect_line "max batch 5, chunk 6, ttl 60 s, max sessions 12, max state bytes 3072, prefix cache bytes 0"
+expect_line "max batch 5, chunk 6, ttl 60 s, max sessions 12, store memory, max state bytes 3072, prefix cache bytes 0"
 
 # --- precedence: command line > environment > config file > default ---------
 # (the config file comes from RWKV_CONFIG here)
 RWKV_CONFIG="$tmp/server.toml" RWKV_MAX_BATCH=5 RWKV_TTL=60 \
   start_server "${tiny[@]}" --max-batch 3
 # max batch: command line; ttl: environment; chunk, sessions: config file.
-expect_line "max batch 3, chunk 9, ttl 60 s, max sessions 11"
+expect_line "max batch 3, chunk 9, ttl 60 s, max sessions 11, store memory"
 # Without the file, the default.
 RWKV_MAX_BATCH=5 start_server "${tiny[@]}" --listen 127.0.0.1:0
 expect_line "max batch 5, chunk 32, ttl 3600 s, max sessions 10000"
@@ -115,6 +120,21 @@ expect_usage_error "--default-max-tokens must be at most --max-tokens-limit (100
   "$server" "${tiny[@]}" --max-tokens-limit 100 --default-max-tokens 200
 expect_usage_error "--max-batch given more than once" \
   "$server" "${tiny[@]}" --max-batch 2 --max-batch=3
+# --list-sessions is an action: not a config key, and no variable.
+printf 'list-sessions = true\n' >"$tmp/list.toml"
+expect_usage_error "list-sessions" "$server" "${tiny[@]}" --config "$tmp/list.toml"
+RWKV_LIST_SESSIONS=1 start_server "${tiny[@]}" --listen 127.0.0.1:0
+expect_line "listening on"
+# The store flags from a config file: a RocksDB store in a directory of ours.
+printf 'store = "rocksdb"\ndata-dir = "%s"\nstore-dtype = "fp16"\n' "$tmp/data" >"$tmp/store.toml"
+env -u RWKV_STORE "$server" "${tiny[@]}" --listen 127.0.0.1:0 --config "$tmp/store.toml" >"$tmp/log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q "listening on" "$tmp/log" && break; sleep 0.1; done
+kill -TERM "$pid"; wait "$pid"; pid=""
+expect_line "store rocksdb:$tmp/data"
+[ -d "$tmp/data" ] || fail "no RocksDB directory at --data-dir from the config file"
+expect_usage_error "--store-dtype must be fp32, fp16 or bf16, got 'fp8'" \
+  "$server" "${tiny[@]}" --store-dtype fp8
 # RWKV_INITIAL_STATE may list several entries: the first missing file is
 # named on its own (exit 1: the flags were fine, the file is not).
 RWKV_INITIAL_STATE="a=$tmp/missing-a.pth,b=$tmp/missing-b.pth" \
