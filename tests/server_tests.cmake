@@ -59,3 +59,16 @@ rwkv_test(rocksdb_store_test
   LIBS rwkv_server_session rwkv_fake_engine ${ROCKSDB_LIBRARY}
   LABELS fast)
 target_include_directories(rocksdb_store_test PRIVATE ${ROCKSDB_TEST_INCLUDE_DIR})
+
+# kill -9 under load, 20 times: no acknowledged change is lost (RocksDB store).
+add_library(rwkv_server_process STATIC testing/server_process.cc)
+target_include_directories(rwkv_server_process PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_server_process PUBLIC absl::status absl::time
+  absl::strings)
+rwkv_test(crash_recovery_test
+  SOURCES server/crash_recovery_test.cc
+  LIBS rwkv_server_process rwkv_proto rwkv_engine gRPC::grpc++
+  LABELS engine)
+target_compile_definitions(crash_recovery_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
+add_dependencies(crash_recovery_test rwkv-server)
