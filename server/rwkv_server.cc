@@ -4,12 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
 #include "engine/state_file.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
+
+using common::LogInfo;
 
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     std::unique_ptr<engine::Engine> engine,
@@ -46,9 +50,15 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
   if (options.store == "memory") {
     s->store_ = std::make_unique<MemorySessionStore>();
   } else if (options.store == "rocksdb") {
+    const absl::Time opening = absl::Now();
     absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
         RocksDbSessionStore::Open(options.rocksdb, s->model_.get());
     if (!store.ok()) return store.status();
+    LogInfo(absl::StrCat("session store rocksdb:", options.rocksdb.dir,
+                         " opened in ",
+                         absl::ToInt64Milliseconds(absl::Now() - opening),
+                         " ms: ", (*store)->Count(), " sessions, ",
+                         (*store)->StoredBytes(), " bytes"));
     s->store_ = *std::move(store);
   } else {
     return absl::InvalidArgumentError(
