@@ -195,7 +195,9 @@ class CrashRecoveryTest : public ::testing::Test {
       pb::ExportStateResponse now;
       ASSERT_TRUE(client.Export(id, &now).ok())
           << "round " << round << " " << id;
-      if (!state.empty()) EXPECT_TRUE(SameState(now.state(), state)) << id;
+      if (!state.empty()) {
+        EXPECT_TRUE(SameState(now.state(), state)) << id;
+      }
     }
   }
 

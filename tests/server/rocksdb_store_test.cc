@@ -98,7 +98,9 @@ class RocksDbStoreTest : public ::testing::Test {
     engine::State s = engine_.NewState();
     std::vector<int32_t> tokens;
     for (int i = 0; i < n; ++i) tokens.push_back((i * 7 + salt) % 256);
-    if (n > 0) EXPECT_TRUE(engine_.Forward(tokens, s).ok());
+    if (n > 0) {
+      EXPECT_TRUE(engine_.Forward(tokens, s).ok());
+    }
     return std::make_shared<const engine::State>(std::move(s));
   }
   absl::StatusOr<SessionInfo> Create(const std::string& id, StatePtr state,
