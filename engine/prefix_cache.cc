@@ -353,7 +353,8 @@ PrefixFlightTicket& PrefixFlightTicket::operator=(
     PrefixFlightTicket&& other) noexcept {
   if (this != &other) {
     if (active()) {
-      Finish(absl::AbortedError("the computation of this prefix was abandoned"));
+      (void)Finish(
+          absl::AbortedError("the computation of this prefix was abandoned"));
     }
     cache_ = std::exchange(other.cache_, nullptr);
     key_ = std::move(other.key_);
@@ -363,7 +364,8 @@ PrefixFlightTicket& PrefixFlightTicket::operator=(
 
 PrefixFlightTicket::~PrefixFlightTicket() {
   if (active()) {
-    Finish(absl::AbortedError("the computation of this prefix was abandoned"));
+    (void)Finish(
+        absl::AbortedError("the computation of this prefix was abandoned"));
   }
 }
 

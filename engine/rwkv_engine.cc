@@ -432,10 +432,6 @@ absl::Status RwkvEngine::CheckTokens(absl::Span<const int32_t> tokens) const {
 absl::Status RwkvEngine::CheckState(const State& state) const {
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr) return absl::InvalidArgumentError("empty state");
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        "a stacked (batched) state cannot be fed directly; split it first");
-  }
   if (!impl->model_fingerprint.empty() &&
       impl->model_fingerprint != config_.fingerprint) {
     return absl::InvalidArgumentError(absl::StrCat(

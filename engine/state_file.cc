@@ -156,10 +156,6 @@ absl::StatusOr<std::string> SerializeState(const State& state,
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr)
     return absl::InvalidArgumentError("cannot save an empty state");
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        "cannot save a stacked state; split it first");
-  }
   return internal::CatchTorch(
       "save state", [&]() -> absl::StatusOr<std::string> {
         at::NoGradGuard no_grad;
@@ -346,8 +342,7 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
 }
 }  // namespace
 
-absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Model& model,
+absl::StatusOr<State> LoadStateFile(const std::string& path, const Model& model,
                                     const LoadStateOptions& options) {
   absl::StatusOr<std::string> bytes = ReadAll(path);
   if (!bytes.ok()) return bytes.status();

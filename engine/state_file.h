@@ -71,8 +71,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
 // File helpers over the two above (atomic write).
 absl::Status SaveStateFile(const std::string& path, const State& state,
                            StateDtype dtype);
-absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Model& model,
+absl::StatusOr<State> LoadStateFile(const std::string& path, const Model& model,
                                     const LoadStateOptions& options = {});
 absl::StatusOr<State> LoadStateFileStandalone(const std::string& path,
                                               StateFileInfo* info = nullptr);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+
 #include "absl/strings/string_view.h"
 
 namespace rwkv::server {

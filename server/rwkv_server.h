@@ -1,7 +1,8 @@
 // RwkvServer: one running rwkv-server: the engine, tokenizer, session store
 // and sessions, scheduler, application layer, ChatService, the standard
-// health service and server reflection, wired together and listening. Used by main.cc and by the end-to-end tests
-// (listen on "127.0.0.1:0" and read port()).
+// health service and server reflection, wired together and listening. Used by
+// main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
+// port()).
 //
 // Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
 // give running streams `grace` to finish, then cancel them (their turns are
@@ -25,6 +26,7 @@
 #include "server/app/chat_app.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
+#include "server/session/rocksdb_session_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/session_store.h"
 
@@ -33,6 +35,11 @@ namespace rwkv::server {
 struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
   std::string listen = "127.0.0.1:50051";
+  // Where sessions are kept: "rocksdb" (durable, on disk under
+  // rocksdb.dir: every acknowledged change survives a crash) or "memory"
+  // (lost on restart; for tests and throwaway runs).
+  std::string store = "rocksdb";
+  RocksDbStoreOptions rocksdb;
   SessionManagerOptions sessions;
   SchedulerOptions scheduler;
   AppOptions app;
@@ -69,6 +76,7 @@ class RwkvServer {
 
   // Destroyed in reverse order: the gRPC server first, the engine last.
   std::unique_ptr<engine::Engine> engine_;
+  std::shared_ptr<const engine::Model> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<engine::PrefixCache> prefix_cache_;
   std::unique_ptr<SessionStore> store_;

@@ -20,6 +20,13 @@ rwkv_test(rwkv7_parity_test
   LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
   LABELS engine)
 
+# The engine on CUDA vs the CPU engine (fp32, fp16, bf16; RWKV-4 and RWKV-7).
+# Skips without a CUDA device; tools/cuda_check.sh runs it on a GPU machine.
+rwkv_test(cuda_parity_test
+  SOURCES engine/cuda_parity_test.cc
+  LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
+  LABELS engine)
+
 rwkv_test(fused_forward_test
   SOURCES engine/fused_forward_test.cc
   LIBS rwkv_engine

@@ -31,7 +31,8 @@
 // Without AVX-512 the weight stays row-major; fp32 M <= 128 and every bf16 /
 // int8 call use portable dot-product loops (compiled for AVX2 too, picked at
 // load time; batch invariant like the AVX-512 kernel), fp32 M > 128
-// dnnl_sgemm (which dispatches on the CPU itself).
+// dnnl_sgemm (which dispatches on the CPU itself). A build without oneDNN
+// (HaveOneDnn() false) runs the native kernels for every M.
 //
 // Threading: LinearForward runs on the calling thread's OpenMP team
 // (omp_get_max_threads(); one thread when called inside a parallel region or
@@ -151,6 +152,10 @@ int64_t NativeKernelMaxRows(const PackedLinear& w);
 // set RWKV_NO_AVX512 (to a value other than 0), which makes every kernel,
 // layout and the fused forward take their portable path.
 bool CpuHasAvx512();
+
+// True when this build uses oneDNN (CMake option RWKV_USE_ONEDNN, default
+// ON). Without it kOneDnn falls back to the native kernels for every M.
+bool HaveOneDnn();
 
 // Memory read bandwidth (GB/s, 1e9) measured with the same threading as
 // LinearForward: streaming read of a `bytes` buffer (>> LLC), best of

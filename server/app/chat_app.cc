@@ -48,8 +48,8 @@ absl::StatusOr<absl::Duration> ChatApp::CheckNewSession(
 absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
     const CreateSessionRequest& request) const {
   if (!request.initial_state.empty()) {
-    absl::StatusOr<engine::State> parsed = engine::ParseState(
-        request.initial_state, "initial_state", *model_);
+    absl::StatusOr<engine::State> parsed =
+        engine::ParseState(request.initial_state, "initial_state", *model_);
     if (!parsed.ok()) return StateBytesError(parsed.status());
     return Base{std::make_shared<const engine::State>(*std::move(parsed)),
                 /*shared=*/false, /*fresh=*/false};
@@ -114,8 +114,8 @@ void ChatApp::CreateSession(CreateSessionRequest request,
           absl::StatusOr<PrefixPrefill::Result> r) mutable {
         if (!r.ok()) return done(r.status());
         if (absl::Status s = check(); !s.ok()) return done(s);
-        session.state = std::make_shared<const engine::State>(
-            std::move(r->state));
+        session.state =
+            std::make_shared<const engine::State>(std::move(r->state));
         session.prefix_cached_tokens = r->cached_tokens;
         sessions_->Create(std::move(session), std::move(done));
       });
@@ -196,7 +196,8 @@ absl::Status ChatApp::SubmitTurn(const TurnRequest& request,
   if (request.chat) {
     // The byte limit applies to the message as sent, before anything scans
     // it; then the message goes into the template.
-    if (absl::Status s = prompts_.CheckBytes(request.text, "message"); !s.ok()) {
+    if (absl::Status s = prompts_.CheckBytes(request.text, "message");
+        !s.ok()) {
       return s;
     }
     if (absl::Status s = CheckText(request.text, "message", false); !s.ok()) {
@@ -236,9 +237,9 @@ absl::Status ChatApp::SubmitTurn(const TurnRequest& request,
   if (request.chat) job.stop = template_.stops();
   job.stop.insert(job.stop.end(), request.stop.begin(), request.stop.end());
   job.ignore_eos = request.ignore_eos;
-  job.sink = std::make_unique<TurnController>(
-      *std::move(lease), std::move(stream), prefix_cache_,
-      std::vector<int32_t>());
+  job.sink =
+      std::make_unique<TurnController>(*std::move(lease), std::move(stream),
+                                       prefix_cache_, std::vector<int32_t>());
   return scheduler_->Submit(std::move(job));
 }
 
@@ -264,10 +265,12 @@ void ChatApp::ForkSession(ForkRequest request, Callback<SessionInfo> done) {
 }
 
 void ChatApp::BlendSessions(BlendRequest request, Callback<SessionInfo> done) {
-  if (absl::Status s = CheckSessionId(request.session_a, "session_a"); !s.ok()) {
+  if (absl::Status s = CheckSessionId(request.session_a, "session_a");
+      !s.ok()) {
     return done(s);
   }
-  if (absl::Status s = CheckSessionId(request.session_b, "session_b"); !s.ok()) {
+  if (absl::Status s = CheckSessionId(request.session_b, "session_b");
+      !s.ok()) {
     return done(s);
   }
   if (!std::isfinite(request.alpha) || request.alpha < 0 || request.alpha > 1) {
@@ -369,14 +372,14 @@ void ChatApp::ImportState(ImportRequest request, Callback<SessionInfo> done) {
   }
   if (static_cast<int64_t>(request.state.size()) >
       options_.max_state_file_bytes) {
-    return done(absl::InvalidArgumentError(absl::StrCat(
-        "state is too large: ", request.state.size(), " bytes (limit ",
-        options_.max_state_file_bytes, ")")));
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("state is too large: ", request.state.size(),
+                     " bytes (limit ", options_.max_state_file_bytes, ")")));
   }
   engine::LoadStateOptions load;
   load.skip_fingerprint_check = request.skip_fingerprint_check;
-  absl::StatusOr<engine::State> parsed = engine::ParseState(
-      std::move(request.state), "state", *model_, load);
+  absl::StatusOr<engine::State> parsed =
+      engine::ParseState(std::move(request.state), "state", *model_, load);
   if (!parsed.ok()) return done(StateBytesError(parsed.status()));
   auto state = std::make_shared<const engine::State>(*std::move(parsed));
   if (replace && sessions_->Get(request.session_id).ok()) {

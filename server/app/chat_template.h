@@ -6,8 +6,9 @@
 #define RWKV_SERVER_APP_CHAT_TEMPLATE_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace rwkv::server {
 

@@ -13,8 +13,7 @@ void PrefixPrefill::Run(StatePtr base, std::vector<int32_t> tokens,
   }
   engine::State start = base != nullptr ? base->Clone() : model_->NewState();
   Submit(std::move(start), std::move(tokens), std::move(check),
-         [done = std::move(done)](
-             absl::StatusOr<PrefillResult> r) mutable {
+         [done = std::move(done)](absl::StatusOr<PrefillResult> r) mutable {
            if (!r.ok()) return done(r.status());
            done(Result{std::move(r->state), 0});
          });
@@ -25,11 +24,12 @@ void PrefixPrefill::RunCached(
     std::function<absl::Status()> check, SharedDone done) const {
   const int64_t n = static_cast<int64_t>(tokens->size());
   engine::PrefixAcquisition got = cache_->Acquire(
-      *tokens, [this, tokens, check, done, n](
-                   absl::StatusOr<engine::PrefixHit> hit) {
+      *tokens,
+      [this, tokens, check, done, n](absl::StatusOr<engine::PrefixHit> hit) {
         if (hit.ok()) return (*done)(Result{std::move(hit->state), n});
         // The computing caller gave up (its client left): try again.
-        if (absl::IsAborted(hit.status())) return RunCached(tokens, check, done);
+        if (absl::IsAborted(hit.status()))
+          return RunCached(tokens, check, done);
         (*done)(hit.status());
       });
   switch (got.kind) {
@@ -45,8 +45,8 @@ void PrefixPrefill::RunCached(
       got.base.has_value() ? std::move(got.base->state) : model_->NewState();
   std::vector<int32_t> rest(tokens->begin() + reused, tokens->end());
   Submit(std::move(start), std::move(rest), std::move(check),
-         [ticket = std::move(got.ticket), done, reused](
-             absl::StatusOr<PrefillResult> r) mutable {
+         [ticket = std::move(got.ticket), done,
+          reused](absl::StatusOr<PrefillResult> r) mutable {
            if (!r.ok()) {
              // Give up the flight (waiters retry) rather than hand them this
              // caller's error (e.g. its client cancelled).
@@ -56,8 +56,7 @@ void PrefixPrefill::RunCached(
            absl::StatusOr<engine::PrefixHit> hit = ticket.Finish(
                std::make_pair(std::move(r->state), std::move(r->logits)));
            if (!hit.ok()) return (*done)(hit.status());
-           (*done)(Result{std::move(hit->state),
-                          static_cast<int64_t>(reused)});
+           (*done)(Result{std::move(hit->state), static_cast<int64_t>(reused)});
          });
 }
 
@@ -67,9 +66,9 @@ void PrefixPrefill::Submit(
     absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)> on_result) const {
   // If the scheduler refuses the job, it destroys it with its callback: keep
   // the callback outside the job so the refusal can be reported.
-  auto shared = std::make_shared<
-      absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)>>(
-      std::move(on_result));
+  auto shared =
+      std::make_shared<absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)>>(
+          std::move(on_result));
   PrefillJob job;
   job.state = std::move(start);
   job.prompt = std::move(tokens);

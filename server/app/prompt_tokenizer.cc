@@ -1,6 +1,5 @@
 #include "server/app/prompt_tokenizer.h"
 
-
 #include <string_view>
 
 #include "absl/strings/str_cat.h"

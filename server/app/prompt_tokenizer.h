@@ -7,11 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/tokenizer.h"
 
 namespace rwkv::server {
@@ -29,7 +29,8 @@ class PromptTokenizer {
         vocab_size_(vocab_size) {}
 
   // INVALID_ARGUMENT naming `field` if `text` is over the byte limit.
-  absl::Status CheckBytes(absl::string_view text, absl::string_view field) const;
+  absl::Status CheckBytes(absl::string_view text,
+                          absl::string_view field) const;
   // The tokens of `text`: non-empty, at most max_prompt_tokens, each in the
   // model's vocabulary.
   absl::StatusOr<std::vector<int32_t>> Tokenize(absl::string_view text,

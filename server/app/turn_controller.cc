@@ -41,13 +41,13 @@ void TurnController::OnComplete(engine::State final_state,
         engine::Logits(1, static_cast<int>(logits.size()),
                        std::vector<float>(logits.begin(), logits.end())));
   }
-  lease_.Commit(std::make_shared<const engine::State>(std::move(final_state)),
-                SessionLease::Initial::kKeep,
-                [stream = stream_, last = std::move(last)](
-                    absl::Status stored) mutable {
-                  if (stored.ok()) stream->OnChunk(std::move(last));
-                  stream->OnFinish(stored);
-                });
+  lease_.Commit(
+      std::make_shared<const engine::State>(std::move(final_state)),
+      SessionLease::Initial::kKeep,
+      [stream = stream_, last = std::move(last)](absl::Status stored) mutable {
+        if (stored.ok()) stream->OnChunk(std::move(last));
+        stream->OnFinish(stored);
+      });
 }
 
 void TurnController::OnError(absl::Status status) {

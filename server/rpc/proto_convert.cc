@@ -42,6 +42,8 @@ SamplingRequest FromProto(const pb::SamplingParams& p) {
   return r;
 }
 
+namespace {
+
 // The fields Generate and Chat share.
 template <typename Request>
 TurnRequest Turn(const Request& r, const std::string& text) {
@@ -53,6 +55,8 @@ TurnRequest Turn(const Request& r, const std::string& text) {
   t.stop.assign(r.stop().begin(), r.stop().end());
   return t;
 }
+
+}  // namespace
 
 TurnRequest FromProto(const pb::GenerateRequest& r) {
   TurnRequest t = Turn(r, r.text());

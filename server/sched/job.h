@@ -35,9 +35,9 @@ struct TurnChunk {
   std::vector<int32_t> token_ids;
   // Set on the last chunk only.
   FinishReason finish_reason = FinishReason::kNone;
-  int32_t prompt_tokens = 0;     // the whole prompt, cached part included
+  int32_t prompt_tokens = 0;  // the whole prompt, cached part included
   int32_t generated_tokens = 0;
-  int32_t cached_tokens = 0;     // prompt tokens served from the prefix cache
+  int32_t cached_tokens = 0;  // prompt tokens served from the prefix cache
   // The token count of the turn's state after this chunk.
   int64_t token_count = 0;
 };

@@ -6,10 +6,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
+#include "common/log.h"
 #include "server/sched/turn_runner.h"
 
 namespace rwkv::server {
+
+using common::LogError;
 
 // A job in the loop: the state being fed, how far its prompt is, and what
 // its logits mean. The two kinds of job differ only here.
@@ -71,9 +73,7 @@ class GenerateStream final : public Stream {
     return true;
   }
 
-  void Fail(const absl::Status& status) override {
-    job_.sink->OnError(status);
-  }
+  void Fail(const absl::Status& status) override { job_.sink->OnError(status); }
 
  private:
   GenerateJob job_;
@@ -212,8 +212,8 @@ void Scheduler::Loop() {
     in.prefilling = prefilling_.size();
     in.round_robin = round_robin_;
     if (!prefilling_.empty()) {
-      in.oldest_prompt_left =
-          prefilling_.front()->prompt().size() - prefilling_.front()->prompt_fed;
+      in.oldest_prompt_left = prefilling_.front()->prompt().size() -
+                              prefilling_.front()->prompt_fed;
     }
     const StepPlan plan = PlanStep(in, limits_);
     round_robin_ = plan.next_round_robin;
@@ -277,7 +277,8 @@ void Scheduler::BatchStep(const StepPlan& plan) {
   counters_.decode_rows += static_cast<int64_t>(rows.size());
   if (!logits.ok()) {
     // As TGI does: a failed batch fails every job in it.
-    LogError(absl::StrCat("batched forward failed: ", logits.status().ToString()));
+    LogError(
+        absl::StrCat("batched forward failed: ", logits.status().ToString()));
     for (auto* s : rows) {
       (*s)->Fail(EngineError(logits.status()));
       ++counters_.jobs_failed;
@@ -311,7 +312,8 @@ void Scheduler::ChunkStep(size_t tokens) {
   ++counters_.prefill_chunks;
   counters_.prompt_tokens += static_cast<int64_t>(tokens);
   if (!logits.ok()) {
-    LogError(absl::StrCat("prompt forward failed: ", logits.status().ToString()));
+    LogError(
+        absl::StrCat("prompt forward failed: ", logits.status().ToString()));
     s->Fail(EngineError(logits.status()));
     ++counters_.jobs_failed;
     return;

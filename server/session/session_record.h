@@ -31,6 +31,8 @@ struct SessionMeta {
   absl::Duration ttl = absl::ZeroDuration();
   // Prompt tokens of the creating prefix served from the prefix cache.
   int64_t prefix_cached_tokens = 0;
+  // Bytes of the state in memory (fp32).
+  int64_t state_bytes = 0;
 
   absl::Time expires() const { return last_used + ttl; }
 };
@@ -61,8 +63,8 @@ struct SessionInfo {
   absl::Time expires() const { return last_used + ttl; }
 };
 
-// The metadata part of a session's info (state_bytes and busy are the
-// session layer's to add).
+// The metadata part of a session's info (busy is the session layer's to
+// add).
 inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   SessionInfo info;
   info.id = meta.id;
@@ -72,6 +74,7 @@ inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   info.last_used = meta.last_used;
   info.ttl = meta.ttl;
   info.prefix_cached_tokens = meta.prefix_cached_tokens;
+  info.state_bytes = meta.state_bytes;
   return info;
 }
 

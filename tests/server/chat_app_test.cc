@@ -89,8 +89,7 @@ class ChatAppTest : public ::testing::Test {
     sessions_ = std::make_unique<SessionManager>(so, &store_);
     SchedulerOptions sched;
     sched.chunk_size = 8;
-    scheduler_ =
-        std::make_unique<Scheduler>(&engine_, tokenizer_.get(), sched);
+    scheduler_ = std::make_unique<Scheduler>(&engine_, tokenizer_.get(), sched);
     engine::PrefixCacheOptions pc;
     cache_ = std::make_unique<engine::PrefixCache>(pc);
     app_ = std::make_unique<ChatApp>(engine_.shared_model(), tokenizer_.get(),
@@ -157,8 +156,8 @@ TEST_F(ChatAppTest, TurnsContinueTheSession) {
     absl::MutexLock lock(&t1->mu);
     ASSERT_TRUE(t1->status.ok()) << t1->status;
     first = t1->ids;
-    EXPECT_THAT(first, ElementsAreArray(Greedy(
-                           FakeEngine::Hash(0, Tokens("hello")), 4)));
+    EXPECT_THAT(first, ElementsAreArray(
+                           Greedy(FakeEngine::Hash(0, Tokens("hello")), 4)));
     EXPECT_EQ(t1->last.finish_reason, FinishReason::kLength);
   }
   EXPECT_EQ(app_->GetSession("a")->token_count, 9);
@@ -245,7 +244,7 @@ TEST_F(ChatAppTest, ACancelledCreateSessionLeavesNothingBehind) {
   absl::Status s = app_->GetSession("c").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.message()), HasSubstr("unknown"));
-  EXPECT_LT(engine_.tokens_fed(), 40);  // it stopped early
+  EXPECT_LT(engine_.tokens_fed(), 40);                  // it stopped early
   EXPECT_TRUE(Create("c", std::string(40, 'p')).ok());  // a retry works
 }
 

@@ -49,6 +49,7 @@ class ServerDefectsTest : public ::testing::Test {
     engine_ = engine.get();
     ServerOptions o;
     o.listen = "127.0.0.1:0";
+    o.store = "memory";
     o.sessions.sweep_interval = absl::Hours(1);  // no background sweeps
     o.sessions.clock = [this] { return clock_.Now(); };
     o.scheduler.chunk_size = 4;
@@ -71,7 +72,8 @@ class ServerDefectsTest : public ::testing::Test {
   }
   grpc::Status Create(const std::string& id, int64_t ttl = 0,
                       const std::string& prefix = "",
-                      pb::SessionInfo* info = nullptr, int deadline_ms = 30000) {
+                      pb::SessionInfo* info = nullptr,
+                      int deadline_ms = 30000) {
     grpc::ClientContext ctx;
     Deadline(ctx, deadline_ms);
     pb::CreateSessionRequest req;
@@ -191,8 +193,7 @@ TEST_F(ServerDefectsTest, ListSessionsCountsOnlyLiveSessions) {
   clock_.Advance(absl::Seconds(11));
   grpc::ClientContext ctx;
   pb::ListSessionsResponse resp;
-  ASSERT_TRUE(
-      stub_->ListSessions(&ctx, pb::ListSessionsRequest(), &resp).ok());
+  ASSERT_TRUE(stub_->ListSessions(&ctx, pb::ListSessionsRequest(), &resp).ok());
   EXPECT_EQ(resp.total_sessions(), 1);
   ASSERT_EQ(resp.sessions_size(), 1);
   EXPECT_EQ(resp.sessions(0).session_id(), "long");

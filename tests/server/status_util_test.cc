@@ -19,8 +19,7 @@ TEST(StatusUtilTest, EveryCanonicalCodeMapsToTheSameGrpcCode) {
 
 TEST(StatusUtilTest, LongMessagesAreCutAndSaySo) {
   const std::string long_message(100000, 'x');
-  const grpc::Status g =
-      ToGrpcStatus(absl::InvalidArgumentError(long_message));
+  const grpc::Status g = ToGrpcStatus(absl::InvalidArgumentError(long_message));
   EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_LT(g.error_message().size(), kMaxStatusMessageBytes + 64);
   EXPECT_EQ(g.error_message().substr(0, 10), "xxxxxxxxxx");

@@ -101,8 +101,8 @@ TEST_F(TurnRunnerTest, StopStringIsNotSentButItsTokenIsFed) {
   std::vector<Next> nexts;
   EXPECT_EQ(Run(runner, {'a', '\n', '\n', 'z'}, &nexts), "a");
   // The token completing the stop is pending (fed) before the turn ends.
-  EXPECT_THAT(nexts,
-              ElementsAre(Next::kFeed, Next::kFeed, Next::kFeed, Next::kFinish));
+  EXPECT_THAT(
+      nexts, ElementsAre(Next::kFeed, Next::kFeed, Next::kFeed, Next::kFinish));
   EXPECT_EQ(runner.TakeLast(0, 0, 0).finish_reason, FinishReason::kStop);
 }
 

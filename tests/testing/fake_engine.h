@@ -26,12 +26,15 @@ class FakeEngine final : public engine::Engine {
  public:
   // One engine call, as the engine saw it.
   struct Call {
-    bool batched = false;   // ForwardBatch (one token per row) or Forward
-    size_t rows = 0;        // batch rows (1 for Forward)
-    size_t tokens = 0;      // tokens fed in all
+    bool batched = false;  // ForwardBatch (one token per row) or Forward
+    size_t rows = 0;       // batch rows (1 for Forward)
+    size_t tokens = 0;     // tokens fed in all
   };
 
-  explicit FakeEngine(int vocab_size = 256);
+  // `fingerprint` names the fake model (states of another fingerprint are
+  // another model's).
+  explicit FakeEngine(int vocab_size = 256,
+                      const std::string& fingerprint = "fake-engine");
 
   const engine::Model& model() const override { return *model_; }
   std::shared_ptr<const engine::Model> shared_model() const override {

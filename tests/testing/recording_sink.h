@@ -28,8 +28,7 @@ struct TurnRecord {
   bool completed ABSL_GUARDED_BY(mu) = false;
   uint32_t final_hash ABSL_GUARDED_BY(mu) = 0;
   int64_t final_tokens ABSL_GUARDED_BY(mu) = 0;
-  server::FinishReason finish ABSL_GUARDED_BY(mu) =
-      server::FinishReason::kNone;
+  server::FinishReason finish ABSL_GUARDED_BY(mu) = server::FinishReason::kNone;
   std::atomic<bool> cancelled{false};
   int cancel_after_chunks = -1;
 };
