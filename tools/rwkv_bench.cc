@@ -17,7 +17,8 @@
 // --device cuda[:N] runs the engine on a GPU (--dtype fp32|fp16|bf16); the
 // limits are then the GPU's (tools/device_limits.h) and B = 256 is compared
 // with B = 1 (target >= 50x).
-// --json prints the same figures as one JSON object.
+// --json prints the same figures as one JSON object on stdout, --json-file
+// FILE writes it to FILE (both may be given).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
@@ -142,7 +143,23 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
       ->type_name("cpu|cuda[:N]");
   app.add_option("--dtype", f->dtype,
                  "CPU: weight dtypes to measure, comma separated (none: "
-                 "fp32,bf16,int8); CUDA: fp32|fp16|bf16 (none: fp32)")
+                 "fp32,bf16,int8); CUDA: one of fp32|fp16|bf16 (none: fp32)")
+      ->check(
+          [](const std::string& text) {
+            std::vector<std::string> names =
+                absl::StrSplit(text, ',', absl::SkipEmpty());
+            if (names.empty()) return std::string("must name a dtype");
+            for (const std::string& d : names) {
+              if (d != "fp32" && d != "bf16" && d != "int8" && d != "fp16") {
+                return absl::StrCat(
+                    "must list dtypes of fp32, bf16, int8 (CPU) or fp16 "
+                    "(CUDA), got '",
+                    d.substr(0, 64), "'");
+              }
+            }
+            return std::string();
+          },
+          "")
       ->type_name("DTYPES");
   app.add_option("--prompt-tokens", f->prompt_tokens, "prefill prompt length")
       ->transform(IntIn(1, 1 << 20))
@@ -180,6 +197,19 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
       ->type_name("FILE");
 }
 
+// Writes `report` to --json-file; false (after saying why) when it cannot.
+bool WriteJsonFile(const std::string& path, const json& report) {
+  std::ofstream f(path, std::ios::binary);
+  f << report.dump(2) << "\n";
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "rwkv-bench: cannot write --json-file %s\n",
+                 path.c_str());
+    return false;
+  }
+  return true;
+}
+
 // The CPU run: every dtype, limits and targets (tools/engine_bench.h).
 int RunCpu(const BenchFlags& flags, const engine::RandomModelSpec& spec,
            const std::string& shape) {
@@ -197,11 +227,10 @@ int RunCpu(const BenchFlags& flags, const engine::RandomModelSpec& spec,
   if (!flags.dtype.empty()) {
     o.dtypes = absl::StrSplit(flags.dtype, ',', absl::SkipEmpty());
     for (const std::string& d : o.dtypes) {
-      if (d != "fp32" && d != "bf16" && d != "int8") {
+      if (d == "fp16") {  // the flag's check let only the four names through
         std::fprintf(stderr,
-                     "rwkv-bench: --dtype: unknown dtype '%s' on CPU (fp32, "
-                     "bf16, int8)\n",
-                     d.c_str());
+                     "rwkv-bench: --dtype fp16 needs --device cuda (CPU: "
+                     "fp32, bf16, int8)\n");
         return 2;
       }
     }
@@ -214,15 +243,7 @@ int RunCpu(const BenchFlags& flags, const engine::RandomModelSpec& spec,
     return 1;
   }
   if (flags.json) std::cout << report->dump(2) << std::endl;
-  if (flags.json_file) {
-    std::ofstream f(*flags.json_file, std::ios::binary);
-    f << report->dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "rwkv-bench: cannot write %s\n",
-                   flags.json_file->c_str());
-      return 1;
-    }
-  }
+  if (flags.json_file && !WriteJsonFile(*flags.json_file, *report)) return 1;
   return 0;
 }
 
@@ -283,6 +304,13 @@ int Main(int argc, char** argv) {
   opts.num_threads = flags.threads;
   opts.device = flags.device;
   opts.dtype = flags.dtype.empty() ? "fp32" : flags.dtype;
+  if (opts.dtype.find(',') != std::string::npos) {  // int8: the engine says
+    std::fprintf(stderr,
+                 "rwkv-bench: --dtype on %s: one dtype (fp32, fp16 or bf16), "
+                 "got '%s'\n",
+                 opts.device.c_str(), opts.dtype.c_str());
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
       flags.model ? (opts.model_path = *flags.model, RwkvEngine::Create(opts))
                   : RwkvEngine::CreateRandom(spec, opts);
@@ -294,6 +322,7 @@ int Main(int argc, char** argv) {
   RwkvEngine& e = **created;
   const engine::ModelConfig& c = e.config();
   const bool quiet = flags.json;
+  const bool want_json = flags.json || flags.json_file.has_value();
   auto say = [&](const std::string& line) {
     if (!quiet) std::cout << line << std::endl;
   };
@@ -441,7 +470,7 @@ int Main(int argc, char** argv) {
     say(absl::StrCat("B=256>=50x B=1 ", t6 ? "MET" : "MISSED", " (",
                      tps_b256 / tps_b1, "x)"));
   }
-  if (quiet) {
+  if (want_json) {
     json out;
     out["model"] = {
         {"architecture", std::string(engine::ArchitectureName(c.arch))},
@@ -482,7 +511,8 @@ int Main(int argc, char** argv) {
       out["targets"]["b256_50x_b1"] = t6;
       out["b256_over_b1"] = tps_b256 / tps_b1;
     }
-    std::cout << out.dump(2) << std::endl;
+    if (flags.json) std::cout << out.dump(2) << std::endl;
+    if (flags.json_file && !WriteJsonFile(*flags.json_file, out)) return 1;
   }
   return 0;
 }

@@ -618,10 +618,11 @@ void AddModelFlags(CLI::App* cmd, CliFlags* f) {
   cmd->add_option("--device", f->engine.device, "cpu | cuda[:N]")
       ->capture_default_str();
   cmd->add_option("--dtype", f->engine.dtype,
-                  "auto | fp32 | bf16 | int8 | fp16 (auto: int8 for a "
-                  "quantized file, else fp32; CPU bf16/int8: the large "
-                  "matrices)")
-      ->capture_default_str();
+                  "auto: int8 for a quantized file, else fp32; CPU bf16/int8: "
+                  "the large matrices; fp16: CUDA only")
+      ->check(common::OneOf({"auto", "fp32", "bf16", "int8", "fp16"}))
+      ->capture_default_str()
+      ->type_name("auto|fp32|bf16|int8|fp16");
 }
 
 void AddTokenizerFlag(CLI::App* cmd, CliFlags* f) {
@@ -779,7 +780,8 @@ std::vector<Command> AddCommands(CLI::App& app, CliFlags* f) {
       ->type_name("FILE");
   quantize->add_option("--dtype", f->quantize_dtype, "matrix dtype")
       ->check(common::OneOf({"int8", "bf16"}))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("int8|bf16");
   AddJsonFlag(quantize, f);
   commands.push_back({quantize, &RunQuantize});
 
