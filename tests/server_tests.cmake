@@ -11,11 +11,13 @@ rwkv_test(server_e2e_test
   LIBS rwkv_server
   LABELS engine)
 
-add_test(NAME rwkv_server_cli_test
-  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_cli_test.sh
-          $<TARGET_FILE:rwkv-server>)
-set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
-  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+if(NOT RWKV_SANITIZE)
+  add_test(NAME rwkv_server_cli_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_cli_test.sh
+            $<TARGET_FILE:rwkv-server>)
+  set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
+    ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
 
 # Issue 6's promise through the real server: the demo model remembers a name
 # across two separate Chat calls (skips without models/demo/).
