@@ -610,8 +610,11 @@ bool TokenizerJsonReader::VocabEntry(const Json& value) {
       !Charge(ParseBudget::StringBytes(key_.size()))) {
     return OverBudget("tokenizer.json: model.vocab");
   }
-  // A repeated key keeps its first id, as before.
-  found_->vocab.emplace(key_, static_cast<int32_t>(id));
+  // A repeated key keeps its first id, as before. The key is copied first:
+  // absl's tables are not exception-safe if constructing an entry in place
+  // throws (std::bad_alloc), while moving a string cannot.
+  std::string token = key_;
+  found_->vocab.emplace(std::move(token), static_cast<int32_t>(id));
   return true;
 }
 
@@ -662,10 +665,8 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
   };
   auto tok = std::unique_ptr<BpeTokenizer>(new BpeTokenizer());
   tok->source_ = std::string(source);
-  // The lexer holds one token at a time, in two buffers; the reader keeps a
-  // copy of the last key.
-  const JsonTextShape shape = ScanJsonText(json);
-  if (!budget->TryCharge(3 * ParseBudget::StringBytes(shape.longest_token))) {
+  // The lexer's buffers, and the reader's copy of the last key.
+  if (!budget->TryCharge(ScanJsonText(json).LexerBytes())) {
     return over("the JSON lexer");
   }
   TokenizerJsonReader::Found found;
@@ -848,7 +849,7 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
         // The decoded bytes, the NFC content and the trie of the token.
         if (!budget->TryCharge(3 * ParseBudget::StringBytes(
                                        added.content.size()) +
-                               32 * added.content.size() + sizeof(AddedToken)) ||
+                               sizeof(AddedToken)) ||
             !budget->Reserve(&tok->added_, 1)) {
           return over("added_tokens");
         }
@@ -861,6 +862,19 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
         if (added.content == "<|endoftext|>") tok->eos_token_ = added.id;
         tok->added_.push_back(std::move(added));
       }
+    }
+    // The tries of the added tokens, sized first (a node per byte at most).
+    size_t raw_bytes = 0, normalized_bytes = 0;
+    for (const AddedToken& t : tok->added_) {
+      (t.normalized ? normalized_bytes : raw_bytes) += t.content.size();
+    }
+    if (!budget->ReserveTable(&tok->raw_added_.edges, raw_bytes) ||
+        !budget->ReserveTable(&tok->normalized_added_.edges,
+                              normalized_bytes) ||
+        !budget->Reserve(&tok->raw_added_.node_token, raw_bytes) ||
+        !budget->Reserve(&tok->normalized_added_.node_token,
+                         normalized_bytes)) {
+      return over("the added tokens' index");
     }
     for (size_t i = 0; i < tok->added_.size(); ++i) {
       const AddedToken& t = tok->added_[i];

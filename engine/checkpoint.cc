@@ -143,9 +143,11 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& path) {
 
 absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& path,
                                             const Options& options) {
-  absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(path);
-  if (!file.ok()) return file.status();
-  return FromMapped(*std::move(file), path, options);
+  return GuardAllocation(path, [&]() -> absl::StatusOr<Checkpoint> {
+    absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(path);
+    if (!file.ok()) return file.status();
+    return FromMapped(*std::move(file), path, options);
+  });
 }
 
 absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
@@ -156,8 +158,10 @@ absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
 absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
                                                  std::string_view source_name,
                                                  const Options& options) {
-  return FromMapped(MappedFile::FromString(std::move(bytes)), source_name,
-                    options);
+  return GuardAllocation(source_name, [&]() -> absl::StatusOr<Checkpoint> {
+    return FromMapped(MappedFile::FromString(std::move(bytes)), source_name,
+                      options);
+  });
 }
 
 absl::StatusOr<Checkpoint> Checkpoint::FromMapped(

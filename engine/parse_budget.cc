@@ -37,4 +37,22 @@ absl::Status ParseBudget::Exceeded(std::string_view what) const {
       " bytes (", how, "); refused (a hostile or corrupt file?)"));
 }
 
+absl::Status OutOfMemoryWhileParsing(std::string_view context) noexcept {
+  // Made at startup, while memory is there; copying it allocates nothing.
+  static const absl::Status* const kFallback = new absl::Status(
+      absl::StatusCode::kResourceExhausted, "out of memory while parsing");
+  try {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(absl::string_view(context.data(), context.size()),
+                     ": out of memory while parsing"));
+  } catch (const std::bad_alloc&) {
+    return *kFallback;
+  }
+}
+
+namespace {
+// Creates the fallback before any parse can run out of memory.
+[[maybe_unused]] const bool kFallbackReady = (OutOfMemoryWhileParsing("").ok(), true);
+}  // namespace
+
 }  // namespace rwkv::engine

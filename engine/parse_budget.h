@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -77,10 +78,17 @@ class ParseBudget {
     if (old_cap > 0) Refund(VectorBytes<T>(old_cap));
     return true;
   }
-  // Makes room for `extra` more entries in the absl::flat_hash_map/set *m
-  // without a rehash on insertion, charging the grown table (at least
-  // double the entries) while the old one still counts, refunding the old
-  // one after. False (nothing changed) if the budget cannot hold it.
+  // Makes room for `extra` more entries in the absl::flat_hash_map/set *m,
+  // so that inserting them cannot rehash: charges the grown table (at least
+  // double the entries) while the old one still counts, refunds the old one
+  // after. False (nothing changed) if the budget cannot hold it.
+  //
+  // Exception safety: absl's tables (20220623) are corrupted when their own
+  // rehash fails to allocate (the new capacity is recorded before the
+  // allocation), so the grown table is built apart, by its constructor, and
+  // the entries are moved over as node handles (no allocation); if the
+  // allocation throws, *m is untouched. Parsers therefore reserve before
+  // every insertion and insert entries whose construction cannot throw.
   template <typename Map>
   [[nodiscard]] bool ReserveTable(Map* m, size_t extra) {
     constexpr uint64_t slot = sizeof(typename Map::value_type);
@@ -90,15 +98,13 @@ class ParseBudget {
     const size_t old_growth = old_cap - old_cap / 8;
     const size_t target = need > 2 * old_growth ? need : 2 * old_growth;
     if (target > (uint64_t{1} << 56) / slot) return false;
-    const uint64_t charged = TableBytes(TableCapacityFor(target), slot);
-    if (!TryCharge(charged)) return false;
-    m->reserve(target);
-    const uint64_t actual = TableBytes(m->capacity(), slot);
-    if (actual > charged && !TryCharge(actual - charged)) {
-      Refund(charged);
-      return false;
+    const uint64_t capacity = TableCapacityFor(target);
+    if (!TryCharge(TableBytes(capacity, slot))) return false;
+    Map grown(capacity);
+    for (auto it = m->begin(); it != m->end();) {
+      grown.insert(m->extract(it++));
     }
-    if (actual < charged) Refund(charged - actual);
+    *m = std::move(grown);
     if (old_cap > 0) Refund(TableBytes(old_cap, slot));
     return true;
   }
@@ -146,6 +152,10 @@ class ParseBudget {
   uint64_t peak_ = 0;
 };
 
+// ResourceExhausted "<context>: out of memory while parsing"; if even that
+// message cannot be allocated, a preallocated status without the context.
+absl::Status OutOfMemoryWhileParsing(std::string_view context) noexcept;
+
 // Runs f() (returning absl::Status or absl::StatusOr<T>) and maps allocation
 // failures to a Status naming `context`: std::bad_alloc -> ResourceExhausted
 // ("out of memory"), std::length_error -> InvalidArgument (a size no
@@ -155,9 +165,7 @@ auto GuardAllocation(std::string_view context, F&& f) -> decltype(f()) {
   try {
     return f();
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(absl::string_view(context.data(), context.size()),
-                     ": out of memory while parsing"));
+    return OutOfMemoryWhileParsing(context);
   } catch (const std::length_error&) {
     return absl::InvalidArgumentError(
         absl::StrCat(absl::string_view(context.data(), context.size()),

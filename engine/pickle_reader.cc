@@ -19,10 +19,6 @@ using Global = PickleValue::Global;
 
 constexpr size_t kMaxStack = size_t{1} << 22;  // values + marks
 constexpr size_t kMaxLine = 1024;              // GLOBAL / INT text lines
-// A new memo key: absl::flat_hash_map<uint64_t, PickleValue*> holds 17 bytes
-// per slot at a load between 7/16 and 7/8 (39 bytes per key at worst), and
-// old and new tables coexist while it grows.
-constexpr uint64_t kMemoEntryBytes = 64;
 
 struct StorageTypeName {
   const char* name;
@@ -224,14 +220,11 @@ class PickleReader::Machine {
   absl::Status Put(uint64_t index) {
     absl::StatusOr<PickleValue*> top = Top();
     if (!top.ok()) return top.status();
-    auto [it, inserted] = memo_.try_emplace(index, *top);
-    if (!inserted) {
-      it->second = *top;
-    } else if (!budget_->TryCharge(kMemoEntryBytes)) {
-      memo_.erase(it);
+    if (!budget_->ReserveTable(&memo_, 1)) {
       return OverBudget(absl::StrCat("the pickle's ", memo_.size() + 1,
                                      " memo entries"));
     }
+    memo_[index] = *top;
     return absl::OkStatus();
   }
   absl::Status Get(uint64_t index) {

@@ -175,12 +175,9 @@ class Flattener {
   // A std::map node of metadata: tree links, two strings, overhead.
   static constexpr uint64_t kMetadataNodeBytes =
       4 * sizeof(void*) + 2 * sizeof(std::string) + ParseBudget::kAllocOverhead;
-  // A deque slot of `tensors` and a slot of the duplicate index
-  // (absl::flat_hash_set<std::string_view>: 17 bytes at a load of 7/16 at
-  // worst, doubled while it grows).
+  // A deque slot of `tensors` (and its share of the deque's block map).
   static constexpr uint64_t kTensorEntryBytes =
-      sizeof(std::pair<std::string, const PickleValue*>) + 2 * sizeof(void*) +
-      96;
+      sizeof(std::pair<std::string, const PickleValue*>) + 2 * sizeof(void*);
 
   absl::Status OverBudget(const std::string& what) const {
     return budget_->Exceeded(absl::StrCat(source_, ": ", what));
@@ -205,6 +202,10 @@ class Flattener {
   absl::Status AddTensor(const PickleValue& v) {
     if (!budget_->TryCharge(kTensorEntryBytes +
                             ParseBudget::StringBytes(path_.size()))) {
+      return OverBudget(absl::StrCat("the names of ", tensors.size() + 1,
+                                     " tensors"));
+    }
+    if (!budget_->ReserveTable(&names_, 1)) {
       return OverBudget(absl::StrCat("the names of ", tensors.size() + 1,
                                      " tensors"));
     }
@@ -263,10 +264,6 @@ class Flattener {
   std::string path_;
   absl::flat_hash_set<std::string_view> names_;
 };
-
-// A slot of the storage index (absl::flat_hash_map<std::string, Span>:
-// 48-byte slots at a load of 7/16 at worst, doubled while it grows).
-constexpr uint64_t kRecordEntryBytes = 256;
 
 absl::StatusOr<CheckpointContents> ReadArchive(absl::Span<const uint8_t> file,
                                                const std::string& source,
@@ -384,11 +381,14 @@ absl::StatusOr<CheckpointContents> ReadArchive(absl::Span<const uint8_t> file,
       absl::StatusOr<absl::Span<const uint8_t>> b =
           zip->Read(*e, verify_checksums);
       if (!b.ok()) return b.status();
-      if (!budget->TryCharge(kRecordEntryBytes +
-                             ParseBudget::StringBytes(storage.str.size()))) {
+      if (!budget->ReserveTable(&records, 1) ||
+          !budget->TryCharge(ParseBudget::StringBytes(storage.str.size()))) {
         return budget->Exceeded(absl::StrCat(source, ": the storage index"));
       }
-      it = records.emplace(storage.str, *b).first;
+      // Copied first: absl's tables are not exception-safe if constructing
+      // an entry in place throws; moving a string cannot.
+      std::string key = storage.str;
+      it = records.emplace(std::move(key), *b).first;
     }
     const absl::Span<const uint8_t> bytes = it->second;
     const uint64_t storage_numel = static_cast<uint64_t>(storage.int_value);

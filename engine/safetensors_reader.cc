@@ -376,8 +376,8 @@ absl::StatusOr<CheckpointContents> Parse(absl::Span<const uint8_t> file,
     return loss("safetensors header nests deeper than ", kMaxJsonDepth,
                 " levels");
   }
-  // The lexer's two buffers of the current token, and our copy of a key.
-  if (!budget->TryCharge(3 * ParseBudget::StringBytes(shape.longest_token))) {
+  // The lexer's buffers, and the reader's copy of the last key.
+  if (!budget->TryCharge(shape.LexerBytes())) {
     return budget->Exceeded(absl::StrCat(source, ": the safetensors header"));
   }
   if (!Json::accept(text.begin(), text.end())) {

@@ -14,10 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/checkpoint.h"
+#include "engine/checkpoint_contents.h"
 #include "engine/checkpoint_writer.h"
 #include "engine/internal/state_impl.h"
 #include "engine/internal/state_schema.h"
 #include "engine/internal/torch_status.h"
+#include "engine/parse_budget.h"
+#include "engine/state_inspect.h"
 
 namespace rwkv::engine {
 namespace {
@@ -37,7 +40,7 @@ absl::StatusOr<Architecture> ParseArch(const std::string& s,
   if (s == "rwkv4") return Architecture::kRwkv4;
   if (s == "rwkv7") return Architecture::kRwkv7;
   return absl::InvalidArgumentError(
-      absl::StrCat(source, ": unknown architecture '", s, "' in state file"));
+      absl::StrCat(source, ": unknown architecture '", PrintableName(s), "' in state file"));
 }
 
 // Checks the tensors of a parsed file against the architecture's schema and
@@ -50,7 +53,7 @@ absl::StatusOr<std::unique_ptr<StateImpl>> BuildImpl(
   for (const CheckpointTensor& t : ckpt.tensors()) {
     if (std::find(names.begin(), names.end(), t.name) == names.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": unexpected tensor '", t.name, "' in an ",
+          source, ": unexpected tensor '", PrintableName(t.name), "' in an ",
           std::string(ArchitectureName(info.arch)), " state file (expected ",
           absl::StrJoin(names, ", "), ")"));
     }
@@ -200,10 +203,11 @@ absl::StatusOr<std::string> SerializeState(const State& state,
       });
 }
 
-absl::StatusOr<State> ParseStateStandalone(std::string bytes,
-                                           std::string_view source_view,
-                                           StateFileInfo* info_out) {
-  const std::string source(source_view);
+namespace {
+
+absl::StatusOr<State> ParseStandalone(std::string bytes,
+                                      const std::string& source,
+                                      StateFileInfo* info_out) {
   absl::StatusOr<Checkpoint> ckpt =
       Checkpoint::FromBytes(std::move(bytes), source);
   if (!ckpt.ok()) return ckpt.status();
@@ -213,7 +217,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
     if (!absl::SimpleAtoi(it->second, &info.format_version) ||
         info.format_version < 1) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source, ": bad rwkv_state_format '", it->second, "'"));
+          absl::StrCat(source, ": bad rwkv_state_format '", PrintableName(it->second), "'"));
     }
     if (info.format_version > kStateFormatVersion) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -247,7 +251,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
     if (!tc.ok()) return tc.status();
     if (!absl::SimpleAtoi(*tc, &info.token_count) || info.token_count < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source, ": bad token_count '", *tc, "'"));
+          absl::StrCat(source, ": bad token_count '", PrintableName(*tc), "'"));
     }
   } else {
     // A plain dict of state tensors (e.g. written by Python's torch.save).
@@ -284,11 +288,52 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
   });
 }
 
+absl::StatusOr<State> ParseForModel(std::string bytes,
+                                    const std::string& source,
+                                    const Engine& engine,
+                                    const LoadStateOptions& options);
+
+}  // namespace
+
+absl::StatusOr<State> ParseStateStandalone(std::string bytes,
+                                           std::string_view source_view,
+                                           StateFileInfo* info) {
+  const std::string source(source_view);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<State> {
+    return ParseStandalone(std::move(bytes), source, info);
+  });
+}
+
+int64_t MaxStateFileBytes(const ModelConfig& config) {
+  return kStateFileSizeFactor * config.state_bytes_fp32 + kStateFileSlackBytes;
+}
+
 absl::StatusOr<State> ParseState(std::string bytes,
                                  std::string_view source_view,
                                  const Engine& engine,
                                  const LoadStateOptions& options) {
   const std::string source(source_view);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<State> {
+    return ParseForModel(std::move(bytes), source, engine, options);
+  });
+}
+
+namespace {
+
+absl::StatusOr<State> ParseForModel(std::string bytes,
+                                    const std::string& source,
+                                    const Engine& engine,
+                                    const LoadStateOptions& options) {
+  const int64_t limit = options.max_file_bytes > 0
+                            ? options.max_file_bytes
+                            : MaxStateFileBytes(engine.config());
+  if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(limit)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": a state file of ", bytes.size(),
+        " bytes is larger than any state of this model can be (at most ",
+        limit, " bytes; its state is ", engine.config().state_bytes_fp32,
+        " bytes in fp32)"));
+  }
   StateFileInfo info;
   absl::StatusOr<State> loaded =
       ParseStateStandalone(std::move(bytes), source, &info);
@@ -304,7 +349,8 @@ absl::StatusOr<State> ParseState(std::string bytes,
   if (!options.skip_fingerprint_check && !info.model_fingerprint.empty() &&
       info.model_fingerprint != config.fingerprint) {
     return absl::FailedPreconditionError(absl::StrCat(
-        source, ": state was saved for model ", info.model_fingerprint,
+        source, ": state was saved for model ",
+        PrintableName(info.model_fingerprint),
         ", not this model (", config.fingerprint,
         "); loading it anyway needs the skip-fingerprint option"));
   }
@@ -319,6 +365,14 @@ absl::StatusOr<State> ParseState(std::string bytes,
           Shape(want->tensors[i].sizes())));
     }
   }
+  if (!options.allow_unhealthy) {
+    if (absl::Status health = CheckStateHealth(*loaded); !health.ok()) {
+      return absl::Status(
+          health.code(),
+          absl::StrCat(source, ": ", health.message(),
+                       "; loading it anyway needs the allow-unhealthy option"));
+    }
+  }
   return internal::CatchTorch(source, [&]() -> absl::StatusOr<State> {
     for (size_t i = 0; i < got->tensors.size(); ++i) {
       got->tensors[i] = got->tensors[i].to(want->tensors[i].device());
@@ -327,6 +381,8 @@ absl::StatusOr<State> ParseState(std::string bytes,
     return *std::move(loaded);
   });
 }
+
+}  // namespace
 
 absl::Status SaveStateFile(const std::string& path, const State& state,
                            StateDtype dtype) {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -121,6 +122,20 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
     }
     return r;
   });
+}
+
+absl::Status CheckStateHealth(const State& state) {
+  absl::StatusOr<StateReport> report = InspectState(state);
+  if (!report.ok()) return report.status();
+  if (report->healthy) return absl::OkStatus();
+  constexpr size_t kShown = 3;
+  std::vector<std::string> shown(
+      report->problems.begin(),
+      report->problems.begin() + std::min(kShown, report->problems.size()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "state is unhealthy: ", absl::StrJoin(shown, "; "),
+      report->problems.size() > kShown ? "; ..." : "",
+      " (bounds: README \"State health\")"));
 }
 
 std::string FormatStateReport(const StateReport& r) {

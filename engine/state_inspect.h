@@ -56,6 +56,12 @@ struct StateReport {
 
 absl::StatusOr<StateReport> InspectState(const State& state);
 
+// The health verdict alone, for accepting a state from outside (state
+// files, uploads): OK for a healthy state; InvalidArgument "state is
+// unhealthy: <the first problems>" otherwise (the same verdict and problems
+// InspectState reports). Errors of InspectState pass through.
+absl::Status CheckStateHealth(const State& state);
+
 // A human-readable multi-line rendering (rwkv-cli state inspect).
 std::string FormatStateReport(const StateReport& report);
 

@@ -403,8 +403,8 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
   // The id tables are sized by the largest id, which a small file can make
   // large: they are charged like everything else.
   if (!budget->TryCharge(
-          ParseBudget::VectorBytes<uint32_t>(uint64_t{vocab_size} + 1) +
-          ParseBudget::VectorBytes<uint64_t>(uint64_t{vocab_size} / 64 + 1) +
+          ParseBudget::VectorBytes<uint32_t>(static_cast<uint64_t>(vocab_size) + 1) +
+          ParseBudget::VectorBytes<uint64_t>(static_cast<uint64_t>(vocab_size) / 64 + 1) +
           ParseBudget::StringBytes(bytes.size()))) {
     return over(absl::StrCat("the id table for ids up to ", vocab_size - 1));
   }

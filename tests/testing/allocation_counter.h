@@ -17,6 +17,19 @@
 
 namespace rwkv::testing {
 
+// True in the sanitizer build (tests scale their largest inputs down there).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 class AllocationCounter {
  public:
   // Bytes currently held through operator new.

@@ -200,8 +200,8 @@ std::string DictCopyBombPth(size_t pairs, size_t copies) {
 
 std::string SafetensorsHeaderBomb(size_t header_bytes) {
   std::string header =
-      R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"pad":[)";
-  const std::string tail = "{}]}";
+      R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"pad":[)";
+  const std::string tail = "{}]}}";
   while (header.size() + 3 + tail.size() <= header_bytes) header += "{},";
   header += tail;
   while (header.size() < header_bytes) header += ' ';

@@ -51,7 +51,8 @@ std::string ValueCountBombPth(size_t values);
 std::string DictCopyBombPth(size_t pairs, size_t copies);
 
 // A .safetensors file whose JSON header (`header_bytes` long) holds one
-// valid empty tensor and, under an unknown key, an array of empty objects
+// valid empty tensor with, under an unknown key of its entry (which readers
+// ignore), an array of empty objects
 // ("{}," per 3 bytes): a JSON document tree costs ~80 bytes per 3 bytes of
 // it (issue 15: a 60 MB upload reached 1.2 GB).
 std::string SafetensorsHeaderBomb(size_t header_bytes);
