@@ -19,3 +19,9 @@ rwkv_test(rwkv7_parity_test
   SOURCES engine/rwkv7_parity_test.cc
   LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
   LABELS engine)
+
+# State uploads: size limit before parsing, health check, non-finite logits.
+rwkv_test(state_upload_test
+  SOURCES engine/state_upload_test.cc
+  LIBS rwkv_engine rwkv_checkpoint rwkv_hostile_files rwkv_allocation_counter
+  LABELS engine)
