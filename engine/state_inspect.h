@@ -35,8 +35,9 @@ struct ComponentReport {
 
 // Health bounds (engineering limits, documented in README "State health"):
 // a healthy state is finite; RWKV-4: att_ab >= 0, every |att_aa| <=
-// kMaxMeanRatio * att_ab (the running WKV mean stays bounded), att_pp either
-// fresh (<= -1e29) or within +-kMaxExponent, |x_prev| <= kMaxActivation;
+// kMaxMeanRatio * att_ab (the running WKV mean stays bounded), att_pp <=
+// kMaxExponent (lower values, such as a fresh state's -1e30 or its fp16 form
+// -65504, weigh nothing), |x_prev| <= kMaxActivation;
 // RWKV-7: every |att_kv| <= kHealthMaxKv.
 inline constexpr double kHealthMaxActivation = 1e4;
 inline constexpr double kHealthMaxKv = 1e6;

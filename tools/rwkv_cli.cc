@@ -70,7 +70,9 @@ constexpr char kUsage[] =
     "--model: default $RWKV_MODEL, else the demo model "
     "models/demo/rwkv4-demo.pth\n"
     "<input>: --prompt TEXT | --prompt-file FILE | --tokens ID,ID,...\n"
-    "eval/generate state files: [--state-in FILE [--ignore-fingerprint]]\n"
+    "eval/generate state files: [--state-in FILE [--ignore-fingerprint]\n"
+    "             [--allow-unhealthy-state]]"
+    "\n"
     "             [--state-out FILE [--state-dtype fp32|fp16|bf16]]: continue "
     "from\n"
     "             a saved state; save the state after the run (generate: "
@@ -176,6 +178,7 @@ struct StateIo {
   std::optional<std::string> out;
   engine::StateDtype dtype = engine::StateDtype::kFloat32;
   bool ignore_fingerprint = false;
+  bool allow_unhealthy = false;
 };
 
 absl::StatusOr<StateIo> ReadStateIo(const CliArgs& args) {
@@ -185,6 +188,10 @@ absl::StatusOr<StateIo> ReadStateIo(const CliArgs& args) {
   io.ignore_fingerprint = args.Has("ignore-fingerprint");
   if (io.ignore_fingerprint && !io.in) {
     return UsageError("--ignore-fingerprint applies only with --state-in");
+  }
+  io.allow_unhealthy = args.Has("allow-unhealthy-state");
+  if (io.allow_unhealthy && !io.in) {
+    return UsageError("--allow-unhealthy-state applies only with --state-in");
   }
   if (std::optional<std::string> d = args.Get("state-dtype")) {
     if (!io.out)
@@ -207,6 +214,7 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
   if (!io.in) return engine.NewState();
   engine::LoadStateOptions opts;
   opts.skip_fingerprint_check = io.ignore_fingerprint;
+  opts.allow_unhealthy = io.allow_unhealthy;
   absl::StatusOr<engine::State> state =
       engine::LoadStateFile(*io.in, engine, opts);
   if (!state.ok()) {
@@ -214,6 +222,9 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
     if (absl::StrContains(msg, "fingerprint") ||
         absl::StrContains(msg, "not this model")) {
       msg += " (rwkv-cli: --ignore-fingerprint)";
+    }
+    if (absl::StrContains(msg, "allow-unhealthy")) {
+      msg += " (rwkv-cli: --allow-unhealthy-state)";
     }
     return absl::Status(state.status().code(),
                         absl::StrCat("--state-in: ", msg));
@@ -579,7 +590,7 @@ int Main(int argc, char** argv) {
                 "state-in",
                 "state-out",
                 "state-dtype"},
-               {"json", "help", "ignore-fingerprint"});
+               {"json", "help", "ignore-fingerprint", "allow-unhealthy-state"});
   absl::Status s = args.Parse(argc, argv, 2);
   if (!s.ok()) s = UsageError(std::string(s.message()));
   if (s.ok() && args.Has("help")) {
