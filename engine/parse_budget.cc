@@ -52,7 +52,7 @@ absl::Status OutOfMemoryWhileParsing(std::string_view context) noexcept {
 
 namespace {
 // Creates the fallback before any parse can run out of memory.
-[[maybe_unused]] const bool kFallbackReady = (OutOfMemoryWhileParsing("").ok(), true);
+[[maybe_unused]] const bool kFallbackReady = !OutOfMemoryWhileParsing("").ok();
 }  // namespace
 
 }  // namespace rwkv::engine

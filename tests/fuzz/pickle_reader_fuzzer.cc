@@ -9,9 +9,11 @@
 #include "tests/fuzz/fuzz_budget_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  rwkv::fuzz::BudgetCheck check(size);
-  absl::StatusOr<std::unique_ptr<rwkv::engine::PickleReader>> pickle =
-      rwkv::engine::PickleReader::Parse({data, size}, "fuzz.pkl");
+  absl::StatusOr<std::unique_ptr<rwkv::engine::PickleReader>> pickle;
+  {
+    rwkv::fuzz::BudgetCheck check(size);  // the parse, not the walk below
+    pickle = rwkv::engine::PickleReader::Parse({data, size}, "fuzz.pkl");
+  }
   if (!pickle.ok()) return 0;
   std::vector<const rwkv::engine::PickleValue*> todo = {&(*pickle)->root()};
   size_t visits = 0;

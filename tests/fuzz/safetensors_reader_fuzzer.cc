@@ -9,11 +9,10 @@
 #include "tests/fuzz/fuzz_budget_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string file(reinterpret_cast<const char*>(data), size);
   rwkv::fuzz::BudgetCheck check(size);
   absl::StatusOr<rwkv::engine::Checkpoint> ckpt =
-      rwkv::engine::Checkpoint::FromBytes(
-          std::string(reinterpret_cast<const char*>(data), size),
-          "fuzz.safetensors");
+      rwkv::engine::Checkpoint::FromBytes(std::move(file), "fuzz.safetensors");
   if (!ckpt.ok()) return 0;
   uint8_t sink = 0;
   for (const rwkv::engine::CheckpointTensor& t : ckpt->tensors()) {
