@@ -297,9 +297,7 @@ class TokenizerJsonReader : public nlohmann::json_sax<Json> {
   bool null() override { return Scalar(Json(nullptr)); }
   bool boolean(bool v) override { return Scalar(Json(v)); }
   bool number_integer(number_integer_t v) override { return Scalar(Json(v)); }
-  bool number_unsigned(number_unsigned_t v) override {
-    return Scalar(Json(v));
-  }
+  bool number_unsigned(number_unsigned_t v) override { return Scalar(Json(v)); }
   bool number_float(number_float_t v, const string_t&) override {
     return Scalar(Json(v));
   }
@@ -380,8 +378,8 @@ std::optional<Json>* TokenizerJsonReader::SlotForValue() {
 bool TokenizerJsonReader::AddToTree(Json value, bool is_container) {
   if (!Charge(kTreeNodeBytes +
               (value.is_string()
-                   ? ParseBudget::StringBytes(value.get_ref<const std::string&>()
-                                                  .size())
+                   ? ParseBudget::StringBytes(
+                         value.get_ref<const std::string&>().size())
                    : 0))) {
     return false;
   }
@@ -814,7 +812,8 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
     std::vector<std::string> added_bytes_of_id;  // Decoding overrides.
     if (found.added_tokens.has_value() && !found.added_tokens->is_null()) {
       const Json& added_tokens = *found.added_tokens;
-      if (!added_tokens.is_array()) return error("added_tokens is not an array");
+      if (!added_tokens.is_array())
+        return error("added_tokens is not an array");
       for (const Json& t : added_tokens) {
         if (!t.is_object() || !t.contains("id") || !t.contains("content") ||
             !t["id"].is_number_integer() || !t["content"].is_string()) {
@@ -847,9 +846,9 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
           added_bytes_of_id.resize(id + 1);
         }
         // The decoded bytes, the NFC content and the trie of the token.
-        if (!budget->TryCharge(3 * ParseBudget::StringBytes(
-                                       added.content.size()) +
-                               sizeof(AddedToken)) ||
+        if (!budget->TryCharge(
+                3 * ParseBudget::StringBytes(added.content.size()) +
+                sizeof(AddedToken)) ||
             !budget->Reserve(&tok->added_, 1)) {
           return over("added_tokens");
         }
@@ -899,8 +898,8 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
             ParseBudget::VectorBytes<uint32_t>(uint64_t(tok->vocab_size_) + 1) +
             ParseBudget::VectorBytes<uint64_t>(tok->vocab_size_ / 64 + 1) +
             ParseBudget::StringBytes(blob_bytes))) {
-      return over(absl::StrCat("the id table for ids up to ",
-                               tok->vocab_size_ - 1));
+      return over(
+          absl::StrCat("the id table for ids up to ", tok->vocab_size_ - 1));
     }
     tok->offsets_.assign(tok->vocab_size_ + 1, 0);
     tok->defined_.assign(tok->vocab_size_, false);

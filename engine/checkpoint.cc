@@ -212,8 +212,9 @@ absl::StatusOr<Checkpoint> Checkpoint::Build(std::unique_ptr<MappedFile> file,
   ckpt.tensors_ = std::move(contents->tensors);
   ckpt.metadata_ = std::move(contents->metadata);
   for (size_t i = 0; i < ckpt.tensors_.size(); ++i) {
-    if (!budget.TryCharge(kIndexNodeBytes + ParseBudget::StringBytes(
-                                                ckpt.tensors_[i].name.size()))) {
+    if (!budget.TryCharge(
+            kIndexNodeBytes +
+            ParseBudget::StringBytes(ckpt.tensors_[i].name.size()))) {
       return budget.Exceeded(absl::StrCat(source, ": the index of ",
                                           ckpt.tensors_.size(), " tensors"));
     }

@@ -8,8 +8,7 @@ namespace rwkv::engine {
 namespace {
 
 bool StartsScalar(char c) {
-  return c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' ||
-         c == 'n';
+  return c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n';
 }
 
 bool InScalar(char c) {

@@ -71,7 +71,8 @@ class ParseBudget {
     const size_t old_cap = v->capacity();
     if (need <= old_cap) return true;
     const size_t cap = need > 2 * old_cap ? need : 2 * old_cap;
-    if (cap > (uint64_t{1} << 60) / sizeof(T) || !TryCharge(VectorBytes<T>(cap))) {
+    if (cap > (uint64_t{1} << 60) / sizeof(T) ||
+        !TryCharge(VectorBytes<T>(cap))) {
       return false;
     }
     v->reserve(cap);

@@ -132,8 +132,8 @@ class PickleReader::Machine {
       return Unsupported("more than ", kMaxValues, " objects");
     }
     if (!budget_->TryCharge(bytes_per_value())) {
-      return OverBudget(absl::StrCat("the pickle's ", out_->values_.size() + 1,
-                                     " objects"));
+      return OverBudget(
+          absl::StrCat("the pickle's ", out_->values_.size() + 1, " objects"));
     }
     PickleValue& v = out_->values_.emplace_back();
     v.kind = kind;
@@ -221,8 +221,8 @@ class PickleReader::Machine {
     absl::StatusOr<PickleValue*> top = Top();
     if (!top.ok()) return top.status();
     if (!budget_->ReserveTable(&memo_, 1)) {
-      return OverBudget(absl::StrCat("the pickle's ", memo_.size() + 1,
-                                     " memo entries"));
+      return OverBudget(
+          absl::StrCat("the pickle's ", memo_.size() + 1, " memo entries"));
     }
     memo_[index] = *top;
     return absl::OkStatus();
@@ -298,8 +298,9 @@ absl::Status PickleReader::Machine::PushGlobal(std::string_view module_sv,
         "' is not allowed (only torch tensor/storage rebuild functions and "
         "collections.OrderedDict are; nothing was executed)");
   }
-  if (absl::Status s = Charge(
-          ParseBudget::StringBytes(module.size() + 1 + name.size()), "a global");
+  if (absl::Status s =
+          Charge(ParseBudget::StringBytes(module.size() + 1 + name.size()),
+                 "a global");
       !s.ok()) {
     return s;
   }
@@ -411,7 +412,8 @@ absl::Status PickleReader::Machine::Reduce() {
       if (absl::Status s = Grow(&(*t)->items, 1, "a tensor"); !s.ok()) {
         return s;
       }
-      if (absl::Status s = Grow(&(*t)->dims, 2 * size->items.size(), "a tensor");
+      if (absl::Status s =
+              Grow(&(*t)->dims, 2 * size->items.size(), "a tensor");
           !s.ok()) {
         return s;
       }

@@ -142,8 +142,8 @@ class Flattener {
             key = *k;
           } else {
             key = std::string_view(
-                number, std::to_chars(number, number + sizeof(number), i).ptr -
-                            number);
+                number,
+                std::to_chars(number, number + sizeof(number), i).ptr - number);
           }
           if (absl::Status s = Extend(parent, dot, key); !s.ok()) return s;
           const PickleValue& child = *v.items[i + step - 1];
@@ -202,12 +202,12 @@ class Flattener {
   absl::Status AddTensor(const PickleValue& v) {
     if (!budget_->TryCharge(kTensorEntryBytes +
                             ParseBudget::StringBytes(path_.size()))) {
-      return OverBudget(absl::StrCat("the names of ", tensors.size() + 1,
-                                     " tensors"));
+      return OverBudget(
+          absl::StrCat("the names of ", tensors.size() + 1, " tensors"));
     }
     if (!budget_->ReserveTable(&names_, 1)) {
-      return OverBudget(absl::StrCat("the names of ", tensors.size() + 1,
-                                     " tensors"));
+      return OverBudget(
+          absl::StrCat("the names of ", tensors.size() + 1, " tensors"));
     }
     tensors.emplace_back(path_, &v);
     if (!names_.insert(tensors.back().first).second) {
@@ -240,7 +240,8 @@ class Flattener {
         return std::string_view(k.str);
       case Kind::kInt:
         return std::string_view(
-            buffer, std::to_chars(buffer, buffer + 32, k.int_value).ptr - buffer);
+            buffer,
+            std::to_chars(buffer, buffer + 32, k.int_value).ptr - buffer);
       case Kind::kBool:
         return std::string_view(k.bool_value ? "True" : "False");
       case Kind::kNone:
@@ -338,8 +339,7 @@ absl::StatusOr<CheckpointContents> ReadArchive(absl::Span<const uint8_t> file,
   absl::StatusOr<absl::Span<const uint8_t>> pkl_bytes = zip->Read(*pkl, true);
   if (!pkl_bytes.ok()) return pkl_bytes.status();
   absl::StatusOr<std::unique_ptr<PickleReader>> pickle = PickleReader::Parse(
-      *pkl_bytes, absl::StrCat(source, ": ", PrintableName(pkl->name)),
-      budget);
+      *pkl_bytes, absl::StrCat(source, ": ", PrintableName(pkl->name)), budget);
   if (!pickle.ok()) return pickle.status();
   const PickleValue& root = (*pickle)->root();
   if (root.kind != Kind::kDict && root.kind != Kind::kList &&

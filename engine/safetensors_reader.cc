@@ -1,7 +1,7 @@
 #include "engine/safetensors_reader.h"
 
-#include <cstring>
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -133,7 +133,8 @@ bool HeaderReader::Open(bool is_object) {
   const int depth = depth_++;
   if (skip_depth_ != 0) return true;
   if (depth == 0) {
-    if (!is_object) return Fail(Loss("safetensors header is not a JSON object"));
+    if (!is_object)
+      return Fail(Loss("safetensors header is not a JSON object"));
     return true;
   }
   if (depth == 1) {  // the value of a top-level key
@@ -152,8 +153,8 @@ bool HeaderReader::Open(bool is_object) {
     return true;
   }
   if (depth == 2 && in_metadata_) {
-    return Fail(Loss("__metadata__ entry '", PrintableName(key_),
-                     "' is not a string"));
+    return Fail(
+        Loss("__metadata__ entry '", PrintableName(key_), "' is not a string"));
   }
   if (depth == 2 && in_tensor_) {
     if (field_ == Field::kDtype) entry_.dtype_is_string = false;
@@ -230,8 +231,8 @@ bool HeaderReader::Scalar(Token token, uint64_t value) {
                      "': header entry is not an object"));
   }
   if (depth_ == 2 && in_metadata_) {
-    return Fail(Loss("__metadata__ entry '", PrintableName(key_),
-                     "' is not a string"));
+    return Fail(
+        Loss("__metadata__ entry '", PrintableName(key_), "' is not a string"));
   }
   if (depth_ == 2 && in_tensor_) {
     if (field_ == Field::kDtype) entry_.dtype_is_string = false;

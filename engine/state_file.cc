@@ -39,8 +39,8 @@ absl::StatusOr<Architecture> ParseArch(const std::string& s,
                                        const std::string& source) {
   if (s == "rwkv4") return Architecture::kRwkv4;
   if (s == "rwkv7") return Architecture::kRwkv7;
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ": unknown architecture '", PrintableName(s), "' in state file"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      source, ": unknown architecture '", PrintableName(s), "' in state file"));
 }
 
 // Checks the tensors of a parsed file against the architecture's schema and
@@ -216,8 +216,8 @@ absl::StatusOr<State> ParseStandalone(std::string bytes,
   if (auto it = meta.find("rwkv_state_format"); it != meta.end()) {
     if (!absl::SimpleAtoi(it->second, &info.format_version) ||
         info.format_version < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": bad rwkv_state_format '", PrintableName(it->second), "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": bad rwkv_state_format '", PrintableName(it->second), "'"));
     }
     if (info.format_version > kStateFormatVersion) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -330,8 +330,8 @@ absl::StatusOr<State> ParseForModel(std::string bytes,
   if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(limit)) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": a state file of ", bytes.size(),
-        " bytes is larger than any state of this model can be (at most ",
-        limit, " bytes; its state is ", engine.config().state_bytes_fp32,
+        " bytes is larger than any state of this model can be (at most ", limit,
+        " bytes; its state is ", engine.config().state_bytes_fp32,
         " bytes in fp32)"));
   }
   StateFileInfo info;
@@ -348,11 +348,11 @@ absl::StatusOr<State> ParseForModel(std::string bytes,
   }
   if (!options.skip_fingerprint_check && !info.model_fingerprint.empty() &&
       info.model_fingerprint != config.fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        source, ": state was saved for model ",
-        PrintableName(info.model_fingerprint),
-        ", not this model (", config.fingerprint,
-        "); loading it anyway needs the skip-fingerprint option"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(source, ": state was saved for model ",
+                     PrintableName(info.model_fingerprint),
+                     ", not this model (", config.fingerprint,
+                     "); loading it anyway needs the skip-fingerprint option"));
   }
   State templ = engine.NewState();
   StateImpl* want = StateAccess::Get(templ);

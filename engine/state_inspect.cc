@@ -94,8 +94,8 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
         // Exponents below -kHealthMaxExponent weigh nothing (exp underflows
         // to 0), like a fresh state's -1e30 or its fp16 form -65504.
         if (t.max().item<double>() > kHealthMaxExponent) {
-          AddProblem(r,
-                     absl::StrCat("att_pp exponent above +", kHealthMaxExponent));
+          AddProblem(
+              r, absl::StrCat("att_pp exponent above +", kHealthMaxExponent));
         }
       } else if (name == "att_kv") {
         if (c.max_abs > kHealthMaxKv) {
@@ -132,10 +132,10 @@ absl::Status CheckStateHealth(const State& state) {
   std::vector<std::string> shown(
       report->problems.begin(),
       report->problems.begin() + std::min(kShown, report->problems.size()));
-  return absl::InvalidArgumentError(absl::StrCat(
-      "state is unhealthy: ", absl::StrJoin(shown, "; "),
-      report->problems.size() > kShown ? "; ..." : "",
-      " (bounds: README \"State health\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("state is unhealthy: ", absl::StrJoin(shown, "; "),
+                   report->problems.size() > kShown ? "; ..." : "",
+                   " (bounds: README \"State health\")"));
 }
 
 std::string FormatStateReport(const StateReport& r) {

@@ -250,9 +250,9 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
     contents.remove_prefix(3);  // UTF-8 byte order mark.
   }
   if (contents.size() >= (uint64_t{1} << 32)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        AbslView(source), ": a vocabulary file of ", contents.size(),
-        " bytes is too large"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(source), ": a vocabulary file of ",
+                     contents.size(), " bytes is too large"));
   }
   // Token bytes are never longer than their literals: one blob sized by the
   // file holds them all, in file order.
@@ -326,10 +326,9 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
                                 length));
     }
     if (size == 0) return error(absl::StrCat("token ", id, " is empty"));
-    entries.push_back({static_cast<int32_t>(id),
-                       static_cast<uint32_t>(line_number),
-                       static_cast<uint32_t>(offset),
-                       static_cast<uint32_t>(size)});
+    entries.push_back(
+        {static_cast<int32_t>(id), static_cast<uint32_t>(line_number),
+         static_cast<uint32_t>(offset), static_cast<uint32_t>(size)});
   }
   if (entries.empty()) {
     return absl::InvalidArgumentError(
@@ -375,8 +374,8 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
   for (const Entry& e : entries) {
     const std::string_view token(bytes.data() + e.offset, e.length);
     if (!tok->InsertIntoTrie(token, e.id, budget)) {
-      return over(absl::StrCat("the token trie (", tok->node_token_.size(),
-                               " nodes)"));
+      return over(
+          absl::StrCat("the token trie (", tok->node_token_.size(), " nodes)"));
     }
   }
   for (int b = 0; b < 256; ++b) {
@@ -402,10 +401,11 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
   const int32_t vocab_size = entries.back().id + 1;
   // The id tables are sized by the largest id, which a small file can make
   // large: they are charged like everything else.
-  if (!budget->TryCharge(
-          ParseBudget::VectorBytes<uint32_t>(static_cast<uint64_t>(vocab_size) + 1) +
-          ParseBudget::VectorBytes<uint64_t>(static_cast<uint64_t>(vocab_size) / 64 + 1) +
-          ParseBudget::StringBytes(bytes.size()))) {
+  if (!budget->TryCharge(ParseBudget::VectorBytes<uint32_t>(
+                             static_cast<uint64_t>(vocab_size) + 1) +
+                         ParseBudget::VectorBytes<uint64_t>(
+                             static_cast<uint64_t>(vocab_size) / 64 + 1) +
+                         ParseBudget::StringBytes(bytes.size()))) {
     return over(absl::StrCat("the id table for ids up to ", vocab_size - 1));
   }
   tok->vocab_size_ = vocab_size;

@@ -53,8 +53,7 @@ class WorldTokenizer : public Tokenizer {
   WorldTokenizer() = default;
 
   static absl::StatusOr<std::unique_ptr<WorldTokenizer>> Parse(
-      std::string_view contents, std::string_view source,
-      ParseBudget* budget);
+      std::string_view contents, std::string_view source, ParseBudget* budget);
 
   // The bytes of token `id`; `id` must be in [0, vocab_size_).
   std::string_view TokenBytes(int32_t id) const {

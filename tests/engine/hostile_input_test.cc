@@ -197,8 +197,9 @@ TEST(HostileInputTest, WorldVocabularyWithAHugeIdIsRefused) {
   ScopedAllocationMeter meter;
   absl::Status status = WorldTokenizer::FromString(vocab, "vocab.txt").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(status.message()),
-              HasSubstr("the id table for ids up to 4000000 needs more memory"));
+  EXPECT_THAT(
+      std::string(status.message()),
+      HasSubstr("the id table for ids up to 4000000 needs more memory"));
   EXPECT_LE(meter.peak(), Limit(vocab.size()));
 }
 
@@ -228,7 +229,7 @@ TEST(HostileInputTest, TokenizerJsonPaddingIsSkippedWithoutATree) {
 
 TEST(HostileInputTest, RealFilesFitTheirBudget) {
   const std::vector<std::string> files = {
-      "models/tiny-rwkv4-660K.pth",        "models/tiny-rwkv7-834K.pth",
+      "models/tiny-rwkv4-660K.pth", "models/tiny-rwkv7-834K.pth",
       "models/tiny-rwkv7-834K.safetensors", "models/state-hello-tiny-rwkv7.pt",
       "models/state-hello-synthetic-rwkv4.pt"};
   int read = 0;
@@ -244,8 +245,8 @@ TEST(HostileInputTest, RealFilesFitTheirBudget) {
     EXPECT_LE(meter.peak(), Limit(size)) << name;
     ++read;
   }
-  for (const std::string name :
-       {"tokenizers/20B_tokenizer.json", "tokenizers/rwkv_vocab_v20230424.txt"}) {
+  for (const std::string name : {"tokenizers/20B_tokenizer.json",
+                                 "tokenizers/rwkv_vocab_v20230424.txt"}) {
     const std::string path = testing::SharedFile(name);
     if (path.empty()) continue;
     const std::string text = testing::ReadFileOrEmpty(path);
@@ -257,8 +258,7 @@ TEST(HostileInputTest, RealFilesFitTheirBudget) {
     }
     EXPECT_LE(meter.peak(), Limit(text.size())) << name;
     std::printf("[ figures  ] %s: %zu bytes, peak %lld bytes (%.2f x)\n",
-                name.c_str(), text.size(),
-                static_cast<long long>(meter.peak()),
+                name.c_str(), text.size(), static_cast<long long>(meter.peak()),
                 static_cast<double>(meter.peak()) / text.size());
     ++read;
   }
@@ -271,8 +271,11 @@ TEST(HostileInputTest, ThousandTinyTensorsFitTheBudget) {
   std::vector<TensorToWrite> tensors;
   for (int i = 0; i < 1001; ++i) {
     values[i] = static_cast<float>(i);
-    tensors.push_back({"t" + std::to_string(i), DType::kFloat32, {1},
-                       &values[i], sizeof(float)});
+    tensors.push_back({"t" + std::to_string(i),
+                       DType::kFloat32,
+                       {1},
+                       &values[i],
+                       sizeof(float)});
   }
   absl::StatusOr<std::string> pth = SerializePth(tensors);
   ASSERT_TRUE(pth.ok()) << pth.status();

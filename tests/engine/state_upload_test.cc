@@ -55,8 +55,8 @@ std::string Rwkv4StateFile(const Engine& engine, float x_prev) {
   pp.assign(n, -1e30f);
   x.assign(n, x_prev);
   auto t = [&](const char* name, const std::vector<float>& v) {
-    return TensorToWrite{name, DType::kFloat32, {kLayers, kEmbd}, v.data(),
-                         n * sizeof(float)};
+    return TensorToWrite{
+        name, DType::kFloat32, {kLayers, kEmbd}, v.data(), n * sizeof(float)};
   };
   const std::vector<TensorToWrite> tensors = {
       t("att_aa", zeros), t("att_ab", zeros), t("att_pp", pp),

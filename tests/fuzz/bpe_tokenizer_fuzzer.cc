@@ -18,8 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!tok.ok()) return 0;
   for (std::string_view text :
-       {json.substr(0, rwkv::engine::ValidUtf8PrefixLength(json.substr(0, 256))),
-        std::string_view("Hello, world! \xC3\xA9t\xC3\xA9 <|endoftext|> 123")}) {
+       {json.substr(0,
+                    rwkv::engine::ValidUtf8PrefixLength(json.substr(0, 256))),
+        std::string_view(
+            "Hello, world! \xC3\xA9t\xC3\xA9 <|endoftext|> 123")}) {
     absl::StatusOr<std::vector<int32_t>> ids = (*tok)->Encode(text);
     if (!ids.ok()) std::abort();
     if (!(*tok)->Decode(*ids).ok()) std::abort();

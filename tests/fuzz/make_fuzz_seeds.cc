@@ -46,8 +46,8 @@ std::string Unwrap(const std::string& zip_bytes, const std::string& record) {
 }
 
 const std::vector<float>& Floats() {
-  static const std::vector<float> v = {0.5f,  -1.0f, 2.0f,  0.25f, 1.5f,  -3.0f,
-                                       0.0f,  4.0f,  -0.5f, 1.0f,  2.5f,  -2.0f,
+  static const std::vector<float> v = {0.5f,  -1.0f, 2.0f,  0.25f, 1.5f, -3.0f,
+                                       0.0f,  4.0f,  -0.5f, 1.0f,  2.5f, -2.0f,
                                        0.75f, 3.0f,  -1.5f, 0.125f};
   return v;
 }
@@ -59,9 +59,9 @@ std::vector<TensorToWrite> Tensors() {
 }
 
 void ZipSeeds() {
-  Write("zip_reader", "small.pth",
-        *rwkv::engine::SerializePth(Tensors(),
-                                    {{"format", std::string("pt")}}));
+  Write(
+      "zip_reader", "small.pth",
+      *rwkv::engine::SerializePth(Tensors(), {{"format", std::string("pt")}}));
   std::string zip64;
   rwkv::engine::ZipWriter::Options o;
   o.zip64_threshold = 0;
@@ -117,9 +117,8 @@ void PickleSeeds() {
     p.SetItems();
     pickles["ordered_dict.pkl"] = p.Finish();
   }
-  pickles["nested_keys.pkl"] =
-      Unwrap(rwkv::testing::NestedSharedKeysPth({8, 3, 4, 0}),
-             "archive/data.pkl");
+  pickles["nested_keys.pkl"] = Unwrap(
+      rwkv::testing::NestedSharedKeysPth({8, 3, 4, 0}), "archive/data.pkl");
   pickles["dict_copies.pkl"] =
       Unwrap(rwkv::testing::DictCopyBombPth(4, 3), "archive/data.pkl");
   pickles["many_objects.pkl"] =
@@ -174,7 +173,10 @@ void StateSeeds() {
   }
   const std::vector<std::string> names = state.ComponentNames();
   for (size_t i = 0; i < names.size(); ++i) {
-    tensors.push_back({names[i], DType::kFloat32, {2, 16}, values[i].data(),
+    tensors.push_back({names[i],
+                       DType::kFloat32,
+                       {2, 16},
+                       values[i].data(),
                        values[i].size() * sizeof(float)});
   }
   Write("state_file", "plain.safetensors",
@@ -189,8 +191,7 @@ void TokenizerSeeds() {
   std::string rich = rwkv::testing::BpeTokenizerJson(256, 0);
   rich.replace(rich.find(R"("normalizer":null)"), 17,
                R"("normalizer":{"type":"NFC"})");
-  rich.replace(rich.find(R"("merges":["a b"])"), 16,
-               R"("merges":[["a","b"]])");
+  rich.replace(rich.find(R"("merges":["a b"])"), 16, R"("merges":[["a","b"]])");
   rich.insert(1, R"("added_tokens":[{"id":257,"content":"<|endoftext|>",)"
                  R"("special":true,"normalized":false},{"id":258,)"
                  R"("content":"ab","single_word":true}],)");

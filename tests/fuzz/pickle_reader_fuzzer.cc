@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (!todo.empty() && ++visits < 100000) {
     const rwkv::engine::PickleValue* v = todo.back();
     todo.pop_back();
-    sink += v->str.size() + v->dims.size() + static_cast<uint64_t>(v->int_value);
+    sink +=
+        v->str.size() + v->dims.size() + static_cast<uint64_t>(v->int_value);
     for (const rwkv::engine::PickleValue* item : v->items) todo.push_back(item);
   }
   volatile uint64_t keep = sink;

@@ -96,9 +96,7 @@ int64_t ScopedAllocationMeter::live() const {
 
 // The replaceable global allocation functions ([new.delete]); every form
 // forwards to the counted malloc/free above.
-void* operator new(std::size_t n) {
-  return rwkv::testing::AllocOrThrow(n, 0);
-}
+void* operator new(std::size_t n) { return rwkv::testing::AllocOrThrow(n, 0); }
 void* operator new[](std::size_t n) {
   return rwkv::testing::AllocOrThrow(n, 0);
 }
@@ -148,7 +146,8 @@ void operator delete(void* p, const std::nothrow_t&) noexcept {
 void operator delete[](void* p, const std::nothrow_t&) noexcept {
   rwkv::testing::CountedFree(p);
 }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+void operator delete(void* p, std::align_val_t,
+                     const std::nothrow_t&) noexcept {
   rwkv::testing::CountedFree(p);
 }
 void operator delete[](void* p, std::align_val_t,
