@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "engine/bpe_tokenizer.h"
 #include "engine/checkpoint.h"
@@ -223,6 +224,52 @@ TEST(HostileInputTest, TokenizerJsonPaddingIsSkippedWithoutATree) {
   EXPECT_EQ((*tok)->vocab_size(), 257);
   EXPECT_LE(meter.peak(), Limit(json.size()));
   EXPECT_LT(meter.peak(), 4 * static_cast<int64_t>(json.size()));
+}
+
+// --- The budget's own accounting -------------------------------------------
+
+TEST(ParseBudgetTest, LimitAndMessage) {
+  const ParseBudget b = ParseBudget::ForInput(1000);
+  EXPECT_EQ(b.limit(), 4000u + (4u << 20));
+  EXPECT_EQ(ParseBudget::ForInput(~uint64_t{0}).limit(), ~uint64_t{0});
+  EXPECT_EQ(std::string(b.Exceeded("x.pt: the names").message()),
+            "x.pt: the names needs more memory than is allowed for an input "
+            "of 1000 bytes (4198304 bytes: 4 x its size + 4 MiB); refused (a "
+            "hostile or corrupt file?)");
+  ParseBudget small(100, 10);
+  EXPECT_TRUE(small.TryCharge(60));
+  EXPECT_FALSE(small.TryCharge(41));
+  EXPECT_EQ(small.used(), 60u);
+  small.Refund(60);
+  EXPECT_TRUE(small.TryCharge(100));
+  EXPECT_EQ(small.peak(), 100u);
+}
+
+// What the parsers charge for their containers covers what those containers
+// really allocate, at every moment (the counting operator new measures it).
+TEST(ParseBudgetTest, ChargesCoverRealAllocations) {
+  ParseBudget budget(uint64_t{1} << 30, 0);
+  ScopedAllocationMeter meter;
+  {
+    std::vector<int64_t> v;
+    absl::flat_hash_map<uint64_t, uint32_t> table;
+    absl::flat_hash_map<std::string, int32_t> names;
+    for (int i = 0; i < 20000; ++i) {
+      ASSERT_TRUE(budget.Reserve(&v, 1));
+      v.push_back(i);
+      ASSERT_TRUE(budget.ReserveTable(&table, 1));
+      table[static_cast<uint64_t>(i) * 7919] = i;
+      ASSERT_TRUE(budget.ReserveTable(&names, 1));
+      std::string key = "a long enough key to live on the heap " +
+                        std::to_string(i);
+      ASSERT_TRUE(budget.TryCharge(ParseBudget::StringBytes(key.size())));
+      names.emplace(std::move(key), i);
+      ASSERT_LE(meter.live(), static_cast<int64_t>(budget.used()));
+    }
+    EXPECT_LE(meter.peak(), static_cast<int64_t>(budget.peak()));
+    // Not wildly over either: within 2x of the truth.
+    EXPECT_GT(2 * meter.peak(), static_cast<int64_t>(budget.peak()));
+  }
 }
 
 // --- Real files parse within the same budget ---------------------------
