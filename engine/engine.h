@@ -1,15 +1,19 @@
 // Engine: runs one RWKV model. The three forward entry points (single token,
 // sequence/prompt, batched) share one implementation and agree numerically.
 // Not thread-safe: an Engine is used from one thread at a time (the server's
-// scheduler thread owns it). States belong to the caller.
+// scheduler thread owns it). States belong to the caller. What other threads
+// need (config, fresh states, parsing state bytes) is the Model, shared and
+// immutable (model()).
 #ifndef RWKV_ENGINE_ENGINE_H_
 #define RWKV_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/logits.h"
+#include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/state.h"
 
@@ -19,10 +23,14 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
-  virtual const ModelConfig& config() const = 0;
+  // The model this engine runs (thread-safe, see model.h), and the same as
+  // a shared pointer for holders that may outlive the engine.
+  virtual const Model& model() const = 0;
+  virtual std::shared_ptr<const Model> shared_model() const = 0;
 
-  // The reference initial state ("no state": zeros; RWKV-4 att_pp = -1e30).
-  virtual State NewState() const = 0;
+  // Shorthands for model().config() and model().NewState().
+  const ModelConfig& config() const { return model().config(); }
+  State NewState() const { return model().NewState(); }
 
   // Feeds `tokens` into `state` and returns the logits after the last token
   // (batch_size 1). One token runs the single-step path; more run sequence

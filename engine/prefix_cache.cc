@@ -33,12 +33,9 @@ struct PrefixCache::Value {
   Logits logits;
 };
 
-// One computation in progress. `status` and `value` are written by the
-// computing thread before `done` is notified and only read after it.
+// One computation in progress: who waits for it (called once it ends).
 struct PrefixCache::Flight {
-  absl::Notification done;
-  absl::Status status;
-  ValuePtr value;
+  std::vector<Waiter> waiters;
 };
 
 namespace {
@@ -251,16 +248,14 @@ absl::Status PrefixCache::Insert(absl::Span<const int32_t> tokens,
   return absl::OkStatus();
 }
 
-absl::StatusOr<PrefixHit> PrefixCache::GetOrCompute(
-    absl::Span<const int32_t> prefix, ComputeFn compute) {
-  if (prefix.empty()) return absl::InvalidArgumentError("empty prefix");
+PrefixAcquisition PrefixCache::Acquire(absl::Span<const int32_t> prefix,
+                                       Waiter on_ready) {
   const size_t n = prefix.size();
   std::vector<int32_t> key(prefix.begin(), prefix.end());
+  PrefixAcquisition out;
   ValuePtr hit;
   ValuePtr base;
   size_t base_len = 0;
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
   {
     absl::MutexLock lock(&mu_);
     Node* node = FindLongestLocked(prefix);
@@ -271,12 +266,12 @@ absl::StatusOr<PrefixHit> PrefixCache::GetOrCompute(
       hit = node->value;
     } else if (auto it = in_flight_.find(key); it != in_flight_.end()) {
       ++stats_.coalesced;
-      flight = it->second;
+      it->second->waiters.push_back(std::move(on_ready));
+      out.kind = PrefixAcquisition::Kind::kJoined;
+      return out;
     } else {
       ++stats_.misses;
-      leader = true;
-      flight = std::make_shared<Flight>();
-      in_flight_.emplace(key, flight);
+      in_flight_.emplace(key, std::make_unique<Flight>());
       if (node != nullptr) {
         TouchLocked(node);
         stats_.reused_tokens += static_cast<int64_t>(node->depth);
@@ -285,66 +280,116 @@ absl::StatusOr<PrefixHit> PrefixCache::GetOrCompute(
       }
     }
   }
-  if (hit != nullptr) return PrefixHit{n, hit->state.Clone(), hit->logits};
-  if (!leader) {
-    flight->done.WaitForNotification();
-    if (!flight->status.ok()) return flight->status;
-    return PrefixHit{n, flight->value->state.Clone(), flight->value->logits};
+  // Copies outside the lock; the values stay alive even if evicted meanwhile.
+  if (hit != nullptr) {
+    out.kind = PrefixAcquisition::Kind::kHit;
+    out.hit = PrefixHit{n, hit->state.Clone(), hit->logits};
+    return out;
   }
-
-  // Leader. Publishes the outcome to the waiters even if compute() throws.
-  struct Finisher {
-    PrefixCache* cache;
-    const std::vector<int32_t>* key;
-    Flight* flight;
-    bool finished = false;
-    void Finish(absl::Status status, ValuePtr value, int64_t charge) {
-      finished = true;
-      std::vector<ValuePtr> garbage;
-      {
-        absl::MutexLock lock(&cache->mu_);
-        cache->in_flight_.erase(*key);
-        if (value != nullptr && charge >= 0) {
-          cache->InsertLocked(*key, value, charge, garbage);
-        }
-      }
-      flight->status = std::move(status);
-      flight->value = std::move(value);
-      flight->done.Notify();
-    }
-    ~Finisher() {
-      if (!finished) {
-        Finish(absl::InternalError("prefix computation threw"), nullptr, -1);
-      }
-    }
-  } finisher{this, &key, flight.get()};
-
-  std::optional<PrefixHit> base_hit;
+  out.kind = PrefixAcquisition::Kind::kLead;
   if (base != nullptr) {
-    base_hit = PrefixHit{base_len, base->state.Clone(), base->logits};
-    base.reset();
+    out.base = PrefixHit{base_len, base->state.Clone(), base->logits};
   }
-  absl::StatusOr<std::pair<State, Logits>> result =
-      compute(std::move(base_hit));
+  out.ticket = PrefixFlightTicket(this, std::move(key));
+  return out;
+}
+
+absl::StatusOr<PrefixHit> PrefixCache::FinishFlight(
+    const std::vector<int32_t>& key, absl::StatusOr<ValuePtr> value) {
+  std::unique_ptr<Flight> flight;
+  std::vector<ValuePtr> garbage;  // Destroyed after the lock is released.
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = in_flight_.find(key);
+    assert(it != in_flight_.end());
+    flight = std::move(it->second);
+    in_flight_.erase(it);
+    if (value.ok()) {
+      // Not storable (too large or too short) is no error: still shared.
+      absl::StatusOr<int64_t> charge =
+          CheckInsert(key.size(), (*value)->state, (*value)->logits);
+      if (charge.ok()) InsertLocked(key, *value, *charge, garbage);
+    }
+  }
+  auto result = [&]() -> absl::StatusOr<PrefixHit> {
+    if (!value.ok()) return value.status();
+    return PrefixHit{key.size(), (*value)->state.Clone(), (*value)->logits};
+  };
+  for (Waiter& waiter : flight->waiters) waiter(result());
+  return result();
+}
+
+absl::StatusOr<PrefixHit> PrefixCache::GetOrCompute(
+    absl::Span<const int32_t> prefix, ComputeFn compute) {
+  if (prefix.empty()) return absl::InvalidArgumentError("empty prefix");
+  struct Joined {
+    absl::Notification done;
+    absl::StatusOr<PrefixHit> result = absl::UnknownError("not finished");
+  };
+  auto joined = std::make_shared<Joined>();
+  PrefixAcquisition got =
+      Acquire(prefix, [joined](absl::StatusOr<PrefixHit> result) {
+        joined->result = std::move(result);
+        joined->done.Notify();
+      });
+  switch (got.kind) {
+    case PrefixAcquisition::Kind::kHit:
+      return std::move(got.hit);
+    case PrefixAcquisition::Kind::kJoined:
+      joined->done.WaitForNotification();
+      return std::move(joined->result);
+    case PrefixAcquisition::Kind::kLead:
+      break;
+  }
+  // If compute() throws, the ticket's destructor releases the waiters.
+  return got.ticket.Finish(compute(std::move(got.base)));
+}
+
+PrefixFlightTicket::PrefixFlightTicket(PrefixFlightTicket&& other) noexcept
+    : cache_(std::exchange(other.cache_, nullptr)),
+      key_(std::move(other.key_)) {}
+
+PrefixFlightTicket& PrefixFlightTicket::operator=(
+    PrefixFlightTicket&& other) noexcept {
+  if (this != &other) {
+    if (active()) {
+      (void)Finish(
+          absl::AbortedError("the computation of this prefix was abandoned"));
+    }
+    cache_ = std::exchange(other.cache_, nullptr);
+    key_ = std::move(other.key_);
+  }
+  return *this;
+}
+
+PrefixFlightTicket::~PrefixFlightTicket() {
+  if (active()) {
+    (void)Finish(
+        absl::AbortedError("the computation of this prefix was abandoned"));
+  }
+}
+
+absl::StatusOr<PrefixHit> PrefixFlightTicket::Finish(
+    absl::StatusOr<std::pair<State, Logits>> result) {
+  PrefixCache* cache = std::exchange(cache_, nullptr);
+  assert(cache != nullptr);
+  const size_t n = key_.size();
+  absl::StatusOr<PrefixCache::ValuePtr> value =
+      absl::UnknownError("not computed");
   if (!result.ok()) {
-    absl::Status status = result.status();
-    finisher.Finish(status, nullptr, -1);
-    return status;
+    value = result.status();
+  } else {
+    State& state = result->first;
+    if (!state.valid() || state.token_count() != static_cast<int64_t>(n)) {
+      value = absl::InternalError(absl::StrCat(
+          "prefix computation returned a state fed ",
+          state.valid() ? state.token_count() : -1, " tokens, expected ", n));
+    } else {
+      value = std::make_shared<const PrefixCache::Value>(
+          PrefixCache::Value{std::move(state), std::move(result->second)});
+    }
   }
-  State& state = result->first;
-  if (!state.valid() || state.token_count() != static_cast<int64_t>(n)) {
-    absl::Status status = absl::InternalError(absl::StrCat(
-        "prefix computation returned a state fed ",
-        state.valid() ? state.token_count() : -1, " tokens, expected ", n));
-    finisher.Finish(status, nullptr, -1);
-    return status;
-  }
-  auto value = std::make_shared<const Value>(
-      Value{std::move(state), std::move(result->second)});
-  absl::StatusOr<int64_t> charge = CheckInsert(n, value->state, value->logits);
-  // Not storable (too large or too short) is no error: still shared.
-  finisher.Finish(absl::OkStatus(), value, charge.ok() ? *charge : -1);
-  return PrefixHit{n, value->state.Clone(), value->logits};
+  return cache->FinishFlight(key_, std::move(value));
 }
 
 PrefixCacheStats PrefixCache::stats() const {

@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,6 +54,48 @@ struct PrefixHit {
   size_t prefix_len = 0;
   State state;
   Logits logits;
+};
+
+class PrefixCache;
+
+// The computing caller's hold on a prefix in flight (see PrefixCache::Acquire):
+// Finish() stores the result (best effort, as Insert) and hands it to every
+// waiter; destroying an unfinished ticket finishes it with ABORTED ("the
+// computation was abandoned"), so waiters are never left hanging. Move-only.
+class PrefixFlightTicket {
+ public:
+  PrefixFlightTicket() = default;
+  PrefixFlightTicket(PrefixFlightTicket&& other) noexcept;
+  PrefixFlightTicket& operator=(PrefixFlightTicket&& other) noexcept;
+  ~PrefixFlightTicket();
+
+  // True while this ticket still owes a result.
+  bool active() const { return cache_ != nullptr; }
+  // Publishes the state after the whole prefix and the logits after its last
+  // token, or the error. A state with the wrong token_count() becomes an
+  // InternalError. Returns what the waiters got. REQUIRES: active().
+  absl::StatusOr<PrefixHit> Finish(
+      absl::StatusOr<std::pair<State, Logits>> result);
+
+ private:
+  friend class PrefixCache;
+  PrefixFlightTicket(PrefixCache* cache, std::vector<int32_t> key)
+      : cache_(cache), key_(std::move(key)) {}
+  PrefixCache* cache_ = nullptr;  // null once finished or moved from
+  std::vector<int32_t> key_;
+};
+
+// What PrefixCache::Acquire found.
+struct PrefixAcquisition {
+  enum class Kind {
+    kHit,     // `hit` is the entry for exactly the prefix
+    kLead,    // compute it (from `base` if set) and finish `ticket`
+    kJoined,  // another caller computes it: the waiter will be called
+  };
+  Kind kind = Kind::kHit;
+  PrefixHit hit;                  // kHit
+  std::optional<PrefixHit> base;  // kLead: the longest shorter cached prefix
+  PrefixFlightTicket ticket;      // kLead
 };
 
 class PrefixCache {
@@ -112,16 +155,36 @@ class PrefixCache {
                                          ComputeFn compute)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The same single flight without blocking (the server's request threads
+  // must not wait; its engine runs on another thread). Returns kHit with the
+  // entry for exactly `prefix`, or kLead: the caller computes the prefix (the
+  // longest shorter cached prefix is `base`) and finishes the ticket, or
+  // kJoined: `on_ready` is called once, on the thread that finishes the
+  // flight, with its result (a clone of the state) or its error (ABORTED if
+  // the computing caller gave up; a waiter may then Acquire again).
+  // `on_ready` is dropped uncalled for kHit and kLead. Counts hits, misses
+  // and coalesced calls as GetOrCompute does. REQUIRES: prefix non-empty.
+  using Waiter = absl::AnyInvocable<void(absl::StatusOr<PrefixHit>)>;
+  PrefixAcquisition Acquire(absl::Span<const int32_t> prefix, Waiter on_ready)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   PrefixCacheStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops every entry (not the counters, nor computations in flight).
   void Clear() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  friend class PrefixFlightTicket;
   struct Node;
   struct Value;
   struct Flight;
   using ValuePtr = std::shared_ptr<const Value>;
+
+  // Ends the flight of `key`: stores `value` (if storable) and calls the
+  // waiters outside the lock.
+  absl::StatusOr<PrefixHit> FinishFlight(const std::vector<int32_t>& key,
+                                         absl::StatusOr<ValuePtr> value)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Deepest node with a value on the path of `tokens`, or nullptr.
   Node* FindLongestLocked(absl::Span<const int32_t> tokens) const
@@ -147,7 +210,8 @@ class PrefixCache {
   std::unique_ptr<Node> root_ ABSL_GUARDED_BY(mu_);
   // Nodes holding a value, most recently used first.
   std::list<Node*> lru_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::vector<int32_t>, std::shared_ptr<Flight>> in_flight_
+  // Prefixes being computed and who waits for them.
+  absl::flat_hash_map<std::vector<int32_t>, std::unique_ptr<Flight>> in_flight_
       ABSL_GUARDED_BY(mu_);
   PrefixCacheStats stats_ ABSL_GUARDED_BY(mu_);
 };

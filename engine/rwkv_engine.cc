@@ -77,6 +77,23 @@ State MakeState(const internal::RwkvModel& model) {
   return StateAccess::Make(std::move(impl));
 }
 
+// The engine's Model: config and a prototype fresh state that NewState()
+// clones (reading the prototype from many threads at once is safe).
+class LoadedModel final : public Model {
+ public:
+  LoadedModel(ModelConfig config, State fresh)
+      : config_(std::move(config)), fresh_(std::move(fresh)) {}
+  const ModelConfig& config() const override { return config_; }
+  State NewState() const override {
+    at::NoGradGuard no_grad;
+    return fresh_.Clone();
+  }
+
+ private:
+  const ModelConfig config_;
+  const State fresh_;
+};
+
 at::Tensor RandomLike(at::Generator& gen, std::vector<int64_t> shape,
                       double mean, double stddev) {
   return at::normal(mean, stddev, shape, gen);
@@ -137,10 +154,11 @@ int64_t LoraRank(int64_t C, double factor, double power) {
 }  // namespace
 
 RwkvEngine::RwkvEngine(std::unique_ptr<internal::RwkvModel> model,
-                       ModelConfig config, int num_threads, std::string device,
-                       std::string dtype)
+                       int num_threads, std::string device, std::string dtype)
     : model_(std::move(model)),
-      config_(std::move(config)),
+      model_info_(
+          std::make_shared<LoadedModel>(model_->config(), MakeState(*model_))),
+      config_(model_info_->config()),
       num_threads_(num_threads),
       device_(std::move(device)),
       dtype_(std::move(dtype)) {
@@ -185,9 +203,8 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
           if (!w.ok()) return w.status();
           model = std::make_unique<internal::Rwkv4Model>(*std::move(w), fast);
         }
-        ModelConfig config = model->config();
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), config, threads, options.device, options.dtype));
+            std::move(model), threads, options.device, options.dtype));
       });
 }
 
@@ -330,15 +347,9 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
           w.config.fingerprint = RandomFingerprint(w);
           model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast);
         }
-        ModelConfig config = model->config();
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), config, threads, options.device, options.dtype));
+            std::move(model), threads, options.device, options.dtype));
       });
-}
-
-State RwkvEngine::NewState() const {
-  at::NoGradGuard no_grad;
-  return MakeState(*model_);
 }
 
 std::string RwkvEngine::matmul_backend() const {
@@ -362,10 +373,6 @@ absl::Status RwkvEngine::CheckTokens(absl::Span<const int32_t> tokens) const {
 absl::Status RwkvEngine::CheckState(const State& state) const {
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr) return absl::InvalidArgumentError("empty state");
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        "a stacked (batched) state cannot be fed directly; split it first");
-  }
   if (!impl->model_fingerprint.empty() &&
       impl->model_fingerprint != config_.fingerprint) {
     return absl::InvalidArgumentError(absl::StrCat(

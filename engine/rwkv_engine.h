@@ -47,8 +47,10 @@ class RwkvEngine final : public Engine {
 
   ~RwkvEngine() override;
 
-  const ModelConfig& config() const override { return config_; }
-  State NewState() const override;
+  const Model& model() const override { return *model_info_; }
+  std::shared_ptr<const Model> shared_model() const override {
+    return model_info_;
+  }
   absl::StatusOr<Logits> Forward(absl::Span<const int32_t> tokens,
                                  State& state) override;
   absl::StatusOr<Logits> ForwardBatch(absl::Span<const int32_t> tokens,
@@ -64,14 +66,16 @@ class RwkvEngine final : public Engine {
   int64_t weight_bytes() const;
 
  private:
-  RwkvEngine(std::unique_ptr<internal::RwkvModel> model, ModelConfig config,
-             int num_threads, std::string device, std::string dtype);
+  RwkvEngine(std::unique_ptr<internal::RwkvModel> model, int num_threads,
+             std::string device, std::string dtype);
 
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
   absl::Status CheckState(const State& state) const;
 
   std::unique_ptr<internal::RwkvModel> model_;
-  ModelConfig config_;
+  // Config and fresh state, shared with other threads (immutable).
+  std::shared_ptr<const Model> model_info_;
+  const ModelConfig& config_;
   int num_threads_;
   std::string device_;
   std::string dtype_;

@@ -21,8 +21,6 @@ State State::Clone() const {
   copy->names = impl_->names;
   copy->token_count = impl_->token_count;
   copy->model_fingerprint = impl_->model_fingerprint;
-  copy->batch = impl_->batch;
-  copy->row_token_counts = impl_->row_token_counts;
   copy->tensors.reserve(impl_->tensors.size());
   for (const at::Tensor& t : impl_->tensors) copy->tensors.push_back(t.clone());
   return State(std::move(copy));

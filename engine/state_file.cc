@@ -159,10 +159,6 @@ absl::StatusOr<std::string> SerializeState(const State& state,
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr)
     return absl::InvalidArgumentError("cannot save an empty state");
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        "cannot save a stacked state; split it first");
-  }
   return internal::CatchTorch(
       "save state", [&]() -> absl::StatusOr<std::string> {
         at::NoGradGuard no_grad;
@@ -290,7 +286,7 @@ absl::StatusOr<State> ParseStandalone(std::string bytes,
 
 absl::StatusOr<State> ParseForModel(std::string bytes,
                                     const std::string& source,
-                                    const Engine& engine,
+                                    const Model& model,
                                     const LoadStateOptions& options);
 
 }  // namespace
@@ -310,11 +306,11 @@ int64_t MaxStateFileBytes(const ModelConfig& config) {
 
 absl::StatusOr<State> ParseState(std::string bytes,
                                  std::string_view source_view,
-                                 const Engine& engine,
+                                 const Model& model,
                                  const LoadStateOptions& options) {
   const std::string source(source_view);
   return GuardAllocation(source, [&]() -> absl::StatusOr<State> {
-    return ParseForModel(std::move(bytes), source, engine, options);
+    return ParseForModel(std::move(bytes), source, model, options);
   });
 }
 
@@ -322,23 +318,23 @@ namespace {
 
 absl::StatusOr<State> ParseForModel(std::string bytes,
                                     const std::string& source,
-                                    const Engine& engine,
+                                    const Model& model,
                                     const LoadStateOptions& options) {
   const int64_t limit = options.max_file_bytes > 0
                             ? options.max_file_bytes
-                            : MaxStateFileBytes(engine.config());
+                            : MaxStateFileBytes(model.config());
   if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(limit)) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": a state file of ", bytes.size(),
         " bytes is larger than any state of this model can be (at most ", limit,
-        " bytes; its state is ", engine.config().state_bytes_fp32,
+        " bytes; its state is ", model.config().state_bytes_fp32,
         " bytes in fp32)"));
   }
   StateFileInfo info;
   absl::StatusOr<State> loaded =
       ParseStateStandalone(std::move(bytes), source, &info);
   if (!loaded.ok()) return loaded.status();
-  const ModelConfig& config = engine.config();
+  const ModelConfig& config = model.config();
   // A well-formed state of another model: FailedPrecondition (the bytes are
   // fine, this model is the wrong one for them).
   if (info.arch != config.arch) {
@@ -354,7 +350,7 @@ absl::StatusOr<State> ParseForModel(std::string bytes,
                      ", not this model (", config.fingerprint,
                      "); loading it anyway needs the skip-fingerprint option"));
   }
-  State templ = engine.NewState();
+  State templ = model.NewState();
   StateImpl* want = StateAccess::Get(templ);
   StateImpl* got = StateAccess::Get(*loaded);
   for (size_t i = 0; i < want->tensors.size(); ++i) {
@@ -402,12 +398,11 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
 }
 }  // namespace
 
-absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Engine& engine,
+absl::StatusOr<State> LoadStateFile(const std::string& path, const Model& model,
                                     const LoadStateOptions& options) {
   absl::StatusOr<std::string> bytes = ReadAll(path);
   if (!bytes.ok()) return bytes.status();
-  return ParseState(*std::move(bytes), path, engine, options);
+  return ParseState(*std::move(bytes), path, model, options);
 }
 
 absl::StatusOr<State> LoadStateFileStandalone(const std::string& path,

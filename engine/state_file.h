@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "engine/engine.h"
+#include "engine/model.h"
 #include "engine/model_config.h"
 #include "engine/state.h"
 
@@ -57,7 +57,7 @@ struct LoadStateOptions {
   // forward produce NaN). Off: such a state is InvalidArgument.
   bool allow_unhealthy = false;
   // Largest file accepted, checked before anything is parsed. 0: the
-  // model's own limit, MaxStateFileBytes(engine.config()).
+  // model's own limit, MaxStateFileBytes(model.config()).
   int64_t max_file_bytes = 0;
 };
 
@@ -69,7 +69,7 @@ inline constexpr int64_t kStateFileSizeFactor = 2;
 inline constexpr int64_t kStateFileSlackBytes = 64 << 10;
 int64_t MaxStateFileBytes(const ModelConfig& config);
 
-// Parses state file bytes for `engine`'s model. The result lives on the
+// Parses state file bytes for `model`. The result lives on the
 // model's device and carries its fingerprint. `source` names the file in
 // errors. Bytes over the size limit (options.max_file_bytes) are refused
 // before parsing; parsing holds what it builds to ParseBudget::ForInput
@@ -79,7 +79,7 @@ int64_t MaxStateFileBytes(const ModelConfig& config);
 // (architecture, fingerprint or shape); ResourceExhausted if an allocation
 // fails (nothing escapes as an exception).
 absl::StatusOr<State> ParseState(std::string bytes, std::string_view source,
-                                 const Engine& engine,
+                                 const Model& model,
                                  const LoadStateOptions& options = {});
 
 // Parses state file bytes without a model (the state tools of rwkv-cli): the
@@ -91,8 +91,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
 // File helpers over the two above (atomic write).
 absl::Status SaveStateFile(const std::string& path, const State& state,
                            StateDtype dtype);
-absl::StatusOr<State> LoadStateFile(const std::string& path,
-                                    const Engine& engine,
+absl::StatusOr<State> LoadStateFile(const std::string& path, const Model& model,
                                     const LoadStateOptions& options = {});
 absl::StatusOr<State> LoadStateFileStandalone(const std::string& path,
                                               StateFileInfo* info = nullptr);

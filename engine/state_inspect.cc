@@ -32,8 +32,6 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
   const StateImpl* impl = StateAccess::Get(state);
   if (impl == nullptr)
     return absl::InvalidArgumentError("inspect: empty state");
-  if (impl->batch != 0)
-    return absl::InvalidArgumentError("inspect: stacked state");
   return internal::CatchTorch("inspect", [&]() -> absl::StatusOr<StateReport> {
     at::NoGradGuard no_grad;
     StateReport r;

@@ -29,10 +29,6 @@ absl::Status CheckSingle(const State& s, const char* what) {
   const StateImpl* impl = StateAccess::Get(s);
   if (impl == nullptr)
     return absl::InvalidArgumentError(absl::StrCat(what, ": empty state"));
-  if (impl->batch != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": stacked state; split it first"));
-  }
   return absl::OkStatus();
 }
 
@@ -61,8 +57,6 @@ std::unique_ptr<StateImpl> EmptyLike(const StateImpl& s) {
   out->names = s.names;
   out->token_count = s.token_count;
   out->model_fingerprint = s.model_fingerprint;
-  out->batch = s.batch;
-  out->row_token_counts = s.row_token_counts;
   return out;
 }
 
@@ -180,66 +174,6 @@ absl::StatusOr<StateDistance> DistanceBetween(const State& a, const State& b) {
         d.total = std::sqrt(total_sq);
         return d;
       });
-}
-
-absl::StatusOr<State> StackStates(absl::Span<const State* const> states) {
-  if (states.empty()) return absl::InvalidArgumentError("stack: no states");
-  for (const State* s : states) {
-    if (s == nullptr) return absl::InvalidArgumentError("stack: null state");
-    if (absl::Status st = CheckSingle(*s, "stack"); !st.ok()) return st;
-    if (absl::Status st = CheckCompatible(*StateAccess::Get(*states[0]),
-                                          *StateAccess::Get(*s));
-        !st.ok()) {
-      return st;
-    }
-  }
-  const StateImpl& first = *StateAccess::Get(*states[0]);
-  return internal::CatchTorch("stack", [&]() -> absl::StatusOr<State> {
-    at::NoGradGuard no_grad;
-    auto out = EmptyLike(first);
-    out->batch = static_cast<int64_t>(states.size());
-    out->token_count = 0;
-    for (const State* s : states) {
-      out->row_token_counts.push_back(StateAccess::Get(*s)->token_count);
-    }
-    for (size_t j = 0; j < first.tensors.size(); ++j) {
-      std::vector<at::Tensor> parts;
-      for (const State* s : states)
-        parts.push_back(StateAccess::Get(*s)->tensors[j]);
-      out->tensors.push_back(at::stack(parts, 1));
-    }
-    return StateAccess::Make(std::move(out));
-  });
-}
-
-absl::StatusOr<std::vector<State>> SplitStates(const State& batched) {
-  const StateImpl* impl = StateAccess::Get(batched);
-  if (impl == nullptr || impl->batch == 0) {
-    return absl::InvalidArgumentError("split: not a stacked state");
-  }
-  return internal::CatchTorch(
-      "split", [&]() -> absl::StatusOr<std::vector<State>> {
-        at::NoGradGuard no_grad;
-        std::vector<State> out;
-        for (int64_t b = 0; b < impl->batch; ++b) {
-          auto s = EmptyLike(*impl);
-          s->batch = 0;
-          s->row_token_counts.clear();
-          s->token_count =
-              b < static_cast<int64_t>(impl->row_token_counts.size())
-                  ? impl->row_token_counts[b]
-                  : 0;
-          for (const at::Tensor& t : impl->tensors)
-            s->tensors.push_back(t.select(1, b).clone());
-          out.push_back(StateAccess::Make(std::move(s)));
-        }
-        return out;
-      });
-}
-
-int64_t StateBatchSize(const State& state) {
-  const StateImpl* impl = StateAccess::Get(state);
-  return impl == nullptr ? 0 : impl->batch;
 }
 
 }  // namespace rwkv::engine

@@ -1,5 +1,5 @@
 // Operations on recurrent states that are the point of this product: fork,
-// blend, decay, distance, and stacking states into one batched state.
+// blend, decay, distance.
 // RWKV-4 accumulators are handled by what they mean: the true WKV numerator
 // and denominator are att_aa*exp(att_pp) and att_ab*exp(att_pp), so blend,
 // decay and distance work on those (at a common exponent), never on the raw
@@ -41,13 +41,6 @@ struct StateDistance {
   double total = 0;
 };
 absl::StatusOr<StateDistance> DistanceBetween(const State& a, const State& b);
-
-// Stacks B single states into one batched state (tensors [n_layer, B, ...])
-// and splits it back. All states must share architecture, shape and model.
-absl::StatusOr<State> StackStates(absl::Span<const State* const> states);
-absl::StatusOr<std::vector<State>> SplitStates(const State& batched);
-// The batch size of a stacked state; 0 for a single state.
-int64_t StateBatchSize(const State& state);
 
 }  // namespace rwkv::engine
 

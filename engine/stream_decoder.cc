@@ -8,7 +8,7 @@ namespace rwkv::engine {
 
 absl::StatusOr<std::string> StreamDecoder::Push(int32_t id) {
   const int32_t ids[1] = {id};
-  absl::StatusOr<std::string> bytes = tokenizer_.Decode(ids);
+  absl::StatusOr<std::string> bytes = tokenizer_->Decode(ids);
   if (!bytes.ok()) return bytes.status();
   std::string buffer = std::move(pending_);
   buffer.append(*bytes);

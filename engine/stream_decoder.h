@@ -14,10 +14,12 @@ namespace rwkv::engine {
 
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
 
   StreamDecoder(const StreamDecoder&) = delete;
   StreamDecoder& operator=(const StreamDecoder&) = delete;
+  StreamDecoder(StreamDecoder&&) = default;
+  StreamDecoder& operator=(StreamDecoder&&) = default;
 
   // Decodes `id` and returns the text it completes: always valid UTF-8.
   // Bytes that can never become valid UTF-8 are replaced by U+FFFD as soon
@@ -35,7 +37,7 @@ class StreamDecoder {
   size_t pending_bytes() const { return pending_.size(); }
 
  private:
-  const Tokenizer& tokenizer_;
+  const Tokenizer* tokenizer_;
   std::string pending_;  // A truncated but so far valid UTF-8 character.
 };
 

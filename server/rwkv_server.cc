@@ -4,12 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
 #include "engine/state_file.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/log.h"
+#include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
+
+using common::LogInfo;
 
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     std::unique_ptr<engine::Engine> engine,
@@ -26,12 +30,13 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
   }
   std::unique_ptr<RwkvServer> s(new RwkvServer());
   for (const auto& [name, path] : options.initial_state_files) {
-    absl::StatusOr<engine::State> state = engine::LoadStateFile(path, *engine);
+    absl::StatusOr<engine::State> state =
+        engine::LoadStateFile(path, engine->model());
     if (!state.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--initial-state ", name, "=", path, ": ", state.status().message()));
     }
-    options.service.initial_states[name] =
+    options.app.initial_states[name] =
         std::make_shared<const engine::State>(*std::move(state));
   }
   s->engine_ = std::move(engine);
@@ -41,13 +46,33 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     pc.max_bytes = options.prefix_cache_bytes;
     s->prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
   }
-  s->sessions_ = std::make_unique<StateManager>(options.sessions);
-  s->scheduler_ =
-      std::make_unique<Scheduler>(s->engine_.get(), s->tokenizer_.get(),
-                                  s->sessions_.get(), options.scheduler);
-  s->service_ = std::make_unique<ChatService>(
-      s->engine_.get(), s->tokenizer_.get(), s->sessions_.get(),
-      s->scheduler_.get(), s->prefix_cache_.get(), options.service);
+  s->model_ = s->engine_->shared_model();
+  if (options.store == "memory") {
+    s->store_ = std::make_unique<MemorySessionStore>();
+  } else if (options.store == "rocksdb") {
+    const absl::Time opening = absl::Now();
+    absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
+        RocksDbSessionStore::Open(options.rocksdb, s->model_.get());
+    if (!store.ok()) return store.status();
+    LogInfo(absl::StrCat("session store rocksdb:", options.rocksdb.dir,
+                         " opened in ",
+                         absl::ToInt64Milliseconds(absl::Now() - opening),
+                         " ms: ", (*store)->Count(), " sessions, ",
+                         (*store)->StoredBytes(), " bytes"));
+    s->store_ = *std::move(store);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown session store '", options.store,
+                     "' (expected rocksdb or memory)"));
+  }
+  s->sessions_ =
+      std::make_unique<SessionManager>(options.sessions, s->store_.get());
+  s->scheduler_ = std::make_unique<Scheduler>(
+      s->engine_.get(), s->tokenizer_.get(), options.scheduler);
+  s->app_ = std::make_unique<ChatApp>(s->model_, s->tokenizer_.get(),
+                                      s->sessions_.get(), s->scheduler_.get(),
+                                      s->prefix_cache_.get(), options.app);
+  s->service_ = std::make_unique<ChatService>(s->app_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -107,6 +132,7 @@ void RwkvServer::Shutdown(absl::Duration grace) {
     server_->Wait();
   }
   if (scheduler_ != nullptr) scheduler_->Stop();
+  if (store_ != nullptr) store_->Sync();  // every answered write is stored
   absl::MutexLock lock(&mu_);
   stopped_ = true;
 }

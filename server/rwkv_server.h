@@ -1,7 +1,8 @@
-// RwkvServer: one running rwkv-server: the engine, tokenizer, sessions,
-// scheduler, ChatService, the standard health service and server reflection,
-// wired together and listening. Used by main.cc and by the end-to-end tests
-// (listen on "127.0.0.1:0" and read port()).
+// RwkvServer: one running rwkv-server: the engine, tokenizer, session store
+// and sessions, scheduler, application layer, ChatService, the standard
+// health service and server reflection, wired together and listening. Used by
+// main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
+// port()).
 //
 // Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
 // give running streams `grace` to finish, then cancel them (their turns are
@@ -21,18 +22,27 @@
 #include "engine/prefix_cache.h"
 #include "engine/tokenizer.h"
 #include "grpcpp/grpcpp.h"
-#include "server/chat_service.h"
-#include "server/scheduler.h"
-#include "server/state_manager.h"
+#include "server/app/app_options.h"
+#include "server/app/chat_app.h"
+#include "server/rpc/chat_service.h"
+#include "server/sched/scheduler.h"
+#include "server/session/rocksdb_session_store.h"
+#include "server/session/session_manager.h"
+#include "server/session/session_store.h"
 
 namespace rwkv::server {
 
 struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
   std::string listen = "127.0.0.1:50051";
-  StateManagerOptions sessions;
+  // Where sessions are kept: "rocksdb" (durable, on disk under
+  // rocksdb.dir: every acknowledged change survives a crash) or "memory"
+  // (lost on restart; for tests and throwaway runs).
+  std::string store = "rocksdb";
+  RocksDbStoreOptions rocksdb;
+  SessionManagerOptions sessions;
   SchedulerOptions scheduler;
-  ChatServiceOptions service;
+  AppOptions app;
   // --initial-state NAME=FILE entries, loaded at startup.
   std::map<std::string, std::string> initial_state_files;
   // Shared-prefix cache bound; 0 disables it.
@@ -57,19 +67,22 @@ class RwkvServer {
   int port() const { return port_; }
   std::string address() const;
   const engine::Engine& engine() const { return *engine_; }
-  StateManager& sessions() { return *sessions_; }
+  SessionManager& sessions() { return *sessions_; }
   Scheduler& scheduler() { return *scheduler_; }
-  const ChatService& service() const { return *service_; }
+  ChatApp& app() { return *app_; }
 
  private:
   RwkvServer() = default;
 
   // Destroyed in reverse order: the gRPC server first, the engine last.
   std::unique_ptr<engine::Engine> engine_;
+  std::shared_ptr<const engine::Model> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<engine::PrefixCache> prefix_cache_;
-  std::unique_ptr<StateManager> sessions_;
+  std::unique_ptr<SessionStore> store_;
+  std::unique_ptr<SessionManager> sessions_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ChatApp> app_;
   std::unique_ptr<ChatService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string host_;

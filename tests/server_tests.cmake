@@ -1,10 +1,9 @@
 # Server tests (unit and end to end over loopback gRPC). They create states
 # with a small random-weight engine, so they are labelled "engine".
 rwkv_test(state_manager_test
-  SOURCES server/state_manager_test.cc server/stop_matcher_test.cc
-          server/status_util_test.cc
+  SOURCES server/stop_matcher_test.cc server/status_util_test.cc
   LIBS rwkv_server
-  LABELS engine)
+  LABELS fast)
 
 rwkv_test(server_e2e_test
   SOURCES server/server_e2e_test.cc
@@ -19,6 +18,16 @@ if(NOT RWKV_SANITIZE)
     ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
 endif()
 
+# Flags from a config file and RWKV_* variables, their precedence, --help
+# defaults and --log-format json, on the real program.
+if(NOT RWKV_SANITIZE)
+  add_test(NAME rwkv_server_flags_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_flags_test.sh
+            $<TARGET_FILE:rwkv-server>)
+  set_tests_properties(rwkv_server_flags_test PROPERTIES LABELS engine
+    ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
+
 # Issue 6's promise through the real server: the demo model remembers a name
 # across two separate Chat calls (skips without models/demo/).
 rwkv_test(demo_memory_e2e_test
@@ -27,3 +36,52 @@ rwkv_test(demo_memory_e2e_test
   LABELS engine)
 target_compile_definitions(demo_memory_e2e_test PRIVATE
   RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# Fast unit tests of the server's layers on the FakeEngine (no real model).
+add_library(rwkv_fake_engine STATIC testing/fake_engine.cc)
+target_include_directories(rwkv_fake_engine PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_fake_engine PUBLIC rwkv_engine absl::synchronization
+  PRIVATE ${TORCH_LIBRARIES})
+target_compile_options(rwkv_fake_engine PRIVATE -Wno-deprecated-declarations)
+
+rwkv_test(server_layers_test
+  SOURCES server/batch_planner_test.cc server/turn_runner_test.cc
+          server/scheduler_test.cc server/session_manager_test.cc
+          server/chat_app_test.cc
+  LIBS rwkv_server_app rwkv_fake_engine
+  LABELS fast)
+
+rwkv_test(server_defects_e2e_test
+  SOURCES server/server_defects_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
+  LABELS fast)
+
+# The durable session store on a real RocksDB (temp directories).
+find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
+rwkv_test(rocksdb_store_test
+  SOURCES server/rocksdb_store_test.cc
+  LIBS rwkv_server_session rwkv_fake_engine ${ROCKSDB_LIBRARY}
+  LABELS fast)
+target_include_directories(rocksdb_store_test PRIVATE ${ROCKSDB_TEST_INCLUDE_DIR})
+
+# kill -9 under load, 20 times: no acknowledged change is lost (RocksDB store).
+add_library(rwkv_server_process STATIC testing/server_process.cc)
+target_include_directories(rwkv_server_process PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_server_process PUBLIC absl::status absl::time
+  absl::strings)
+rwkv_test(crash_recovery_test
+  SOURCES server/crash_recovery_test.cc
+  LIBS rwkv_server_process rwkv_proto rwkv_engine gRPC::grpc++
+  LABELS engine)
+target_compile_definitions(crash_recovery_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
+add_dependencies(crash_recovery_test rwkv-server)
+
+# store-bench: the durable store's throughput, latency, restart and bytes
+# figures through real rwkv-server processes (a program, not a test).
+add_executable(store-bench bench/store_bench.cc)
+target_link_libraries(store-bench PRIVATE rwkv_server_process rwkv_client
+  rwkv_proto gRPC::grpc++ nlohmann_json::nlohmann_json absl::strings
+  absl::time)
+target_include_directories(store-bench PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(store-bench rwkv-server)

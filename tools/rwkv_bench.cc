@@ -9,6 +9,9 @@
 //     LibTorch's oneDNN op and oneDNN's sgemm on a large square GEMM);
 //   - prefill of a 512-token prompt in sequence mode vs token by token;
 //   - peak RSS, threads and the BLAS/GEMM paths in use.
+// --device cuda[:N] runs the engine on a GPU (--dtype fp32|fp16|bf16); the
+// limits are then the GPU's (tools/device_limits.h) and B = 256 is compared
+// with B = 1 (target >= 50x).
 // --json prints the same figures as one JSON object.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -18,15 +21,21 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/cli_parse.h"
+#include "common/cli_validators.h"
+#include "common/id_list.h"
 #include "engine/internal/cpu_linear.h"
 #include "engine/rwkv_engine.h"
-#include "tools/cli_args.h"
+#include "tools/device_limits.h"
 
 namespace rwkv::tools {
 namespace {
@@ -52,8 +61,10 @@ double BestTime(int repeats, F&& f) {
 }
 
 struct GemmPeak {
-  double openblas = 0, mkldnn = 0, onednn_sgemm = 0;
-  double best() const { return std::max({openblas, mkldnn, onednn_sgemm}); }
+  double openblas = 0, mkldnn = 0, onednn_sgemm = 0, device = 0;
+  double best() const {
+    return std::max({openblas, mkldnn, onednn_sgemm, device});
+  }
 };
 
 GemmPeak MeasurePeak(int n) {
@@ -83,25 +94,106 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
   return t;
 }
 
-int Main(int argc, char** argv) {
-  CliArgs args({"model", "arch", "shape", "threads", "layers", "embd", "vocab",
-                "prompt-tokens", "decode-tokens", "batches"},
-               {"json", "help", "skip-serial-prefill"});
-  if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
-    std::fprintf(stderr,
-                 "%s%susage: rwkv-bench [--arch v4|v7] [--shape 169m|430m "
-                 "(v4), 0.1b|0.4b (v7)] [--model FILE] "
-                 "[--threads N] [--prompt-tokens 512] [--decode-tokens 32] "
-                 "[--batches 1,8,32,64] [--skip-serial-prefill] [--json]\n",
-                 s.ok() ? "" : std::string(s.message()).c_str(),
-                 s.ok() ? "" : "\n");
-    return s.ok() ? 0 : 2;
-  }
-  const std::string arch = args.GetOr("arch", "v4");
-  engine::RandomModelSpec spec;
+// rwkv-bench's settings; the member initializers are the defaults --help
+// shows.
+struct BenchFlags {
+  // A checkpoint instead of random weights.
+  std::optional<std::string> model;
+  std::string arch = "v4";
+  // Empty: 169m for v4, 0.1b for v7.
   std::string shape;
+  // Override the shape's dimensions.
+  std::optional<int> layers;
+  std::optional<int> embd;
+  std::optional<int> vocab;
+  int threads = 0;
+  // cpu | cuda[:N]; fp32 | fp16 | bf16.
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  int prompt_tokens = 512;
+  int decode_tokens = 32;
+  std::string batches = "1,8,32,64";
+  bool skip_serial_prefill = false;
+  bool json = false;
+};
+
+void AddBenchFlags(CLI::App& app, BenchFlags* f) {
+  using common::IntIn;
+  app.add_option("--arch", f->arch, "architecture of the random model")
+      ->check(common::OneOf({"v4", "rwkv4", "v7", "rwkv7"}))
+      ->capture_default_str()
+      ->type_name("v4|v7");
+  app.add_option("--shape", f->shape,
+                 "169m|430m (v4), 0.1b|0.4b (v7); none: 169m / 0.1b")
+      ->type_name("SHAPE");
+  app.add_option("--model", f->model, "a checkpoint instead")
+      ->type_name("FILE");
+  app.add_option("--layers", f->layers, "override the shape's layer count")
+      ->transform(IntIn(1, 1024))
+      ->type_name("N");
+  app.add_option("--embd", f->embd, "override the shape's width")
+      ->transform(IntIn(1, 1 << 16))
+      ->type_name("N");
+  app.add_option("--vocab", f->vocab, "override the shape's vocabulary")
+      ->transform(IntIn(1, 1 << 24))
+      ->type_name("N");
+  app.add_option("--threads", f->threads, "0 = all cores")
+      ->transform(IntIn(0, 1024))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--device", f->device,
+                 "cuda: the GPU's limits, and B = 256 vs B = 1 (target 50x)")
+      ->capture_default_str()
+      ->type_name("cpu|cuda[:N]");
+  app.add_option("--dtype", f->dtype, "weight and activation dtype")
+      ->capture_default_str()
+      ->type_name("fp32|fp16|bf16");
+  app.add_option("--prompt-tokens", f->prompt_tokens, "prefill prompt length")
+      ->transform(IntIn(1, 1 << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--decode-tokens", f->decode_tokens,
+                 "single-stream decode tokens")
+      ->transform(IntIn(1, 1 << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--batches", f->batches, "batched decode batch sizes")
+      ->check(
+          [](const std::string& text) {
+            absl::StatusOr<std::vector<int32_t>> list =
+                common::ParseIdList(text, "--batches");
+            if (!list.ok()) return std::string(list.status().message());
+            for (int32_t b : *list) {
+              if (b < 1 || b > 4096) {
+                return absl::StrCat("must list batch sizes in [1, 4096], got ",
+                                    b);
+              }
+            }
+            return std::string();
+          },
+          "")
+      ->capture_default_str()
+      ->type_name("B,B,...");
+  app.add_flag("--skip-serial-prefill", f->skip_serial_prefill,
+               "skip the token-by-token prefill (slow on big shapes)");
+  app.add_flag("--json", f->json, "one JSON object with every figure");
+}
+
+int Main(int argc, char** argv) {
+  BenchFlags flags;
+  CLI::App app(
+      "Speed of the RWKV engine on a model with a real model's shape (random "
+      "weights) next to this machine's measured limits.",
+      "rwkv-bench");
+  AddBenchFlags(app, &flags);
+  if (std::optional<int> exit = common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
+  }
+  const std::string& arch = flags.arch;
+  engine::RandomModelSpec spec;
+  std::string shape = flags.shape;
   if (arch == "v4" || arch == "rwkv4") {
-    shape = args.GetOr("shape", "169m");
+    if (shape.empty()) shape = "169m";
     spec.vocab_size = 50277;
     if (shape == "169m") {
       spec.n_layer = 12;
@@ -115,11 +207,11 @@ int Main(int argc, char** argv) {
                    shape.c_str());
       return 2;
     }
-  } else if (arch == "v7" || arch == "rwkv7") {
+  } else {  // v7 (--arch accepts nothing else)
     // RWKV-7 World / G1 shapes: World vocabulary, heads of 64.
     spec.arch = engine::Architecture::kRwkv7;
     spec.head_size = 64;
-    shape = args.GetOr("shape", "0.1b");
+    if (shape.empty()) shape = "0.1b";
     spec.vocab_size = 65536;
     if (shape == "0.1b") {
       spec.n_layer = 12;
@@ -133,21 +225,19 @@ int Main(int argc, char** argv) {
                    shape.c_str());
       return 2;
     }
-  } else {
-    std::fprintf(stderr, "rwkv-bench: unknown --arch '%s' (v4 or v7)\n",
-                 arch.c_str());
-    return 2;
   }
-  spec.n_layer = static_cast<int>(*args.GetInt("layers", spec.n_layer));
-  spec.n_embd = static_cast<int>(*args.GetInt("embd", spec.n_embd));
-  spec.vocab_size = static_cast<int>(*args.GetInt("vocab", spec.vocab_size));
+  spec.n_layer = flags.layers.value_or(spec.n_layer);
+  spec.n_embd = flags.embd.value_or(spec.n_embd);
+  spec.vocab_size = flags.vocab.value_or(spec.vocab_size);
   spec.seed = 1;
   engine::EngineOptions opts;
-  opts.num_threads = static_cast<int>(*args.GetInt("threads", 0));
+  opts.num_threads = flags.threads;
+  opts.device = flags.device;
+  opts.dtype = flags.dtype;
+  const bool on_cpu = opts.device == "cpu";
   absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
-      args.Has("model")
-          ? (opts.model_path = *args.Get("model"), RwkvEngine::Create(opts))
-          : RwkvEngine::CreateRandom(spec, opts);
+      flags.model ? (opts.model_path = *flags.model, RwkvEngine::Create(opts))
+                  : RwkvEngine::CreateRandom(spec, opts);
   if (!created.ok()) {
     std::fprintf(stderr, "rwkv-bench: %s\n",
                  std::string(created.status().message()).c_str());
@@ -155,26 +245,43 @@ int Main(int argc, char** argv) {
   }
   RwkvEngine& e = **created;
   const engine::ModelConfig& c = e.config();
-  const bool quiet = args.Has("json");
+  const bool quiet = flags.json;
   auto say = [&](const std::string& line) {
     if (!quiet) std::cout << line << std::endl;
   };
-  say(absl::StrCat(
-      "model: ", args.Has("model") ? *args.Get("model") : "random " + shape,
-      " (", std::string(engine::ArchitectureName(c.arch)), ", ", c.n_layer,
-      " layers, ", c.n_embd, " wide, vocab ", c.vocab_size, ", ", c.n_params,
-      " params)"));
+  say(absl::StrCat("model: ", flags.model ? *flags.model : "random " + shape,
+                   " (", std::string(engine::ArchitectureName(c.arch)), ", ",
+                   c.n_layer, " layers, ", c.n_embd, " wide, vocab ",
+                   c.vocab_size, ", ", c.n_params, " params)"));
   say(absl::StrCat("threads: ", e.num_threads(),
-                   "; matmul path: ", e.matmul_backend()));
+                   "; matmul path: ", e.matmul_backend(), "; device ",
+                   e.device(), ", dtype ", e.dtype()));
 
-  // Limits of this machine, measured now.
-  const double bandwidth =
-      engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
-  const GemmPeak peak = MeasurePeak(2048);
-  say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
-  say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
-                   ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
-                   peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
+  // Limits of this machine (or of the GPU the engine runs on), measured now.
+  double bandwidth = 0;
+  GemmPeak peak;
+  if (on_cpu) {
+    bandwidth = engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
+    peak = MeasurePeak(2048);
+    say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
+    say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
+                     ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
+                     peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
+  } else {
+    absl::StatusOr<DeviceLimits> lim =
+        MeasureDeviceLimits(opts.device, opts.dtype);
+    if (!lim.ok()) {
+      std::fprintf(stderr, "rwkv-bench: %s\n",
+                   std::string(lim.status().message()).c_str());
+      return 1;
+    }
+    bandwidth = lim->copy_bandwidth_gbs;
+    peak.device = lim->gemm_gflops;
+    say(absl::StrCat(opts.device, " copy bandwidth (read + write): ", bandwidth,
+                     " GB/s"));
+    say(absl::StrCat(opts.device, " ", opts.dtype, " GEMM peak (", lim->gemm_n,
+                     "^3): ", peak.device, " GFLOP/s"));
+  }
 
   // Work per token: every matrix is read once; the embedding only one row.
   const int64_t C = c.n_embd, F = c.ffn_dim, V = c.vocab_size, L = c.n_layer;
@@ -187,13 +294,19 @@ int Main(int argc, char** argv) {
           : static_cast<double>(L) * (5 * C * C + 2 * F * C);
   const double head_params = static_cast<double>(V) * C;
   const double flops_per_token = 2.0 * (matrix_params + head_params);
+  const double elem = e.dtype() == "fp32" ? 4.0 : 2.0;  // embedding bytes
   const double bytes_per_token = static_cast<double>(e.weight_bytes()) -
-                                 static_cast<double>(V * C * 4) + C * 4;
+                                 static_cast<double>(V * C) * elem + C * elem;
 
   // Single-stream decode.
-  const int decode_tokens = static_cast<int>(*args.GetInt("decode-tokens", 32));
+  const int decode_tokens = flags.decode_tokens;
   engine::State s = e.NewState();
-  (void)e.Forward(RandomTokens(8, V, 1), s);
+  if (auto warm = e.Forward(RandomTokens(8, V, 1), s); !warm.ok()) {
+    std::fprintf(stderr, "rwkv-bench: %s\n",
+                 std::string(warm.status().message()).c_str());
+    return 1;
+  }
+  (void)e.Forward({1}, s);  // first single-token step (GPU: kernel choice)
   std::vector<int32_t> dec = RandomTokens(decode_tokens, V, 2);
   auto t0 = Clock::now();
   for (int32_t t : dec) (void)e.Forward({t}, s);
@@ -206,16 +319,20 @@ int Main(int argc, char** argv) {
 
   // Batched decode.
   json batched = json::array();
-  double tps_b1 = 0, tps_b8 = 0, gflops_b32 = 0;
+  double tps_b1 = 0, tps_b8 = 0, tps_b256 = 0, gflops_b32 = 0;
   absl::StatusOr<std::vector<int32_t>> batch_list =
-      ParseIdList(args.GetOr("batches", "1,8,32,64"));
+      common::ParseIdList(flags.batches, "--batches");  // checked by the flag
   for (int B : *batch_list) {
     std::vector<engine::State> states;
     std::vector<engine::State*> ptrs;
     for (int b = 0; b < B; ++b) states.push_back(e.NewState());
     for (engine::State& st : states) ptrs.push_back(&st);
     std::vector<int32_t> toks = RandomTokens(B, V, 3 + B);
-    (void)e.ForwardBatch(toks, ptrs);
+    if (auto warm = e.ForwardBatch(toks, ptrs); !warm.ok()) {
+      std::fprintf(stderr, "rwkv-bench: B=%d: %s\n", B,
+                   std::string(warm.status().message()).c_str());
+      return 1;
+    }
     const int steps = std::max(3, 64 / B);
     const double t = BestTime(3,
                               [&] {
@@ -227,6 +344,7 @@ int Main(int argc, char** argv) {
     const double gflops = tps * flops_per_token / 1e9;
     if (B == 1) tps_b1 = tps;
     if (B == 8) tps_b8 = tps;
+    if (B == 256) tps_b256 = tps;
     if (B == 32) gflops_b32 = gflops;
     batched.push_back({{"batch", B},
                        {"tokens_per_s", tps},
@@ -239,7 +357,7 @@ int Main(int argc, char** argv) {
   }
 
   // Prefill.
-  const int n_prompt = static_cast<int>(*args.GetInt("prompt-tokens", 512));
+  const int n_prompt = flags.prompt_tokens;
   std::vector<int32_t> prompt = RandomTokens(n_prompt, V, 4);
   double seq_s = BestTime(2, [&] {
     engine::State st = e.NewState();
@@ -252,7 +370,7 @@ int Main(int argc, char** argv) {
                    " tokens/s, ", seq_gflops,
                    " GFLOP/s = ", 100 * seq_gflops / peak.best(), "% of peak"));
   double serial_tps = 0;
-  if (!args.Has("skip-serial-prefill")) {
+  if (!flags.skip_serial_prefill) {
     engine::State st = e.NewState();
     auto p0 = Clock::now();
     for (int32_t t : prompt) (void)e.Forward({t}, st);
@@ -276,6 +394,12 @@ int Main(int argc, char** argv) {
                    tps_b1 > 0 ? tps_b8 / tps_b1 : 0, "x); prefill>=60% peak ",
                    t4 ? "MET" : "MISSED", "; prefill>=8x serial ",
                    t5 ? "MET" : "MISSED"));
+  // GPU batching target: B = 256 at >= 50x the B = 1 rate.
+  const bool t6 = tps_b1 > 0 && tps_b256 / tps_b1 >= 50;
+  if (tps_b256 > 0) {
+    say(absl::StrCat("B=256>=50x B=1 ", t6 ? "MET" : "MISSED", " (",
+                     tps_b256 / tps_b1, "x)"));
+  }
   if (quiet) {
     json out;
     out["model"] = {
@@ -285,12 +409,16 @@ int Main(int argc, char** argv) {
         {"vocab_size", c.vocab_size},
         {"n_params", c.n_params}};
     out["threads"] = e.num_threads();
+    out["device"] = e.device();
+    out["dtype"] = e.dtype();
     out["matmul_backend"] = e.matmul_backend();
-    out["torch_blas"] = "OpenBLAS (openmp)";
+    out["torch_blas"] = on_cpu ? "OpenBLAS (openmp)" : "cuBLAS";
+    // CPU: streaming read bandwidth; GPU: copy bandwidth (read + write).
     out["memory_bandwidth_gbs"] = bandwidth;
     out["gemm_peak_gflops"] = {{"openblas", peak.openblas},
                                {"libtorch_onednn", peak.mkldnn},
                                {"onednn_sgemm", peak.onednn_sgemm},
+                               {"device", peak.device},
                                {"best", peak.best()}};
     out["decode"] = {{"ms_per_token", decode_ms},
                      {"limit_ms", decode_limit_ms},
@@ -309,6 +437,10 @@ int Main(int argc, char** argv) {
                       {"b8_4x_b1", t3},
                       {"prefill_60pct_peak", t4},
                       {"prefill_8x_serial", t5}};
+    if (tps_b256 > 0) {
+      out["targets"]["b256_50x_b1"] = t6;
+      out["b256_over_b1"] = tps_b256 / tps_b1;
+    }
     std::cout << out.dump(2) << std::endl;
   }
   return 0;

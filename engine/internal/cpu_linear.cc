@@ -15,8 +15,10 @@
 #include <unordered_map>
 #include <vector>
 
+#if RWKV_HAVE_ONEDNN
 #include "oneapi/dnnl/dnnl.h"
 #include "oneapi/dnnl/dnnl.hpp"
+#endif
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -96,6 +98,14 @@ bool CpuHasAvx512() {
     return __builtin_cpu_supports("avx512f") != 0;
   }();
   return has;
+}
+
+bool HaveOneDnn() {
+#if RWKV_HAVE_ONEDNN
+  return true;
+#else
+  return false;
+#endif
 }
 
 // ---------------------------------------------------------------------------
@@ -361,7 +371,9 @@ void NativePortable(const PackedLinearData& d, const float* x, int64_t m,
 
 // ---------------------------------------------------------------------------
 // oneDNN matmul on the blocked layout; primitives cached process-wide.
+// Without oneDNN (RWKV_USE_ONEDNN=OFF) the native kernels serve every M.
 
+#if RWKV_HAVE_ONEDNN
 dnnl::engine& CpuEngine() {
   static dnnl::engine* eng = new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return *eng;
@@ -465,6 +477,16 @@ void OneDnnPortable(const PackedLinearData& d, const float* x, int64_t m,
   dnnl_sgemm('N', 'T', m, d.n, d.k, 1.0f, x, d.k, d.buf.get(), d.k, 0.0f, y,
              d.n);
 }
+#else
+bool OneDnnBlocked(const PackedLinearData&, const float*, int64_t, float*) {
+  return false;
+}
+
+void OneDnnPortable(const PackedLinearData& d, const float* x, int64_t m,
+                    float* y) {
+  NativePortable(d, x, m, y);
+}
+#endif  // RWKV_HAVE_ONEDNN
 
 }  // namespace
 
@@ -572,17 +594,29 @@ GemmPeak MeasureGemmPeak(int n, int repeats) {
   }
   const double flops = 2.0 * n * n * static_cast<double>(n);
   GemmPeak peak;
-  // dnnl_sgemm (plain layouts; packs B on every call).
+  // dnnl_sgemm (plain layouts; packs B on every call). Without oneDNN: the
+  // native kernels on the blocked layout, the best this build has.
   double best = 1e30;
+#if RWKV_HAVE_ONEDNN
   for (int r = 0; r < std::max(repeats, 1) + 1; ++r) {
     const double t0 = Now();
     dnnl_sgemm('N', 'T', n, n, n, 1.0f, a.get(), n, b.get(), n, 0.0f, c.get(),
                n);
     if (r > 0) best = std::min(best, Now() - t0);  // first run: warm-up
   }
+#else
+  {
+    PackedLinear w = PackedLinear::Pack(b.get(), n, n);
+    for (int r = 0; r < std::max(repeats, 1) + 1; ++r) {
+      const double t0 = Now();
+      LinearForward(w, a.get(), n, c.get(), LinearKernel::kNative);
+      if (r > 0) best = std::min(best, Now() - t0);
+    }
+  }
+#endif
   peak.sgemm_gflops = flops / best / 1e9;
   // Matmul primitive with blocked (prepacked) weights, as LinearForward.
-  if (CpuHasAvx512()) {
+  if (CpuHasAvx512() && HaveOneDnn()) {
     PackedLinear w = PackedLinear::Pack(b.get(), n, n);
     best = 1e30;
     for (int r = 0; r < std::max(repeats, 1) + 1; ++r) {

@@ -18,7 +18,8 @@
 //     once per (M, N, K, threads) and cached process-wide (user scratchpad,
 //     so the same primitive runs from any thread, concurrently).
 // Without AVX-512 the weight stays row-major; M == 1 uses a portable GEMV
-// and larger M dnnl_sgemm (which dispatches on the CPU itself).
+// and larger M dnnl_sgemm (which dispatches on the CPU itself). A build
+// without oneDNN (HaveOneDnn() false) runs the native kernels for every M.
 //
 // Threading: each call runs on the calling thread's OpenMP team
 // (omp_get_max_threads(); one thread when called inside a parallel region or
@@ -87,6 +88,10 @@ int64_t NativeKernelMaxRows(const PackedLinear& w);
 
 // True when the CPU (and OS) support AVX-512F.
 bool CpuHasAvx512();
+
+// True when this build uses oneDNN (CMake option RWKV_USE_ONEDNN, default
+// ON). Without it kOneDnn falls back to the native kernels for every M.
+bool HaveOneDnn();
 
 // Memory read bandwidth (GB/s, 1e9) measured with the same threading as
 // LinearForward: streaming read of a `bytes` buffer (>> LLC), best of

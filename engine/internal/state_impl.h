@@ -25,11 +25,6 @@ struct StateImpl {
   // Fingerprint of the model this state belongs to ("" if unknown: a plain
   // tensor dict loaded without a model).
   std::string model_fingerprint;
-  // 0: one sequence (tensors [n_layer, ...]); B > 0: a stack of B states
-  // (tensors [n_layer, B, ...]) made by StackStates.
-  int64_t batch = 0;
-  // Stacked states: each row's token count.
-  std::vector<int64_t> row_token_counts;
 };
 
 class StateAccess {

@@ -5,7 +5,9 @@
 // fixture, .pth == .safetensors, fp16/bf16 weight files; and, on random
 // multi-head models (no shared data needed): single step vs sequence vs
 // batched agreement, the state toolkit on the RWKV-7 schema, the prefix cache,
-// and clear errors for malformed RWKV-7 checkpoints.
+// and clear errors for malformed RWKV-7 checkpoints. The parity and mode
+// cases run on $RWKV_TEST_DEVICE (CPU by default; tests/testing/
+// test_device.h); the state toolkit cases and the CPU bf16 case on the CPU.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -32,6 +34,7 @@
 #include "tests/testing/engine_test_util.h"
 #include "tests/testing/reference_outputs.h"
 #include "tests/testing/shared_data.h"
+#include "tests/testing/test_device.h"
 
 namespace rwkv::engine {
 namespace {
@@ -41,6 +44,7 @@ using ::rwkv::testing::MaxAbsDiff;
 using ::rwkv::testing::MaxAbsDiffJson;
 using ::rwkv::testing::RandomTokens;
 using ::rwkv::testing::Refs;
+using ::rwkv::testing::TestDevice;
 using ::rwkv::testing::ToBf16;
 using ::rwkv::testing::ToFp16;
 using ::rwkv::testing::Values;
@@ -54,6 +58,7 @@ std::unique_ptr<RwkvEngine> Load(const std::string& path,
                                  const std::string& dtype = "fp32") {
   EngineOptions opts;
   opts.model_path = path;
+  opts.device = TestDevice();
   opts.num_threads = 1;
   opts.dtype = dtype;
   auto engine = RwkvEngine::Create(opts);
@@ -62,7 +67,8 @@ std::unique_ptr<RwkvEngine> Load(const std::string& path,
 }
 
 std::unique_ptr<RwkvEngine> RandomV7(uint64_t seed = 5, int embd = 64,
-                                     int head_size = 16, int layers = 3) {
+                                     int head_size = 16, int layers = 3,
+                                     const std::string& device = "cpu") {
   RandomModelSpec spec;
   spec.arch = Architecture::kRwkv7;
   spec.n_layer = layers;
@@ -71,6 +77,7 @@ std::unique_ptr<RwkvEngine> RandomV7(uint64_t seed = 5, int embd = 64,
   spec.vocab_size = 256;
   spec.seed = seed;
   EngineOptions o;
+  o.device = device;
   o.num_threads = 1;
   auto e = RwkvEngine::CreateRandom(spec, o);
   EXPECT_TRUE(e.ok()) << e.status();
@@ -103,6 +110,7 @@ void ExpectGreedy(RwkvEngine& engine, State& state, Logits logits,
 
 TEST(Rwkv7ParityTest, LogitsGreedyAndStateMatchReference) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const json& model = Refs()["models"][kModel];
   RWKV_REQUIRE_SHARED(path, "models/" + model["file"].get<std::string>());
   auto engine = Load(path);
@@ -125,8 +133,8 @@ TEST(Rwkv7ParityTest, LogitsGreedyAndStateMatchReference) {
     auto logits = engine->Forward(Ints(cs["prompt_tokens"]), state);
     ASSERT_TRUE(logits.ok()) << logits.status();
     const float diff = MaxAbsDiffJson(logits->Row(0), cs["logits"]);
-    std::printf("[ measured ] %s case %s: max |delta logit| = %.3g\n", kModel,
-                case_name.c_str(), diff);
+    std::printf("[ measured ] %s on %s, case %s: max |delta logit| = %.3g\n",
+                kModel, TestDevice().c_str(), case_name.c_str(), diff);
     EXPECT_LT(diff, 1e-4f);
 
     // State after the prompt: ChatRWKV's flat list, per layer
@@ -154,6 +162,7 @@ TEST(Rwkv7ParityTest, LogitsGreedyAndStateMatchReference) {
 
 TEST(Rwkv7ParityTest, ContinuesFromPythonStateFixture) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const json* fixture = nullptr;
   for (const auto& f : Refs()["state_fixtures"]) {
     if (f["model"] == kModel) fixture = &f;
@@ -169,7 +178,7 @@ TEST(Rwkv7ParityTest, ContinuesFromPythonStateFixture) {
   ASSERT_TRUE(standalone.ok()) << standalone.status();
   EXPECT_EQ(info.arch, Architecture::kRwkv7);
   EXPECT_EQ(info.format_version, 0);
-  auto state = LoadStateFile(state_path, *engine);
+  auto state = LoadStateFile(state_path, engine->model());
   ASSERT_TRUE(state.ok()) << state.status();
   // The fixture holds the state after the hello prompt: the same as ours.
   State ours = engine->NewState();
@@ -193,6 +202,7 @@ TEST(Rwkv7ParityTest, ContinuesFromPythonStateFixture) {
 
 TEST(Rwkv7ParityTest, SafetensorsEqualsPth) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const json& model = Refs()["models"][kModel];
   RWKV_REQUIRE_SHARED(pth, "models/" + model["file"].get<std::string>());
   RWKV_REQUIRE_SHARED(st, "models/" + model["safetensors"].get<std::string>());
@@ -253,13 +263,15 @@ void ExpectModesAgree(RwkvEngine& e, float tol) {
 
 TEST(Rwkv7ModesTest, SingleSequenceAndBatchedAgreeOnTinyModel) {
   RWKV_REQUIRE_SHARED(path, "models/tiny-rwkv7-834K.safetensors");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   auto e = Load(path);
   ASSERT_NE(e, nullptr);
   ExpectModesAgree(*e, 1e-4f);
 }
 
 TEST(Rwkv7ModesTest, SingleSequenceAndBatchedAgreeOnRandomMultiHead) {
-  auto e = RandomV7();
+  RWKV_REQUIRE_DEVICE(TestDevice());
+  auto e = RandomV7(5, 64, 16, 3, TestDevice());
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->config().n_head, 4);
   EXPECT_EQ(e->config().head_size, 16);
@@ -364,6 +376,7 @@ std::string WriteModel(const TensorList& tensors, DType dtype,
 // does: this checks reading, widening and the fp32 state path.
 TEST(Rwkv7HalfWeightsTest, Fp16AndBf16CheckpointsLoadAndStayClose) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   RWKV_REQUIRE_SHARED(st, "models/tiny-rwkv7-834K.safetensors");
   const json& c = Refs()["models"][kModel]["cases"]["hello"];
   const TensorList tensors = ReadAll(st);
@@ -421,7 +434,7 @@ TEST(Rwkv7StateTest, SaveLoadRoundTripsInEveryDtype) {
     EXPECT_EQ(info.arch, Architecture::kRwkv7);
     EXPECT_EQ(info.model_fingerprint, e->config().fingerprint);
     EXPECT_EQ(info.token_count, 30);
-    auto loaded = ParseState(*std::move(bytes), "s.pt", *e);
+    auto loaded = ParseState(*std::move(bytes), "s.pt", e->model());
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     auto got = e->Forward(next, *loaded);
     ASSERT_TRUE(got.ok());
@@ -445,13 +458,13 @@ TEST(Rwkv7StateTest, SaveLoadRoundTripsInEveryDtype) {
   auto e4 = RwkvEngine::CreateRandom(v4, o);
   ASSERT_TRUE(e4.ok());
   auto bytes = SerializeState(s, StateDtype::kFloat32);
-  auto wrong = ParseState(*bytes, "s.pt", **e4);
+  auto wrong = ParseState(*bytes, "s.pt", (*e4)->model());
   EXPECT_THAT(std::string(wrong.status().message()),
               HasSubstr("state is for rwkv7 but the model is rwkv4"));
   auto other = RandomV7(5, 64, 32);
   LoadStateOptions skip;
   skip.skip_fingerprint_check = true;
-  auto misshapen = ParseState(*bytes, "s.pt", *other, skip);
+  auto misshapen = ParseState(*bytes, "s.pt", other->model(), skip);
   EXPECT_THAT(std::string(misshapen.status().message()),
               HasSubstr("'att_kv' has shape [3, 4, 16, 16]"));
   // Feeding a v4 state to a v7 engine is refused.
@@ -503,7 +516,7 @@ TEST(Rwkv7StateTest, BlendDecayDistanceAreLinearOnAllComponents) {
   EXPECT_EQ(self->total, 0.0);
 }
 
-TEST(Rwkv7StateTest, ForkStackSplitAndInspect) {
+TEST(Rwkv7StateTest, ForkAndInspect) {
   auto e = RandomV7();
   ASSERT_NE(e, nullptr);
   State a = e->NewState();
@@ -512,18 +525,6 @@ TEST(Rwkv7StateTest, ForkStackSplitAndInspect) {
   ASSERT_TRUE(e->Forward({3}, f).ok());
   EXPECT_EQ(a.token_count(), 12);
   EXPECT_NE(Values(a, "att_kv"), Values(f, "att_kv"));
-
-  std::vector<const State*> in = {&a, &f};
-  auto stacked = StackStates(in);
-  ASSERT_TRUE(stacked.ok()) << stacked.status();
-  EXPECT_EQ(StateBatchSize(*stacked), 2);
-  EXPECT_EQ(*stacked->ComponentShape("att_kv"),
-            (std::vector<int64_t>{3, 2, 4, 16, 16}));
-  auto split = SplitStates(*stacked);
-  ASSERT_TRUE(split.ok());
-  ASSERT_EQ(split->size(), 2u);
-  EXPECT_EQ(Values((*split)[1], "att_kv"), Values(f, "att_kv"));
-  EXPECT_EQ((*split)[1].token_count(), 13);
 
   auto report = InspectState(a);
   ASSERT_TRUE(report.ok()) << report.status();
@@ -612,6 +613,7 @@ class Rwkv7MalformedTest : public ::testing::Test {
 };
 
 TEST_F(Rwkv7MalformedTest, PthCopyLoadsAndMatches) {
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const std::string path =
       WriteModel(tensors_, DType::kFloat32, "rwkv7-copy.pth", true);
   auto e = Load(path);
@@ -662,6 +664,7 @@ TEST_F(Rwkv7MalformedTest, ErrorsNameTheFileAndTensor) {
 }
 
 TEST_F(Rwkv7MalformedTest, Layer0ValueResidualWeightsAreOptional) {
+  RWKV_REQUIRE_DEVICE(TestDevice());
   // Some exports carry blocks.0.att.v0/v1/v2 (unused): they load too.
   TensorList t = tensors_;
   t.push_back({"blocks.0.att.v0", Get(t, "blocks.1.att.v0")});

@@ -2,7 +2,9 @@
 // real checkpoints in ../shared/models (skipped when that folder is absent):
 // logits within 1e-4 (fp32), greedy continuations identical, the state after
 // the prompt equal to the reference state, .pth == .safetensors, and fp16 /
-// bf16 copies of the weights within a stated tolerance.
+// bf16 copies of the weights within a stated tolerance. The models run on
+// $RWKV_TEST_DEVICE (CPU by default; tests/testing/test_device.h), except the
+// CPU bf16 compute case.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "tests/testing/engine_test_util.h"
 #include "tests/testing/reference_outputs.h"
 #include "tests/testing/shared_data.h"
+#include "tests/testing/test_device.h"
 
 namespace rwkv::engine {
 namespace {
@@ -27,6 +30,7 @@ namespace {
 using ::rwkv::testing::Ints;
 using ::rwkv::testing::MaxAbsDiffJson;
 using ::rwkv::testing::Refs;
+using ::rwkv::testing::TestDevice;
 using ::rwkv::testing::ToBf16;
 using ::rwkv::testing::ToFp16;
 
@@ -35,6 +39,7 @@ using json = nlohmann::json;
 std::unique_ptr<RwkvEngine> Load(const std::string& path) {
   EngineOptions opts;
   opts.model_path = path;
+  opts.device = TestDevice();
   opts.num_threads = 1;
   auto engine = RwkvEngine::Create(opts);
   EXPECT_TRUE(engine.ok()) << engine.status();
@@ -45,6 +50,7 @@ class Rwkv4ParityTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Rwkv4ParityTest, LogitsGreedyAndStateMatchReference) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const json& model = Refs()["models"][GetParam()];
   RWKV_REQUIRE_SHARED(path, "models/" + model["file"].get<std::string>());
   auto engine = Load(path);
@@ -57,7 +63,11 @@ TEST_P(Rwkv4ParityTest, LogitsGreedyAndStateMatchReference) {
     State state = engine->NewState();
     auto logits = engine->Forward(Ints(c["prompt_tokens"]), state);
     ASSERT_TRUE(logits.ok()) << logits.status();
-    EXPECT_LT(MaxAbsDiffJson(logits->Row(0), c["logits"]), 1e-4f);
+    const float diff = MaxAbsDiffJson(logits->Row(0), c["logits"]);
+    std::printf("[ measured ] %s on %s, case %s: max |delta logit| = %.3g\n",
+                GetParam().c_str(), TestDevice().c_str(), case_name.c_str(),
+                diff);
+    EXPECT_LT(diff, 1e-4f);
 
     // State after the prompt: ChatRWKV's flat list, per layer
     // [att_xx, aa, bb, pp, ffn_xx].
@@ -98,6 +108,7 @@ TEST_P(Rwkv4ParityTest, LogitsGreedyAndStateMatchReference) {
 
 TEST_P(Rwkv4ParityTest, SafetensorsEqualsPth) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   const json& model = Refs()["models"][GetParam()];
   RWKV_REQUIRE_SHARED(pth, "models/" + model["file"].get<std::string>());
   RWKV_REQUIRE_SHARED(st, "models/" + model["safetensors"].get<std::string>());
@@ -146,6 +157,7 @@ std::string ConvertCheckpoint(const std::string& src, DType dtype,
 // asserted bounds leave ~3x headroom.
 TEST(Rwkv4HalfWeightsTest, Fp16AndBf16CheckpointsStayClose) {
   RWKV_REQUIRE_SHARED(refs_path, "models/refs-public.json");
+  RWKV_REQUIRE_DEVICE(TestDevice());
   RWKV_REQUIRE_SHARED(pth, "models/synthetic-rwkv4-public.pth");
   const json& c = Refs()["models"]["synthetic-rwkv4-public"]["cases"]["hello"];
   for (auto [dtype, tol] : {std::pair{DType::kFloat16, 1e-2f},

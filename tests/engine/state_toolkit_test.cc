@@ -89,7 +89,7 @@ TEST(StateFileTest, Fp32RoundTripIsBitExact) {
   ASSERT_TRUE(e->Forward(RandomTokens(40, 1), s).ok());
   auto bytes = SerializeState(s, StateDtype::kFloat32);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  auto back = ParseState(*bytes, "mem", *e);
+  auto back = ParseState(*bytes, "mem", e->model());
   ASSERT_TRUE(back.ok()) << back.status();
   for (const std::string& name : s.ComponentNames()) {
     EXPECT_EQ(*s.ComponentValues(name), *back->ComponentValues(name)) << name;
@@ -118,7 +118,7 @@ TEST(StateFileTest, ContinuingFromSavedStateEqualsUninterruptedRun) {
   ASSERT_TRUE(e->Forward(a, first).ok());
   auto bytes = SerializeState(first, StateDtype::kFloat32);
   ASSERT_TRUE(bytes.ok());
-  auto loaded = ParseState(*bytes, "mem", *e);
+  auto loaded = ParseState(*bytes, "mem", e->model());
   ASSERT_TRUE(loaded.ok());
   auto l_cont = e->Forward(b, *loaded);
   ASSERT_TRUE(l_whole.ok() && l_cont.ok());
@@ -148,7 +148,7 @@ TEST(StateFileTest, Fp16AndBf16StorageHalveBytesWithBoundedError) {
          ck16 = Checkpoint::FromBytes(*half, "b");
     ASSERT_TRUE(ck32.ok() && ck16.ok());
     EXPECT_EQ(ck16->Find("att_aa")->nbytes * 2, ck32->Find("att_aa")->nbytes);
-    auto loaded = ParseState(*half, "half", *e);
+    auto loaded = ParseState(*half, "half", e->model());
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     auto l = e->Forward(next, *loaded);
     ASSERT_TRUE(l.ok() && l_ref.ok());
@@ -161,7 +161,7 @@ TEST(StateFileTest, Fp16AndBf16StorageHalveBytesWithBoundedError) {
     // A fresh state round-trips to an equivalent fresh state.
     auto fresh_bytes = SerializeState(fresh, dtype);
     ASSERT_TRUE(fresh_bytes.ok());
-    auto fresh_back = ParseState(*fresh_bytes, "fresh", *e);
+    auto fresh_back = ParseState(*fresh_bytes, "fresh", e->model());
     ASSERT_TRUE(fresh_back.ok()) << fresh_back.status();
     State f1 = fresh.Clone();
     auto la = e->Forward(next, f1), lb = e->Forward(next, *fresh_back);
@@ -184,7 +184,7 @@ TEST(StateFileTest, PythonTorchSaveFixtureLoadsAndContinues) {
   o.num_threads = 1;
   auto e = RwkvEngine::Create(o);
   ASSERT_TRUE(e.ok());
-  auto s = LoadStateFile(fixture, **e);
+  auto s = LoadStateFile(fixture, (*e)->model());
   ASSERT_TRUE(s.ok()) << s.status();
   // Same as feeding the prompt ourselves.
   State mine = (*e)->NewState();
@@ -214,7 +214,7 @@ class BadStateFileTest : public ::testing::Test {
     good_ = *SerializeState(s, StateDtype::kFloat32);
   }
   absl::Status Load(const std::string& bytes, LoadStateOptions o = {}) {
-    return ParseState(bytes, "bad.pt", *engine_, o).status();
+    return ParseState(bytes, "bad.pt", engine_->model(), o).status();
   }
   std::unique_ptr<RwkvEngine> engine_;
   std::string good_;
@@ -434,35 +434,16 @@ TEST(StateOpsTest, InspectReportsStatsAndHealth) {
   EXPECT_THAT(rh->problems[0], HasSubstr("att_pp exponent above +10000"));
 }
 
-TEST(StateOpsTest, StackAndSplitRoundTrip) {
+TEST(StateOpsTest, ForkIsIndependent) {
   auto e = RandomEngine();
-  std::vector<State> states;
-  for (int i = 0; i < 4; ++i) {
-    State s = e->NewState();
-    ASSERT_TRUE(e->Forward(RandomTokens(3 + i, 20 + i), s).ok());
-    states.push_back(std::move(s));
-  }
-  std::vector<const State*> ptrs;
-  for (const State& s : states) ptrs.push_back(&s);
-  auto stacked = StackStates(ptrs);
-  ASSERT_TRUE(stacked.ok());
-  EXPECT_EQ(StateBatchSize(*stacked), 4);
-  EXPECT_EQ(*stacked->ComponentShape("att_aa"),
-            (std::vector<int64_t>{3, 4, 48}));
-  State single = e->NewState();
-  EXPECT_FALSE(e->Forward({1}, *stacked).ok());  // must be split first
-  auto split = SplitStates(*stacked);
-  ASSERT_TRUE(split.ok());
-  ASSERT_EQ(split->size(), 4u);
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_EQ((*split)[i].token_count(), 3 + i);
-    for (const std::string& n : states[i].ComponentNames()) {
-      EXPECT_EQ(*(*split)[i].ComponentValues(n), *states[i].ComponentValues(n));
-    }
-  }
-  State fork = ForkState(states[0]);
+  State s = e->NewState();
+  ASSERT_TRUE(e->Forward(RandomTokens(3, 20), s).ok());
+  State fork = ForkState(s);
   ASSERT_TRUE(e->Forward({5}, fork).ok());
-  EXPECT_EQ(states[0].token_count(), 3);
+  EXPECT_EQ(s.token_count(), 3);
+  EXPECT_EQ(fork.token_count(), 4);
+  EXPECT_NE(*s.ComponentValues("att_x_prev"),
+            *fork.ComponentValues("att_x_prev"));
 }
 
 // 100,000 random tokens keep the state finite and healthy.

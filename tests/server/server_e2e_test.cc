@@ -137,11 +137,12 @@ class ServerE2ETest : public ::testing::TestWithParam<ModelCase> {
   ServerOptions DefaultOptions() {
     ServerOptions o;
     o.listen = "127.0.0.1:0";
+    o.store = "memory";
     o.sessions.sweep_interval = absl::Milliseconds(50);
     o.scheduler.max_batch = 32;
     o.scheduler.chunk_size = 16;
-    o.service.max_prompt_tokens = 512;
-    o.service.max_tokens_limit = 4096;
+    o.app.max_prompt_tokens = 512;
+    o.app.max_tokens_limit = 4096;
     return o;
   }
 
@@ -321,8 +322,8 @@ TEST_P(ServerE2ETest, TwoChatTurnsEqualOneGenerateOverTheConcatenatedText) {
   ASSERT_TRUE(t1.status.ok() && t2.status.ok());
   ASSERT_TRUE(IsSevenBit(t1.ids));
 
-  const std::string p1 = server_->service().FormatChat(m1);
-  const std::string p2 = server_->service().FormatChat(m2);
+  const std::string p1 = server_->app().chat_template().Format(m1);
+  const std::string p2 = server_->app().chat_template().Format(m2);
   Create("flat");
   pb::GenerateRequest req;
   req.set_session_id("flat");

@@ -1,4 +1,6 @@
-#include "server/status_util.h"
+#include "server/rpc/status_util.h"
+
+#include <string>
 
 #include "gtest/gtest.h"
 
@@ -15,19 +17,14 @@ TEST(StatusUtilTest, EveryCanonicalCodeMapsToTheSameGrpcCode) {
   }
 }
 
-absl::Status Propagates(const absl::Status& inner, bool* reached_end) {
-  RWKV_RETURN_IF_ERROR(inner);
-  *reached_end = true;
-  return absl::OkStatus();
-}
-
-TEST(StatusUtilTest, ReturnIfErrorReturnsTheError) {
-  bool reached = false;
-  EXPECT_EQ(Propagates(absl::NotFoundError("x"), &reached).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_FALSE(reached);
-  EXPECT_TRUE(Propagates(absl::OkStatus(), &reached).ok());
-  EXPECT_TRUE(reached);
+TEST(StatusUtilTest, LongMessagesAreCutAndSaySo) {
+  const std::string long_message(100000, 'x');
+  const grpc::Status g = ToGrpcStatus(absl::InvalidArgumentError(long_message));
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(g.error_message().size(), kMaxStatusMessageBytes + 64);
+  EXPECT_EQ(g.error_message().substr(0, 10), "xxxxxxxxxx");
+  EXPECT_NE(g.error_message().find("(message of 100000 bytes cut)"),
+            std::string::npos);
 }
 
 }  // namespace

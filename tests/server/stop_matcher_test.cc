@@ -1,4 +1,4 @@
-#include "server/stop_matcher.h"
+#include "server/sched/stop_matcher.h"
 
 #include "gtest/gtest.h"
 

@@ -265,7 +265,7 @@ TEST(StateTuneTest, TunedStateLoadsAndMatchesTheEngine) {
   ASSERT_TRUE(learned.ok());
   auto bytes = SerializeLearnedState(*learned, eng->config().fingerprint);
   ASSERT_TRUE(bytes.ok());
-  auto state = engine::ParseState(*bytes, "tuned", *eng);
+  auto state = engine::ParseState(*bytes, "tuned", eng->model());
   ASSERT_TRUE(state.ok()) << state.status();
 
   // The engine from the loaded state agrees with the training module.
@@ -319,7 +319,7 @@ TEST(StateTuneTest, DemoModelStyleStateLowersLossAndStylesReplies) {
   ASSERT_NE(eng, nullptr);
   auto bytes = SerializeLearnedState(*learned, eng->config().fingerprint);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
-  auto state = engine::ParseState(*bytes, "tuned", *eng);
+  auto state = engine::ParseState(*bytes, "tuned", eng->model());
   ASSERT_TRUE(state.ok()) << state.status();
   int styled = 0, fresh_styled = 0, n = 0;
   for (const char* q :

@@ -1,0 +1,44 @@
+// AppOptions: the request limits and presentation of the application layer,
+// each with its documented default (the server's flags take their defaults
+// from here).
+#ifndef RWKV_SERVER_APP_APP_OPTIONS_H_
+#define RWKV_SERVER_APP_APP_OPTIONS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/state.h"
+
+namespace rwkv::server {
+
+struct AppOptions {
+  // "{message}" is replaced by the user's message.
+  std::string chat_template = "User: {message}\n\nAssistant:";
+  // The template's stop strings (the reply ends there).
+  std::vector<std::string> chat_stop = {"\n\n"};
+  // Most tokens in one Generate text / Chat message (after templating) /
+  // CreateSession prefix.
+  int max_prompt_tokens = 8192;
+  // Largest max_tokens a request may ask for.
+  int max_tokens_limit = 4096;
+  // max_tokens of requests that say 0 (at most max_tokens_limit).
+  int default_max_tokens = 256;
+  // Stop strings per request and bytes per stop string.
+  int max_stop_strings = 16;
+  int max_stop_bytes = 256;
+  // Largest state file accepted (ImportState, CreateSession.initial_state).
+  int64_t max_state_file_bytes = int64_t{256} << 20;
+  // Shown by GetModelInfo.
+  std::string model_path;
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  // Server-side initial states by name (--initial-state NAME=FILE).
+  std::map<std::string, std::shared_ptr<const engine::State>> initial_states;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_APP_APP_OPTIONS_H_

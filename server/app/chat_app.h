@@ -1,0 +1,112 @@
+// ChatApp: the application layer. Every operation of the chat service, in
+// plain C++ types (app_types.h) with absl::Status in and out, so any front
+// (gRPC in server/rpc, HTTP) calls exactly this. It validates requests
+// (request_checks.h; limits in AppOptions), renders the chat template,
+// tokenizes, takes sessions' leases and queues work for the scheduler; it
+// never waits for the engine or the disk: operations that change sessions
+// or need the engine answer through a callback (on any thread, possibly
+// before the call returns). State bytes are parsed on the calling thread
+// (the Model is thread-safe) and never copied under a lock.
+// Thread-safe. Borrows everything it is given; all must outlive it.
+#ifndef RWKV_SERVER_APP_CHAT_APP_H_
+#define RWKV_SERVER_APP_CHAT_APP_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/model.h"
+#include "engine/prefix_cache.h"
+#include "engine/state_inspect.h"
+#include "engine/state_ops.h"
+#include "engine/tokenizer.h"
+#include "server/app/app_options.h"
+#include "server/app/app_types.h"
+#include "server/app/chat_template.h"
+#include "server/app/prefix_prefill.h"
+#include "server/app/prompt_tokenizer.h"
+#include "server/sched/scheduler.h"
+#include "server/session/session_manager.h"
+
+namespace rwkv::server {
+
+class ChatApp {
+ public:
+  template <typename T>
+  using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
+  using StatusCallback = absl::AnyInvocable<void(absl::Status)>;
+
+  // `prefix_cache` may be null (no caching).
+  ChatApp(std::shared_ptr<const engine::Model> model,
+          const engine::Tokenizer* tokenizer, SessionManager* sessions,
+          Scheduler* scheduler, engine::PrefixCache* prefix_cache,
+          AppOptions options);
+
+  // Sessions.
+  void CreateSession(CreateSessionRequest request, Callback<SessionInfo> done);
+  absl::StatusOr<SessionInfo> GetSession(const std::string& id);
+  absl::StatusOr<SessionPage> ListSessions(int32_t page_size,
+                                           const std::string& page_token);
+  void DeleteSession(const std::string& id, StatusCallback done);
+  void ResetSession(const std::string& id, Callback<SessionInfo> done);
+  void TouchSession(const std::string& id, int64_t ttl_seconds,
+                    Callback<SessionInfo> done);
+
+  // A Generate/Chat turn; its output and end go to `stream` (errors found
+  // before it starts too).
+  void StartTurn(TurnRequest request, std::shared_ptr<TurnStream> stream);
+
+  // State tools.
+  void ForkSession(ForkRequest request, Callback<SessionInfo> done);
+  void BlendSessions(BlendRequest request, Callback<SessionInfo> done);
+  void DecaySession(const std::string& id, double factor,
+                    Callback<SessionInfo> done);
+  absl::StatusOr<engine::StateReport> InspectSession(const std::string& id);
+  absl::StatusOr<engine::StateDistance> SessionDistance(
+      const std::string& session_a, const std::string& session_b);
+  absl::StatusOr<ExportedState> ExportState(const std::string& id,
+                                            const std::string& dtype);
+  void ImportState(ImportRequest request, Callback<SessionInfo> done);
+
+  ModelInfo GetModelInfo() const;
+  const ChatTemplate& chat_template() const { return template_; }
+
+ private:
+  // The state a new session starts from before its prefix: parsed bytes,
+  // a named server state, or the fresh state (`shared` for the latter two).
+  struct Base {
+    StatePtr state;
+    bool shared = false;
+    bool fresh = false;
+  };
+  absl::StatusOr<Base> ResolveBase(const CreateSessionRequest& request) const;
+  // The session's state after a turn's checks; then queues the turn.
+  absl::Status SubmitTurn(const TurnRequest& request,
+                          std::shared_ptr<TurnStream> stream);
+  // Checks a request that creates a session with `id`.
+  absl::StatusOr<absl::Duration> CheckNewSession(const std::string& id,
+                                                 absl::string_view id_field,
+                                                 int64_t ttl_seconds);
+  // A lease's commit answered with the session's info.
+  void CommitAndInfo(SessionLease lease, StatePtr state,
+                     SessionLease::Initial initial, Callback<SessionInfo> done);
+
+  // Constant after construction.
+  const std::shared_ptr<const engine::Model> model_;
+  SessionManager* const sessions_;
+  Scheduler* const scheduler_;
+  engine::PrefixCache* const prefix_cache_;
+  const AppOptions options_;
+  const ChatTemplate template_;
+  const PromptTokenizer prompts_;
+  const PrefixPrefill prefill_;
+  // The fresh state plain sessions start from (shared, immutable).
+  const StatePtr fresh_state_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_APP_CHAT_APP_H_

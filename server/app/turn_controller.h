@@ -1,0 +1,49 @@
+// TurnController: the application's side of one running turn, handed to the
+// scheduler as its TurnSink. It holds the session's lease and the front's
+// stream: chunks go to the stream; at the end the new state is committed
+// (the last chunk reaches the client only once the state is stored, so an
+// acknowledged turn is never lost); an early end abandons the lease (the
+// session keeps its pre-turn state) and reports the status. The turn stops
+// when the client leaves (CANCELLED) or the session is deleted (ABORTED,
+// "session ... was deleted"). Optionally the state after the whole turn is
+// stored in the prefix cache under the conversation's tokens.
+// Used by the scheduler thread; the stream may be cancelled from any thread.
+#ifndef RWKV_SERVER_APP_TURN_CONTROLLER_H_
+#define RWKV_SERVER_APP_TURN_CONTROLLER_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/prefix_cache.h"
+#include "server/app/app_types.h"
+#include "server/sched/job.h"
+#include "server/session/session_lease.h"
+
+namespace rwkv::server {
+
+class TurnController final : public TurnSink {
+ public:
+  // `cache` (may be null) must outlive the turn; with `cache_key` non-empty
+  // (the prompt's tokens from a fresh state) the final state is cached
+  // under cache_key + the reply's tokens.
+  TurnController(SessionLease lease, std::shared_ptr<TurnStream> stream,
+                 engine::PrefixCache* cache, std::vector<int32_t> cache_key);
+
+  absl::Status Check() const override;
+  void OnChunk(TurnChunk chunk) override;
+  void OnComplete(engine::State final_state, absl::Span<const float> logits,
+                  TurnChunk last) override;
+  void OnError(absl::Status status) override;
+
+ private:
+  SessionLease lease_;
+  std::shared_ptr<TurnStream> stream_;
+  engine::PrefixCache* const cache_;
+  // The conversation's tokens so far (cache_key + reply tokens sent).
+  std::vector<int32_t> cache_key_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_APP_TURN_CONTROLLER_H_

@@ -1,0 +1,329 @@
+#include "server/sched/scheduler.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "server/sched/turn_runner.h"
+
+namespace rwkv::server {
+
+using common::LogError;
+
+// A job in the loop: the state being fed, how far its prompt is, and what
+// its logits mean. The two kinds of job differ only here.
+class Scheduler::Stream {
+ public:
+  virtual ~Stream() = default;
+  virtual engine::State& state() = 0;
+  virtual const std::vector<int32_t>& prompt() const = 0;
+  // OK to go on; otherwise why the job must end now.
+  virtual absl::Status Check() const = 0;
+  // Handles the logits after the last token fed (the prompt's last, or
+  // next_token()). Returns true if the job goes on with next_token(); false
+  // once it has ended (its owner has been told).
+  virtual bool OnLogits(absl::Span<const float> row, Counters& counters) = 0;
+  virtual int32_t next_token() const = 0;
+  // Ends the job with `status` (its owner is told).
+  virtual void Fail(const absl::Status& status) = 0;
+
+  bool prompt_done() const { return prompt_fed == prompt().size(); }
+  size_t prompt_fed = 0;
+};
+
+namespace {
+
+using Stream = Scheduler::Stream;
+
+class GenerateStream final : public Stream {
+ public:
+  GenerateStream(GenerateJob job, TurnRunner runner)
+      : job_(std::move(job)), runner_(std::move(runner)) {}
+
+  engine::State& state() override { return job_.state; }
+  const std::vector<int32_t>& prompt() const override { return job_.prompt; }
+  absl::Status Check() const override { return job_.sink->Check(); }
+  int32_t next_token() const override { return runner_.pending_token(); }
+
+  bool OnLogits(absl::Span<const float> row,
+                Scheduler::Counters& counters) override {
+    absl::StatusOr<TurnRunner::Next> next = runner_.OnLogits(row);
+    if (!next.ok()) {
+      Fail(next.status());
+      ++counters.jobs_failed;
+      return false;
+    }
+    const int64_t count = job_.state.token_count();
+    if (*next == TurnRunner::Next::kFinish) {
+      const int32_t prompt_tokens =
+          job_.cached_tokens + static_cast<int32_t>(job_.prompt.size());
+      TurnChunk last =
+          runner_.TakeLast(count, prompt_tokens, job_.cached_tokens);
+      ++counters.turns_finished;
+      job_.sink->OnComplete(std::move(job_.state), row, std::move(last));
+      return false;
+    }
+    ++counters.tokens_generated;
+    if (std::optional<TurnChunk> chunk = runner_.TakeChunk(count)) {
+      job_.sink->OnChunk(*std::move(chunk));
+    }
+    return true;
+  }
+
+  void Fail(const absl::Status& status) override { job_.sink->OnError(status); }
+
+ private:
+  GenerateJob job_;
+  TurnRunner runner_;
+};
+
+class PrefillStream final : public Stream {
+ public:
+  explicit PrefillStream(PrefillJob job) : job_(std::move(job)) {}
+
+  engine::State& state() override { return job_.state; }
+  const std::vector<int32_t>& prompt() const override { return job_.prompt; }
+  absl::Status Check() const override {
+    return job_.check ? job_.check() : absl::OkStatus();
+  }
+  int32_t next_token() const override { return -1; }  // never decodes
+
+  bool OnLogits(absl::Span<const float> row,
+                Scheduler::Counters& counters) override {
+    PrefillResult result{
+        std::move(job_.state),
+        engine::Logits(1, static_cast<int>(row.size()),
+                       std::vector<float>(row.begin(), row.end()))};
+    job_.done(std::move(result));
+    return false;
+  }
+
+  void Fail(const absl::Status& status) override { job_.done(status); }
+
+ private:
+  PrefillJob job_;
+};
+
+// The loop's stream for a queued job, or the job's error (bad sampling).
+absl::StatusOr<std::unique_ptr<Stream>> MakeStream(
+    Job job, const engine::Tokenizer& tokenizer, int vocab_size) {
+  if (auto* prefill = std::get_if<PrefillJob>(&job)) {
+    return std::make_unique<PrefillStream>(std::move(*prefill));
+  }
+  GenerateJob& gen = std::get<GenerateJob>(job);
+  absl::StatusOr<TurnRunner> runner =
+      TurnRunner::Create(gen, tokenizer, vocab_size);
+  if (!runner.ok()) {
+    gen.sink->OnError(runner.status());
+    return runner.status();
+  }
+  return std::make_unique<GenerateStream>(std::move(gen), *std::move(runner));
+}
+
+absl::Status EngineError(const absl::Status& s) {
+  return absl::InternalError(absl::StrCat("engine error: ", s.message()));
+}
+
+}  // namespace
+
+Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer,
+                     SchedulerOptions options)
+    : engine_(engine),
+      tokenizer_(tokenizer),
+      options_(options),
+      limits_{static_cast<size_t>(std::max(1, options.max_batch)),
+              static_cast<size_t>(std::max(1, options.chunk_size))} {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+absl::Status Scheduler::Submit(Job job) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (active_ + static_cast<int>(inbox_.size()) >= options_.max_jobs) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the scheduler queue is full (", options_.max_jobs,
+                     " jobs queued or running); retry later"));
+  }
+  inbox_.push_back(std::move(job));
+  return absl::OkStatus();
+}
+
+void Scheduler::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  s.decode_steps = counters_.decode_steps.load();
+  s.decode_rows = counters_.decode_rows.load();
+  s.prefill_chunks = counters_.prefill_chunks.load();
+  s.prompt_tokens = counters_.prompt_tokens.load();
+  s.tokens_generated = counters_.tokens_generated.load();
+  s.turns_finished = counters_.turns_finished.load();
+  s.jobs_failed = counters_.jobs_failed.load();
+  absl::MutexLock lock(&mu_);
+  s.running = active_;
+  s.waiting = static_cast<int64_t>(inbox_.size());
+  return s;
+}
+
+bool Scheduler::Admit() {
+  std::deque<Job> inbox;
+  bool stopping = false;
+  {
+    absl::MutexLock lock(&mu_);
+    active_ = static_cast<int>(prefilling_.size() + decoding_.size());
+    if (active_ == 0) {
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !inbox_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+    }
+    inbox.swap(inbox_);
+    stopping = stopping_;
+    active_ += static_cast<int>(inbox.size());
+  }
+  for (Job& job : inbox) {
+    absl::StatusOr<std::unique_ptr<Stream>> stream =
+        MakeStream(std::move(job), *tokenizer_, engine_->config().vocab_size);
+    if (stream.ok()) {
+      prefilling_.push_back(*std::move(stream));
+    } else {
+      ++counters_.jobs_failed;
+    }
+  }
+  return !stopping;
+}
+
+void Scheduler::Loop() {
+  while (Admit()) {
+    EndStopped();
+    StepInput in;
+    in.decoding = decoding_.size();
+    in.prefilling = prefilling_.size();
+    in.round_robin = round_robin_;
+    if (!prefilling_.empty()) {
+      in.oldest_prompt_left = prefilling_.front()->prompt().size() -
+                              prefilling_.front()->prompt_fed;
+    }
+    const StepPlan plan = PlanStep(in, limits_);
+    round_robin_ = plan.next_round_robin;
+    BatchStep(plan);
+    ChunkStep(plan.chunk);
+  }
+  FailAll(absl::UnavailableError("the server is shutting down"));
+  absl::MutexLock lock(&mu_);
+  active_ = 0;
+}
+
+void Scheduler::FailAll(const absl::Status& status) {
+  for (auto& s : prefilling_) s->Fail(status);
+  for (auto& s : decoding_) s->Fail(status);
+  prefilling_.clear();
+  decoding_.clear();
+}
+
+void Scheduler::EndStopped() {
+  auto end_if_stopped = [this](std::unique_ptr<Stream>& s) {
+    absl::Status status = s->Check();
+    if (status.ok()) return false;
+    s->Fail(status);
+    ++counters_.jobs_failed;
+    return true;
+  };
+  prefilling_.erase(
+      std::remove_if(prefilling_.begin(), prefilling_.end(), end_if_stopped),
+      prefilling_.end());
+  decoding_.erase(
+      std::remove_if(decoding_.begin(), decoding_.end(), end_if_stopped),
+      decoding_.end());
+}
+
+void Scheduler::HandleLogits(std::unique_ptr<Stream>& stream,
+                             absl::Span<const float> row, bool into_decoding) {
+  if (!stream->OnLogits(row, counters_)) {
+    stream.reset();
+  } else if (into_decoding) {
+    decoding_.push_back(std::move(stream));
+  }
+}
+
+void Scheduler::BatchStep(const StepPlan& plan) {
+  std::vector<std::unique_ptr<Stream>*> rows;
+  std::vector<int32_t> tokens;
+  for (size_t k : plan.decode) {
+    rows.push_back(&decoding_[k]);
+    tokens.push_back(decoding_[k]->next_token());
+  }
+  for (size_t k : plan.ride) {
+    rows.push_back(&prefilling_[k]);
+    tokens.push_back(prefilling_[k]->prompt()[prefilling_[k]->prompt_fed]);
+  }
+  if (rows.empty()) return;
+  std::vector<engine::State*> states;
+  for (auto* s : rows) states.push_back(&(*s)->state());
+  absl::StatusOr<engine::Logits> logits =
+      engine_->ForwardBatch(tokens, absl::MakeConstSpan(states));
+  ++counters_.decode_steps;
+  counters_.decode_rows += static_cast<int64_t>(rows.size());
+  if (!logits.ok()) {
+    // As TGI does: a failed batch fails every job in it.
+    LogError(
+        absl::StrCat("batched forward failed: ", logits.status().ToString()));
+    for (auto* s : rows) {
+      (*s)->Fail(EngineError(logits.status()));
+      ++counters_.jobs_failed;
+      s->reset();
+    }
+  } else {
+    for (size_t j = 0; j < rows.size(); ++j) {
+      std::unique_ptr<Stream>& s = *rows[j];
+      const bool riding = j >= plan.decode.size();
+      if (riding) {
+        ++counters_.prompt_tokens;
+        if (++s->prompt_fed < s->prompt().size()) continue;
+      }
+      HandleLogits(s, logits->Row(static_cast<int>(j)),
+                   /*into_decoding=*/riding);
+    }
+  }
+  decoding_.erase(std::remove(decoding_.begin(), decoding_.end(), nullptr),
+                  decoding_.end());
+  prefilling_.erase(
+      std::remove(prefilling_.begin(), prefilling_.end(), nullptr),
+      prefilling_.end());
+}
+
+void Scheduler::ChunkStep(size_t tokens) {
+  if (tokens == 0 || prefilling_.empty()) return;
+  std::unique_ptr<Stream> s = std::move(prefilling_.front());
+  prefilling_.pop_front();
+  absl::Span<const int32_t> chunk(s->prompt().data() + s->prompt_fed, tokens);
+  absl::StatusOr<engine::Logits> logits = engine_->Forward(chunk, s->state());
+  ++counters_.prefill_chunks;
+  counters_.prompt_tokens += static_cast<int64_t>(tokens);
+  if (!logits.ok()) {
+    LogError(
+        absl::StrCat("prompt forward failed: ", logits.status().ToString()));
+    s->Fail(EngineError(logits.status()));
+    ++counters_.jobs_failed;
+    return;
+  }
+  s->prompt_fed += tokens;
+  if (!s->prompt_done()) {
+    prefilling_.push_front(std::move(s));  // next chunk next step
+    return;
+  }
+  HandleLogits(s, logits->Row(0), /*into_decoding=*/true);
+}
+
+}  // namespace rwkv::server

@@ -1,0 +1,127 @@
+// Scheduler: the one thread that owns the Engine. Jobs (job.h) are queued by
+// Submit(), which never blocks on the engine, and run by a continuous-
+// batching loop in the style of TGI's router. Every step it
+//   1. ends jobs whose owner says stop (client gone, session deleted),
+//   2. runs ONE Engine::ForwardBatch over the rows PlanStep() chooses
+//      (batch_planner.h): a token of every decoding turn, plus one prompt
+//      token of each waiting job that rides along,
+//   3. feeds the oldest waiting prompt one sequence-mode chunk,
+// and hands each row's logits to its job (one place: the job's stream).
+// Batching is invisible: each turn has its own state, sampler and RNG, and
+// the engine computes every row as a single step would (bit-identical on the
+// fp32 CPU path).
+// Thread-safe: Submit, stats and Stop may be called from any thread.
+#ifndef RWKV_SERVER_SCHED_SCHEDULER_H_
+#define RWKV_SERVER_SCHED_SCHEDULER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/engine.h"
+#include "engine/tokenizer.h"
+#include "server/sched/batch_planner.h"
+#include "server/sched/job.h"
+
+namespace rwkv::server {
+
+struct SchedulerOptions {
+  // Most rows of one batched step.
+  int max_batch = 32;
+  // Most prompt tokens fed as one chunk per step.
+  int chunk_size = 32;
+  // Most jobs queued or running; more is RESOURCE_EXHAUSTED.
+  int max_jobs = 4096;
+};
+
+struct SchedulerStats {
+  int64_t decode_steps = 0;    // batched forward calls
+  int64_t decode_rows = 0;     // sum of their batch sizes
+  int64_t prefill_chunks = 0;  // prompt chunks fed
+  int64_t prompt_tokens = 0;   // prompt tokens fed
+  int64_t tokens_generated = 0;
+  int64_t turns_finished = 0;
+  int64_t jobs_failed = 0;  // ended early (cancelled, aborted, errors)
+  int64_t running = 0;      // jobs in the loop now
+  int64_t waiting = 0;      // jobs queued, not yet in the loop
+  double avg_batch_size() const {
+    return decode_steps == 0 ? 0.0
+                             : static_cast<double>(decode_rows) / decode_steps;
+  }
+};
+
+class Scheduler {
+ public:
+  // `engine` and `tokenizer` must outlive the scheduler. The loop thread
+  // starts at once.
+  Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer,
+            SchedulerOptions options);
+  // Calls Stop().
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a job. On error (UNAVAILABLE when stopping, RESOURCE_EXHAUSTED
+  // when full) the job is destroyed without its completion being called;
+  // on success its completion is called exactly once (TurnSink::OnComplete
+  // or OnError; PrefillJob::done).
+  absl::Status Submit(Job job) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends queued and running jobs with UNAVAILABLE and joins the thread.
+  // Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  SchedulerStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
+  const SchedulerOptions& options() const { return options_; }
+
+  class Stream;  // a job in the loop (scheduler.cc)
+  struct Counters {
+    std::atomic<int64_t> decode_steps{0}, decode_rows{0}, prefill_chunks{0},
+        prompt_tokens{0}, tokens_generated{0}, turns_finished{0},
+        jobs_failed{0};
+  };
+
+ private:
+  void Loop();
+  // Moves queued jobs into the loop; returns false once stopping.
+  bool Admit() ABSL_LOCKS_EXCLUDED(mu_);
+  // The steps of the file comment; loop thread only.
+  void EndStopped();
+  void BatchStep(const StepPlan& plan);
+  void ChunkStep(size_t tokens);
+  // Hands `row` to the stream; drops it if it has ended, else keeps it
+  // decoding (moved to decoding_ if `into_decoding`).
+  void HandleLogits(std::unique_ptr<Stream>& stream,
+                    absl::Span<const float> row, bool into_decoding);
+  void FailAll(const absl::Status& status);
+
+  // Constant after construction.
+  engine::Engine* const engine_;
+  const engine::Tokenizer* const tokenizer_;
+  const SchedulerOptions options_;
+  const BatchLimits limits_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Job> inbox_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Jobs in the loop (mirrors the loop-only lists' sizes).
+  int active_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Loop-thread only.
+  std::deque<std::unique_ptr<Stream>> prefilling_;
+  std::vector<std::unique_ptr<Stream>> decoding_;
+  size_t round_robin_ = 0;
+
+  Counters counters_;
+  std::thread thread_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_SCHED_SCHEDULER_H_

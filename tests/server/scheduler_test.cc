@@ -1,0 +1,277 @@
+// The scheduler on the FakeEngine: what each job gets (checked against the
+// fake model's deterministic continuation), how calls are batched and
+// chunked, and how jobs end early. No real model; runs in well under a
+// second.
+#include "server/sched/scheduler.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "engine/tokenizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/fake_engine.h"
+#include "tests/testing/recording_sink.h"
+
+namespace rwkv::server {
+namespace {
+
+using ::rwkv::testing::FakeEngine;
+using ::rwkv::testing::RecordingSink;
+using ::rwkv::testing::TurnRecord;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+
+constexpr int kVocab = 256;
+
+std::vector<int32_t> Tokens(const std::string& text) {
+  return std::vector<int32_t>(text.begin(), text.end());
+}
+
+// What greedy decoding on the fake model yields after `prompt` from a fresh
+// state, and the hash of the state after feeding all of it.
+struct Expected {
+  std::vector<int32_t> ids;
+  uint32_t final_hash = 0;
+};
+Expected Greedy(const FakeEngine& e, const std::vector<int32_t>& prompt,
+                int max_tokens) {
+  Expected out;
+  uint32_t h = FakeEngine::Hash(0, prompt);
+  for (int i = 0; i < max_tokens; ++i) {
+    const int32_t t = e.GreedyAfter(h);
+    out.ids.push_back(t);
+    h = FakeEngine::Hash(h, {t});
+  }
+  out.final_hash = h;
+  return out;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void Start(int max_batch, int chunk_size, int max_jobs = 4096) {
+    SchedulerOptions o;
+    o.max_batch = max_batch;
+    o.chunk_size = chunk_size;
+    o.max_jobs = max_jobs;
+    scheduler_ = std::make_unique<Scheduler>(&engine_, tokenizer_.get(), o);
+  }
+  std::shared_ptr<TurnRecord> Turn(const std::vector<int32_t>& prompt,
+                                   int max_tokens,
+                                   absl::Status* submit = nullptr) {
+    auto record = std::make_shared<TurnRecord>();
+    GenerateJob job;
+    job.state = engine_.NewState();
+    job.prompt = prompt;
+    job.sampling.temperature = 0;
+    job.max_tokens = max_tokens;
+    job.ignore_eos = true;
+    job.sink = std::make_unique<RecordingSink>(record);
+    absl::Status s = scheduler_->Submit(std::move(job));
+    if (submit != nullptr) *submit = s;
+    return record;
+  }
+
+  FakeEngine engine_{kVocab};
+  std::unique_ptr<engine::Tokenizer> tokenizer_ =
+      *engine::Tokenizer::Load("bytes");
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, ATurnContinuesGreedilyAndEndsWithItsFinalState) {
+  Start(4, 8);
+  const std::vector<int32_t> prompt = Tokens("hello there");
+  auto r = Turn(prompt, 6);
+  r->finished.WaitForNotification();
+  const Expected want = Greedy(engine_, prompt, 6);
+  absl::MutexLock lock(&r->mu);
+  ASSERT_TRUE(r->completed) << r->status;
+  EXPECT_THAT(r->ids, ElementsAreArray(want.ids));
+  EXPECT_EQ(r->finish, FinishReason::kLength);
+  EXPECT_EQ(r->final_hash, want.final_hash);
+  EXPECT_EQ(r->final_tokens, static_cast<int64_t>(prompt.size() + 6));
+  const TurnChunk& last = r->chunks.back();
+  EXPECT_EQ(last.prompt_tokens, static_cast<int32_t>(prompt.size()));
+  EXPECT_EQ(last.generated_tokens, 6);
+}
+
+TEST_F(SchedulerTest, ManyTurnsBatchedGetWhatEachGetsAlone) {
+  Start(/*max_batch=*/4, /*chunk_size=*/3);
+  std::vector<std::shared_ptr<TurnRecord>> records;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 10; ++i) {
+    prompts.push_back(Tokens("prompt number " + std::to_string(i * 7)));
+    records.push_back(Turn(prompts.back(), 5 + i));
+  }
+  for (int i = 0; i < 10; ++i) {
+    records[i]->finished.WaitForNotification();
+    const Expected want = Greedy(engine_, prompts[i], 5 + i);
+    absl::MutexLock lock(&records[i]->mu);
+    ASSERT_TRUE(records[i]->completed) << records[i]->status;
+    EXPECT_THAT(records[i]->ids, ElementsAreArray(want.ids)) << i;
+    EXPECT_EQ(records[i]->final_hash, want.final_hash) << i;
+  }
+  size_t widest = 0;
+  for (const FakeEngine::Call& c : engine_.calls()) {
+    if (c.batched) widest = std::max(widest, c.rows);
+    EXPECT_LE(c.rows, 4u);
+    if (!c.batched) {
+      EXPECT_LE(c.tokens, 3u);
+    }
+  }
+  EXPECT_EQ(widest, 4u);  // turns really shared steps
+}
+
+TEST_F(SchedulerTest, ALongPromptIsFedInChunksOfChunkSize) {
+  Start(4, 16);
+  auto r = Turn(std::vector<int32_t>(50, 'x'), 1);
+  r->finished.WaitForNotification();
+  std::vector<size_t> chunks;
+  for (const FakeEngine::Call& c : engine_.calls()) {
+    if (!c.batched) chunks.push_back(c.tokens);
+  }
+  EXPECT_THAT(chunks, ElementsAreArray({16u, 16u, 16u, 2u}));
+}
+
+TEST_F(SchedulerTest, ACancelledTurnStopsAndGetsItsStatus) {
+  Start(4, 8);
+  auto r = std::make_shared<TurnRecord>();
+  r->cancel_after_chunks = 2;
+  GenerateJob job;
+  job.state = engine_.NewState();
+  job.prompt = Tokens("abc");
+  job.sampling.temperature = 0;
+  job.max_tokens = 1000;
+  job.ignore_eos = true;
+  job.sink = std::make_unique<RecordingSink>(r);
+  ASSERT_TRUE(scheduler_->Submit(std::move(job)).ok());
+  r->finished.WaitForNotification();
+  absl::MutexLock lock(&r->mu);
+  EXPECT_FALSE(r->completed);
+  EXPECT_EQ(r->status.code(), absl::StatusCode::kCancelled);
+  // Stopped at the next step: far fewer than 1000 tokens were computed.
+  EXPECT_LT(engine_.tokens_fed(), 10);
+}
+
+TEST_F(SchedulerTest, AFailedBatchFailsItsRowsAndNothingElse) {
+  Start(4, 8);
+  absl::Notification entered, gate;
+  std::atomic<int> seen{0};
+  engine_.set_before_call([&] {
+    if (seen++ == 0) {
+      entered.Notify();
+      gate.WaitForNotification();
+    }
+  });
+  // Call 0: a's prompt chunk (held). Then b queues; call 1 is the batched
+  // step with a's first decode row (b's prompt gets the chunk: call 2).
+  auto a = Turn(Tokens("first"), 3);  // one chunk
+  entered.WaitForNotification();
+  auto b = Turn(Tokens("second"), 3);
+  engine_.FailCall(1);
+  gate.Notify();
+  a->finished.WaitForNotification();
+  b->finished.WaitForNotification();
+  {
+    absl::MutexLock lock(&a->mu);
+    EXPECT_EQ(a->status.code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(std::string(a->status.message()), HasSubstr("engine error"));
+  }
+  absl::MutexLock lock(&b->mu);
+  EXPECT_TRUE(b->completed) << b->status;
+  EXPECT_THAT(b->ids,
+              ElementsAreArray(Greedy(engine_, Tokens("second"), 3).ids));
+}
+
+TEST_F(SchedulerTest, StopEndsQueuedAndRunningJobsWithUnavailable) {
+  Start(4, 8);
+  absl::Notification gate;
+  engine_.set_before_call([&gate] { gate.WaitForNotification(); });
+  auto running = Turn(Tokens("one"), 1000);
+  auto queued = Turn(Tokens("two"), 1000);
+  std::thread stopper([this] { scheduler_->Stop(); });
+  gate.Notify();
+  stopper.join();
+  for (auto* r : {running.get(), queued.get()}) {
+    ASSERT_TRUE(r->finished.HasBeenNotified());
+    absl::MutexLock lock(&r->mu);
+    EXPECT_EQ(r->status.code(), absl::StatusCode::kUnavailable);
+  }
+  absl::Status late;
+  Turn(Tokens("three"), 1, &late);
+  EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(SchedulerTest, AFullQueueIsResourceExhausted) {
+  Start(4, 8, /*max_jobs=*/1);
+  absl::Notification gate;
+  engine_.set_before_call([&gate] { gate.WaitForNotification(); });
+  auto first = Turn(Tokens("one"), 2);
+  absl::Status second;
+  Turn(Tokens("two"), 2, &second);
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted);
+  gate.Notify();
+  first->finished.WaitForNotification();
+}
+
+TEST_F(SchedulerTest, PrefillJobReturnsTheStateAndLogitsAfterItsPrompt) {
+  Start(4, 16);
+  const std::vector<int32_t> prompt(40, 'p');
+  absl::Notification done;
+  absl::StatusOr<PrefillResult> result = absl::UnknownError("");
+  PrefillJob job;
+  job.state = engine_.NewState();
+  job.prompt = prompt;
+  job.done = [&](absl::StatusOr<PrefillResult> r) {
+    result = std::move(r);
+    done.Notify();
+  };
+  ASSERT_TRUE(scheduler_->Submit(std::move(job)).ok());
+  done.WaitForNotification();
+  ASSERT_TRUE(result.ok()) << result.status();
+  const uint32_t h = FakeEngine::Hash(0, prompt);
+  EXPECT_EQ(FakeEngine::HashOf(result->state), h);
+  EXPECT_EQ(result->state.token_count(), 40);
+  EXPECT_EQ(result->logits.ArgMax(0), engine_.GreedyAfter(h));
+}
+
+TEST_F(SchedulerTest, PrefillJobStopsWhenItsCallerHasGone) {
+  Start(4, 4);
+  absl::Notification done;
+  absl::Status status;
+  PrefillJob job;
+  job.state = engine_.NewState();
+  job.prompt = std::vector<int32_t>(400, 'p');
+  job.check = [] { return absl::CancelledError("gone"); };
+  job.done = [&](absl::StatusOr<PrefillResult> r) {
+    status = r.status();
+    done.Notify();
+  };
+  ASSERT_TRUE(scheduler_->Submit(std::move(job)).ok());
+  done.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_LT(engine_.tokens_fed(), 400);
+}
+
+TEST_F(SchedulerTest, BadSamplingFailsTheTurnAtAdmission) {
+  Start(4, 8);
+  auto r = std::make_shared<TurnRecord>();
+  GenerateJob job;
+  job.state = engine_.NewState();
+  job.prompt = Tokens("x");
+  job.sampling.temperature = -1;
+  job.max_tokens = 3;
+  job.sink = std::make_unique<RecordingSink>(r);
+  ASSERT_TRUE(scheduler_->Submit(std::move(job)).ok());
+  r->finished.WaitForNotification();
+  absl::MutexLock lock(&r->mu);
+  EXPECT_EQ(r->status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_.tokens_fed(), 0);
+}
+
+}  // namespace
+}  // namespace rwkv::server
