@@ -85,7 +85,7 @@ TEST(StateUploadTest, LimitFollowsTheModelsStateSize) {
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_LT(static_cast<int64_t>(file->size()),
             MaxStateFileBytes(engine->config()));
-  EXPECT_TRUE(ParseState(*file, "fresh.pt", *engine).ok());
+  EXPECT_TRUE(ParseState(*file, "fresh.pt", engine->model()).ok());
 }
 
 TEST(StateUploadTest, HostileUploadsAreRefusedBeforeParsing) {
@@ -96,7 +96,7 @@ TEST(StateUploadTest, HostileUploadsAreRefusedBeforeParsing) {
     const size_t size = bomb.size();
     ScopedAllocationMeter meter;
     const absl::Status status =
-        ParseState(std::move(bomb), "upload", *engine).status();
+        ParseState(std::move(bomb), "upload", engine->model()).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(status.message()),
                 HasSubstr("a state file of " + std::to_string(size) +
@@ -110,7 +110,8 @@ TEST(StateUploadTest, HostileUploadsAreRefusedBeforeParsing) {
   const std::string fresh =
       *SerializeState(engine->NewState(), StateDtype::kFloat32);
   EXPECT_THAT(
-      std::string(ParseState(fresh, "s", *engine, small).status().message()),
+      std::string(
+          ParseState(fresh, "s", engine->model(), small).status().message()),
       HasSubstr("at most 1000 bytes"));
 }
 
@@ -118,24 +119,26 @@ TEST(StateUploadTest, UnhealthyStateIsRefusedUnlessAllowed) {
   std::unique_ptr<RwkvEngine> engine = Rwkv4Engine();
   // Issue 15: finite, but x_prev near the float limit.
   const std::string file = Rwkv4StateFile(*engine, 3e38f);
-  const absl::Status refused = ParseState(file, "big.pt", *engine).status();
+  const absl::Status refused =
+      ParseState(file, "big.pt", engine->model()).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.message()),
               HasSubstr("big.pt: state is unhealthy: att_x_prev max |x| = "));
   EXPECT_THAT(std::string(refused.message()), HasSubstr("allow-unhealthy"));
   LoadStateOptions allow;
   allow.allow_unhealthy = true;
-  EXPECT_TRUE(ParseState(file, "big.pt", *engine, allow).ok());
+  EXPECT_TRUE(ParseState(file, "big.pt", engine->model(), allow).ok());
   // A state within the bounds loads as before.
-  EXPECT_TRUE(ParseState(Rwkv4StateFile(*engine, 0.5f), "ok.pt", *engine).ok());
+  EXPECT_TRUE(
+      ParseState(Rwkv4StateFile(*engine, 0.5f), "ok.pt", engine->model()).ok());
 }
 
 TEST(StateUploadTest, NonFiniteLogitsAreADistinctErrorAndChangeNoState) {
   std::unique_ptr<RwkvEngine> engine = Rwkv4Engine();
   LoadStateOptions allow;
   allow.allow_unhealthy = true;
-  absl::StatusOr<State> state =
-      ParseState(Rwkv4StateFile(*engine, 3e38f), "big.pt", *engine, allow);
+  absl::StatusOr<State> state = ParseState(Rwkv4StateFile(*engine, 3e38f),
+                                           "big.pt", engine->model(), allow);
   ASSERT_TRUE(state.ok()) << state.status();
   const std::vector<float> before = *state->ComponentValues("att_x_prev");
   const int32_t token = 65;
@@ -154,10 +157,10 @@ TEST(StateUploadTest, InABatchOnlyTheOutOfRangeRowFails) {
   std::unique_ptr<RwkvEngine> engine = Rwkv4Engine();
   LoadStateOptions allow;
   allow.allow_unhealthy = true;
-  absl::StatusOr<State> bad =
-      ParseState(Rwkv4StateFile(*engine, 3e38f), "big.pt", *engine, allow);
+  absl::StatusOr<State> bad = ParseState(Rwkv4StateFile(*engine, 3e38f),
+                                         "big.pt", engine->model(), allow);
   absl::StatusOr<State> good =
-      ParseState(Rwkv4StateFile(*engine, 0.5f), "ok.pt", *engine);
+      ParseState(Rwkv4StateFile(*engine, 0.5f), "ok.pt", engine->model());
   ASSERT_TRUE(bad.ok() && good.ok());
   State solo = good->Clone();
   const std::vector<int32_t> tokens = {65, 66};

@@ -48,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<rwkv::engine::State> state;
   {
     rwkv::fuzz::BudgetCheck check(size);
-    state = rwkv::engine::ParseState(bytes, "fuzz.pt", *Engine(), options);
+    state =
+        rwkv::engine::ParseState(bytes, "fuzz.pt", Engine()->model(), options);
   }
   if (!state.ok()) return 0;
   const int32_t token = 7;
