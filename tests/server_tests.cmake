@@ -56,6 +56,13 @@ rwkv_test(server_defects_e2e_test
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
 
+# Issue 15 through the real server: hostile and unhealthy state uploads,
+# non-finite turns (random RWKV-4 engine over loopback gRPC).
+rwkv_test(state_upload_e2e_test
+  SOURCES server/state_upload_e2e_test.cc
+  LIBS rwkv_server rwkv_hostile_files
+  LABELS engine)
+
 # The durable session store on a real RocksDB (temp directories).
 find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
 rwkv_test(rocksdb_store_test
