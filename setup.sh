@@ -19,6 +19,7 @@ PACKAGES=(
   libcli11-dev          # command lines of every program (header-only)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
+  librocksdb-dev        # the durable session store (server/session/)
 )
 
 # The sanitizer build (a separate list: the container image does not need it).
