@@ -46,12 +46,13 @@ absl::StatusOr<absl::Duration> ChatApp::CheckNewSession(
 }
 
 absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
-    const CreateSessionRequest& request) const {
+    CreateSessionRequest& request) const {
   if (!request.initial_state.empty()) {
     engine::LoadStateOptions load;
     load.allow_unhealthy = request.allow_unhealthy;
-    absl::StatusOr<engine::State> parsed = engine::ParseState(
-        request.initial_state, "initial_state", *model_, load);
+    absl::StatusOr<engine::State> parsed =
+        engine::ParseState(std::exchange(request.initial_state, {}),
+                           "initial_state", *model_, load);
     if (!parsed.ok()) return StateBytesError(parsed.status());
     return Base{std::make_shared<const engine::State>(*std::move(parsed)),
                 /*shared=*/false, /*fresh=*/false};
