@@ -24,5 +24,12 @@ target_include_directories(rwkv_engine PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(rwkv_engine
   PUBLIC rwkv_checkpoint absl::status absl::statusor absl::span
          absl::synchronization absl::flat_hash_map absl::function_ref
-  PRIVATE ${TORCH_LIBRARIES} rwkv_kernels OpenMP::OpenMP_CXX absl::strings)
+  PRIVATE ${TORCH_LIBRARIES} rwkv_kernels OpenMP::OpenMP_CXX absl::strings
+          absl::cord)
 target_compile_options(rwkv_engine PRIVATE -Wno-deprecated-declarations)
+# libFuzzer coverage for the state file parser (sanitizer build; see
+# engine/CMakeLists.txt for the other parsers).
+if(RWKV_FUZZ_INSTRUMENT)
+  set_source_files_properties(state_file.cc PROPERTIES
+    COMPILE_OPTIONS "${RWKV_FUZZ_INSTRUMENT}")
+endif()

@@ -510,14 +510,20 @@ absl::StatusOr<Logits> RwkvEngine::Forward(absl::Span<const int32_t> tokens,
     std::vector<int64_t> ids(tokens.begin(), tokens.end());
     at::Tensor tok = at::tensor(ids, at::kLong).view({1, -1});
     at::Tensor logits = model_->Forward(tok, work).contiguous().cpu();
+    const float* p = logits.data_ptr<float>();
+    Logits out(1, config_.vocab_size,
+               std::vector<float>(p, p + config_.vocab_size));
+    // Non-finite logits leave the state as it was (the work copy is
+    // dropped): the caller gets a distinct error, not a poisoned state.
+    if (absl::Status finite = out.CheckRowFinite(0); !finite.ok()) {
+      return finite;
+    }
     // The work copy (taken so that an error leaves the state untouched)
     // becomes the state: no copy back.
     for (size_t j = 0; j < work.size(); ++j)
       impl->tensors[j] = work[j].squeeze(1);
     impl->token_count += static_cast<int64_t>(tokens.size());
-    const float* p = logits.data_ptr<float>();
-    return Logits(1, config_.vocab_size,
-                  std::vector<float>(p, p + config_.vocab_size));
+    return out;
   });
 }
 

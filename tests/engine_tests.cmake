@@ -20,6 +20,12 @@ rwkv_test(rwkv7_parity_test
   LIBS rwkv_engine rwkv_checkpoint nlohmann_json::nlohmann_json
   LABELS engine)
 
+# State uploads: size limit before parsing, health check, non-finite logits.
+rwkv_test(state_upload_test
+  SOURCES engine/state_upload_test.cc
+  LIBS rwkv_engine rwkv_checkpoint rwkv_hostile_files rwkv_allocation_counter
+  LABELS engine)
+
 # The engine on CUDA vs the CPU engine (fp32, fp16, bf16; RWKV-4 and RWKV-7).
 # Skips without a CUDA device; tools/cuda_check.sh runs it on a GPU machine.
 rwkv_test(cuda_parity_test

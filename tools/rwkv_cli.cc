@@ -79,6 +79,7 @@ struct CliFlags {
   std::optional<std::string> state_out;
   std::optional<std::string> state_dtype;
   bool ignore_fingerprint = false;
+  bool allow_unhealthy_state = false;
   // generate.
   int64_t max_tokens = 0;
   // The engine's sampling defaults but ChatRWKV's nucleus 0.85.
@@ -181,6 +182,7 @@ struct StateIo {
   std::optional<std::string> out;
   engine::StateDtype dtype = engine::StateDtype::kFloat32;
   bool ignore_fingerprint = false;
+  bool allow_unhealthy = false;
 };
 
 absl::StatusOr<StateIo> ReadStateIo(const CliFlags& f) {
@@ -190,6 +192,10 @@ absl::StatusOr<StateIo> ReadStateIo(const CliFlags& f) {
   io.ignore_fingerprint = f.ignore_fingerprint;
   if (io.ignore_fingerprint && !io.in) {
     return UsageError("--ignore-fingerprint applies only with --state-in");
+  }
+  io.allow_unhealthy = f.allow_unhealthy_state;
+  if (io.allow_unhealthy && !io.in) {
+    return UsageError("--allow-unhealthy-state applies only with --state-in");
   }
   if (const std::optional<std::string>& d = f.state_dtype) {
     if (!io.out)
@@ -212,6 +218,7 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
   if (!io.in) return engine.NewState();
   engine::LoadStateOptions opts;
   opts.skip_fingerprint_check = io.ignore_fingerprint;
+  opts.allow_unhealthy = io.allow_unhealthy;
   absl::StatusOr<engine::State> state =
       engine::LoadStateFile(*io.in, engine.model(), opts);
   if (!state.ok()) {
@@ -219,6 +226,9 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
     if (absl::StrContains(msg, "fingerprint") ||
         absl::StrContains(msg, "not this model")) {
       msg += " (rwkv-cli: --ignore-fingerprint)";
+    }
+    if (absl::StrContains(msg, "allow-unhealthy")) {
+      msg += " (rwkv-cli: --allow-unhealthy-state)";
     }
     return absl::Status(state.status().code(),
                         absl::StrCat("--state-in: ", msg));
@@ -649,6 +659,9 @@ void AddStateIoFlags(CLI::App* cmd, CliFlags* f) {
       ->type_name("FILE");
   cmd->add_flag("--ignore-fingerprint", f->ignore_fingerprint,
                 "accept a --state-in of another model of the same shape");
+  cmd->add_flag("--allow-unhealthy-state", f->allow_unhealthy_state,
+                "accept a --state-in outside the health bounds (README "
+                "\"State health\")");
   cmd->add_option("--state-out", f->state_out,
                   "save the state after the run (generate: after the prompt "
                   "and every printed token)")

@@ -415,7 +415,13 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
     for (int64_t kk = g0; kk < g1; ++kk, wk += kPanel) {
       credit += pf.lines;
       for (; credit >= kc; credit -= kc, p += 64) {
+        // GCC declares _mm_prefetch(const void*, enum _mm_hint), clang a
+        // macro taking an int constant.
+#if defined(__clang__)
+        if (p < pf.end) _mm_prefetch(p, kHint);
+#else
         if (p < pf.end) _mm_prefetch(p, static_cast<_mm_hint>(kHint));
+#endif
       }
       const __m512 w0 = Row::Load(wk, 0, s);
       const __m512 w1 = Row::Load(wk, 1, s);

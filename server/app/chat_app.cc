@@ -46,10 +46,13 @@ absl::StatusOr<absl::Duration> ChatApp::CheckNewSession(
 }
 
 absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
-    const CreateSessionRequest& request) const {
+    CreateSessionRequest& request) const {
   if (!request.initial_state.empty()) {
+    engine::LoadStateOptions load;
+    load.allow_unhealthy = request.allow_unhealthy;
     absl::StatusOr<engine::State> parsed =
-        engine::ParseState(request.initial_state, "initial_state", *model_);
+        engine::ParseState(std::exchange(request.initial_state, {}),
+                           "initial_state", *model_, load);
     if (!parsed.ok()) return StateBytesError(parsed.status());
     return Base{std::make_shared<const engine::State>(*std::move(parsed)),
                 /*shared=*/false, /*fresh=*/false};
@@ -378,6 +381,7 @@ void ChatApp::ImportState(ImportRequest request, Callback<SessionInfo> done) {
   }
   engine::LoadStateOptions load;
   load.skip_fingerprint_check = request.skip_fingerprint_check;
+  load.allow_unhealthy = request.allow_unhealthy;
   absl::StatusOr<engine::State> parsed =
       engine::ParseState(std::move(request.state), "state", *model_, load);
   if (!parsed.ok()) return done(StateBytesError(parsed.status()));
