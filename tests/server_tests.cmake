@@ -72,3 +72,18 @@ rwkv_test(crash_recovery_test
 target_compile_definitions(crash_recovery_test PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
 add_dependencies(crash_recovery_test rwkv-server)
+
+# Real redis-server and haproxy children for the replica tests (by pid, on
+# free loopback ports, data in temp directories).
+add_library(rwkv_test_processes STATIC testing/child_process.cc
+  testing/haproxy_process.cc testing/redis_process.cc)
+target_include_directories(rwkv_test_processes PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_test_processes PUBLIC absl::status absl::time
+  absl::strings)
+
+# The Redis session store against a real redis-server, alone and under two
+# SessionManagers acting as replicas.
+rwkv_test(redis_store_test
+  SOURCES server/redis_store_test.cc
+  LIBS rwkv_server_session rwkv_fake_engine rwkv_test_processes
+  LABELS fast)

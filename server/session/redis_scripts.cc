@@ -119,7 +119,9 @@ local id, token, px, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local s = skey(id)
 if redis.call('EXISTS', s) == 0 then return {'GONE'} end
 local holder = redis.call('GET', lkey(id))
-if holder and holder ~= token then return {'BUSY', holder} end
+if holder and holder ~= token and holder ~= ARGV[6] then
+  return {'BUSY', holder}
+end
 redis.call('SET', lkey(id), token, 'PX', px)
 local u, t = use(id, now, nil)
 return {'OK', redis.call('HGET', s, 'm'), ms(u), ms(t)}

@@ -41,9 +41,11 @@ enum class RedisScript {
   // "EXISTS id", "GONE id", "CHANGED id", "LEASED id", "NOINITIAL key"
   // (nothing applied).
   kApply,
-  // ARGV: P id token lease_ms now_ms. Takes the lease (free or already
-  // this token's: a retried call is harmless; PX lease_ms) and marks the
-  // record used. Returns {"OK", m, u, t}, {"BUSY", holder} or {"GONE"}.
+  // ARGV: P id token lease_ms now_ms stale. Takes the lease (free, already
+  // this token's: a retried call is harmless, or held by `stale`: a lease
+  // of this replica's it no longer holds, whose release was lost) for
+  // lease_ms and marks the record used. Returns {"OK", m, u, t},
+  // {"BUSY", holder} or {"GONE"}.
   kAcquire,
   // ARGV: P lease_ms now_ms, then (id, token) pairs. Extends each lease held
   // by its token (and marks the record used). Returns per pair 1 (renewed),

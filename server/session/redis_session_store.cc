@@ -305,32 +305,50 @@ absl::StatusOr<StoreLease> RedisSessionStore::AcquireLease(
     const std::string& id, RevocationFlag revoked) {
   StoreLease lease;
   {
+    // Registered before it is asked for, so that no other thread here
+    // takes it for a stale one of this replica's (see below); not renewed
+    // before it is granted.
     absl::MutexLock lock(&held_mu_);
     lease.token = absl::StrCat(replica_, ":", next_lease_++);
+    held_[lease.token] = Held{id, revoked, absl::Now(), false};
   }
   std::vector<std::string> fields;
-  absl::Status s = pool_.Run([&](RedisConnection& c) -> absl::Status {
-    absl::StatusOr<RedisReplyPtr> r =
-        c.Eval(RedisScript::kAcquire,
-               {prefix_, id, lease.token, Millis(options_.lease_timeout),
-                Millis(absl::Now())});
-    if (!r.ok()) return r.status();
-    const redisReply& reply = **r;
-    if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 1) {
-      return BadReply(reply, "a lease request");
+  std::string stale;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::Status s = pool_.Run([&](RedisConnection& c) -> absl::Status {
+      absl::StatusOr<RedisReplyPtr> r =
+          c.Eval(RedisScript::kAcquire,
+                 {prefix_, id, lease.token, Millis(options_.lease_timeout),
+                  Millis(absl::Now()), stale});
+      if (!r.ok()) return r.status();
+      const redisReply& reply = **r;
+      if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 1) {
+        return BadReply(reply, "a lease request");
+      }
+      fields.clear();
+      for (size_t i = 0; i < reply.elements; ++i) {
+        fields.push_back(Str(*reply.element[i]));
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      Forget(lease.token);
+      return s;
     }
-    fields.clear();
-    for (size_t i = 0; i < reply.elements; ++i) {
-      fields.push_back(Str(*reply.element[i]));
+    // Held by this replica but by none of its holders: left behind by a
+    // release that never reached Redis (it was down). Take it over.
+    if (fields[0] != "BUSY" || fields.size() < 2 ||
+        !absl::StartsWith(fields[1], replica_ + ":") || IsHeld(fields[1])) {
+      break;
     }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+    stale = fields[1];
+  }
+  if (fields[0] != "OK") Forget(lease.token);
   if (fields[0] == "GONE") {
     return absl::NotFoundError(absl::StrCat("no stored ", What(id)));
   }
   if (fields[0] == "BUSY") {
-    if (fields.size() > 1 && absl::StartsWith(fields[1], replica_)) {
+    if (fields.size() > 1 && absl::StartsWith(fields[1], replica_ + ":")) {
       return absl::FailedPreconditionError(
           absl::StrCat(What(id),
                        " is busy: another turn or state change is running on "
@@ -350,20 +368,26 @@ absl::StatusOr<StoreLease> RedisSessionStore::AcquireLease(
   }
   lease.meta = std::move(stored->meta);
   absl::MutexLock lock(&held_mu_);
-  held_[id] = Held{lease.token, std::move(revoked), absl::Now()};
+  if (auto it = held_.find(lease.token); it != held_.end()) {
+    it->second.granted = true;
+    it->second.renewed = absl::Now();
+  }
   return lease;
 }
 
-void RedisSessionStore::Forget(const std::string& id,
-                               const std::string& token) {
+bool RedisSessionStore::IsHeld(const std::string& token) {
   absl::MutexLock lock(&held_mu_);
-  auto it = held_.find(id);
-  if (it != held_.end() && it->second.token == token) held_.erase(it);
+  return held_.contains(token);
+}
+
+void RedisSessionStore::Forget(const std::string& token) {
+  absl::MutexLock lock(&held_mu_);
+  held_.erase(token);
 }
 
 void RedisSessionStore::ReleaseLease(const std::string& id,
                                      const std::string& token) {
-  Forget(id, token);
+  Forget(token);
   absl::MutexLock lock(&queue_mu_);
   releases_.push_back(Release{id, token});
 }
@@ -618,7 +642,7 @@ void RedisSessionStore::Commit(std::vector<Pending> pending) {
   for (size_t i = 0; i < n; ++i) {
     if (results[i].ok()) bytes += scripts[i].bytes;
     for (const StoreWrite& w : pending[i].writes) {
-      if (!w.lease_token.empty()) Forget(w.record.meta.id, w.lease_token);
+      if (!w.lease_token.empty()) Forget(w.lease_token);
     }
   }
   {
@@ -645,7 +669,9 @@ void RedisSessionStore::RenewLeases() {
   std::vector<std::pair<std::string, std::string>> leases;
   {
     absl::MutexLock lock(&held_mu_);
-    for (const auto& [id, held] : held_) leases.emplace_back(id, held.token);
+    for (const auto& [token, held] : held_) {
+      if (held.granted) leases.emplace_back(held.id, token);
+    }
   }
   if (leases.empty()) return;
   const absl::Time now = absl::Now();
@@ -665,8 +691,8 @@ void RedisSessionStore::RenewLeases() {
                           (*reply)->elements == end - start;
     absl::MutexLock lock(&held_mu_);
     for (size_t i = start; i < end; ++i) {
-      auto it = held_.find(leases[i].first);
-      if (it == held_.end() || it->second.token != leases[i].second) continue;
+      auto it = held_.find(leases[i].second);
+      if (it == held_.end()) continue;
       Held& held = it->second;
       const long long result =
           answered ? (*reply)->element[i - start]->integer : 1;

@@ -117,9 +117,11 @@ class RedisSessionStore final : public SessionStore {
     std::string token;
   };
   struct Held {
-    std::string token;
+    std::string id;
     RevocationFlag revoked;
     absl::Time renewed;
+    // Redis has granted it (else it is being asked for).
+    bool granted = false;
   };
   // One Write() call as script arguments.
   struct Script {
@@ -169,9 +171,10 @@ class RedisSessionStore final : public SessionStore {
   void SendReleases(std::vector<Release> releases);
   void RenewLeases() ABSL_LOCKS_EXCLUDED(held_mu_);
   void Prune();
-  // Stops tracking the lease of `id` if `token` still holds it here.
-  void Forget(const std::string& id, const std::string& token)
-      ABSL_LOCKS_EXCLUDED(held_mu_);
+  // True if a holder in this process has (or is asking for) `token`.
+  bool IsHeld(const std::string& token) ABSL_LOCKS_EXCLUDED(held_mu_);
+  // Stops tracking (and renewing) the lease `token`.
+  void Forget(const std::string& token) ABSL_LOCKS_EXCLUDED(held_mu_);
 
   // Constant after construction.
   const RedisStoreOptions options_;
@@ -183,6 +186,7 @@ class RedisSessionStore final : public SessionStore {
   InitialStateCache initials_;
 
   absl::Mutex held_mu_;
+  // Leases held here, by token.
   absl::flat_hash_map<std::string, Held> held_ ABSL_GUARDED_BY(held_mu_);
   uint64_t next_lease_ ABSL_GUARDED_BY(held_mu_) = 1;
 
