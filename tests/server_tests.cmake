@@ -87,3 +87,16 @@ rwkv_test(redis_store_test
   SOURCES server/redis_store_test.cc
   LIBS rwkv_server_session rwkv_fake_engine rwkv_test_processes
   LABELS fast)
+
+# Replicas sharing sessions through a real redis-server behind a real haproxy
+# (docker/haproxy.cfg): alternating turns, concurrency, races, kill -9 of a
+# replica and of Redis, Redis down, affinity.
+rwkv_test(replicas_e2e_test
+  SOURCES server/replicas_e2e_test.cc
+  LIBS rwkv_client rwkv_server_session rwkv_server_process rwkv_test_processes
+       rwkv_train rwkv_engine
+  LABELS engine)
+target_compile_definitions(replicas_e2e_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>"
+  RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(replicas_e2e_test rwkv-server)

@@ -67,8 +67,9 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(
     absl::StatusOr<RedisReplyPtr> r = conn->Command({"SELECT", db});
     if (!r.ok()) return r.status();
     if (std::string e = ReplyError(**r); !e.empty()) {
-      return absl::UnavailableError(absl::StrCat(
-          "the session store ", address.url, ": SELECT ", db, ": ", e));
+      return absl::Status(ErrorCode(e),
+                          absl::StrCat("the session store ", address.url,
+                                       ": SELECT ", db, ": ", e));
     }
   }
   if (absl::Status s = conn->LoadScripts(); !s.ok()) return s;
@@ -89,9 +90,11 @@ absl::Status RedisConnection::LoadScripts() {
         Command({"SCRIPT", "LOAD", RedisScriptSource(script)});
     if (!r.ok()) return r.status();
     if ((*r)->type != REDIS_REPLY_STRING) {
-      return absl::InternalError(absl::StrCat(
-          "the session store ", address_.url, " refused the script ",
-          RedisScriptName(script), ": ", ReplyError(**r)));
+      const std::string e = ReplyError(**r);
+      return absl::Status(ErrorCode(e),
+                          absl::StrCat("the session store ", address_.url,
+                                       " refused the script ",
+                                       RedisScriptName(script), ": ", e));
     }
     shas_[i].assign((*r)->str, (*r)->len);
   }
@@ -161,6 +164,21 @@ absl::StatusOr<RedisReplyPtr> RedisConnection::GetReply() {
 std::string RedisConnection::ReplyError(const redisReply& reply) {
   if (reply.type != REDIS_REPLY_ERROR) return "";
   return std::string(reply.str, reply.len);
+}
+
+absl::StatusCode RedisConnection::ErrorCode(absl::string_view error) {
+  // Redis is loading its data, busy with a script, a replica without its
+  // primary, or cannot persist (a full disk under the AOF): try again later.
+  for (absl::string_view transient :
+       {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+        "NOREPLICAS", "READONLY", "MISCONF"}) {
+    if (absl::StartsWith(error, transient))
+      return absl::StatusCode::kUnavailable;
+  }
+  if (absl::StartsWith(error, "OOM")) {
+    return absl::StatusCode::kResourceExhausted;  // maxmemory reached
+  }
+  return absl::StatusCode::kInternal;
 }
 
 bool RedisConnection::IsNoScript(const redisReply& reply) {

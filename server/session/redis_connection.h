@@ -75,6 +75,10 @@ class RedisConnection {
   // The error message of an error reply ("" if `reply` is no error).
   static std::string ReplyError(const redisReply& reply);
   static bool IsNoScript(const redisReply& reply);
+  // The status code an error reply maps to: UNAVAILABLE for the transient
+  // ones (LOADING, BUSY, MISCONF: cannot persist, ...), RESOURCE_EXHAUSTED
+  // for OOM (maxmemory), else INTERNAL.
+  static absl::StatusCode ErrorCode(absl::string_view error);
 
  private:
   RedisConnection(RedisAddress address, redisContext* context);

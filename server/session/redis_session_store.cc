@@ -56,10 +56,12 @@ std::vector<absl::string_view> Views(const std::vector<std::string>& args) {
   return std::vector<absl::string_view>(args.begin(), args.end());
 }
 
-// UNAVAILABLE/INTERNAL for a reply that is an error or has the wrong shape.
+// The status of a reply that is an error or has the wrong shape.
 absl::Status BadReply(const redisReply& r, absl::string_view doing) {
   const std::string error = RedisConnection::ReplyError(r);
-  return absl::InternalError(
+  return absl::Status(
+      error.empty() ? absl::StatusCode::kInternal
+                    : RedisConnection::ErrorCode(error),
       absl::StrCat("the session store answered ", doing, " with ",
                    error.empty() ? "an unexpected reply" : error));
 }
