@@ -281,6 +281,14 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
           "--max-disk-bytes bounds the RocksDB store; with --store redis "
           "bound Redis itself (maxmemory, with maxmemory-policy noeviction)");
     }
+    if (f->server.redis.lease_timeout < 2 * f->server.redis.timeout) {
+      // A renewal may wait a whole timeout for a slow Redis.
+      throw CLI::ValidationError(
+          absl::StrCat("--redis-lease-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.lease_timeout),
+                       " s) must be at least twice --redis-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.timeout), " s)"));
+    }
     if (f->list_sessions) {
       throw CLI::ValidationError(
           "--list-sessions reads a RocksDB --data-dir; with --store redis use "

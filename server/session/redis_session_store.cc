@@ -583,10 +583,7 @@ absl::Status RedisSessionStore::Retry(const std::vector<StoreWrite>& writes,
   absl::Status result = ScriptResult(
       conn.Eval(RedisScript::kApply, Views(script.args)), &missing);
   if (missing && !with_initials) return Retry(writes, true, conn);
-  if (result.ok()) {
-    stored_initials_.insert(script.initial_keys.begin(),
-                            script.initial_keys.end());
-  }
+  if (result.ok()) RememberInitials(script.initial_keys);
   return result;
 }
 
@@ -619,13 +616,18 @@ absl::Status RedisSessionStore::Pipeline(std::vector<Pending>& pending,
     if (missing) {
       results[i] = Retry(pending[i].writes, true, **conn);
     } else if (results[i].ok()) {
-      stored_initials_.insert(scripts[i].initial_keys.begin(),
-                              scripts[i].initial_keys.end());
+      RememberInitials(scripts[i].initial_keys);
     }
   }
   if ((*conn)->broken())
     LogError("session store: the connection to Redis broke");
   return absl::OkStatus();
+}
+
+void RedisSessionStore::RememberInitials(const std::vector<std::string>& keys) {
+  // A cache (a NOINITIAL answer corrects it): bounded by forgetting all.
+  if (stored_initials_.size() > 100000) stored_initials_.clear();
+  stored_initials_.insert(keys.begin(), keys.end());
 }
 
 void RedisSessionStore::Commit(std::vector<Pending> pending) {

@@ -168,6 +168,8 @@ class RedisSessionStore final : public SessionStore {
   // Runs scripts[i] again, one at a time (after NOINITIAL or NOSCRIPT).
   absl::Status Retry(const std::vector<StoreWrite>& writes, bool with_initials,
                      RedisConnection& conn);
+  // Notes initial-state keys Redis has (writer thread).
+  void RememberInitials(const std::vector<std::string>& keys);
   void SendReleases(std::vector<Release> releases);
   void RenewLeases() ABSL_LOCKS_EXCLUDED(held_mu_);
   void Prune();
