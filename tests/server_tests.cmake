@@ -115,3 +115,12 @@ add_test(NAME replica_bench_smoke
   COMMAND replica_bench --quick --streams 4 --seconds 1)
 set_tests_properties(replica_bench_smoke PROPERTIES LABELS engine
   ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+
+# store-bench: the durable store's throughput, latency, restart and bytes
+# figures through real rwkv-server processes (a program, not a test).
+add_executable(store-bench bench/store_bench.cc)
+target_link_libraries(store-bench PRIVATE rwkv_server_process rwkv_client
+  rwkv_proto gRPC::grpc++ nlohmann_json::nlohmann_json absl::strings
+  absl::time)
+target_include_directories(store-bench PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(store-bench rwkv-server)
