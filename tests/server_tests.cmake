@@ -101,18 +101,18 @@ target_compile_definitions(replicas_e2e_test PRIVATE
   RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(replicas_e2e_test rwkv-server)
 
-# The figures of README "Running several replicas" (run by hand:
-# build/bin/replica_bench); ctest runs a quick smoke pass so it keeps working.
-add_executable(replica_bench bench/replica_bench.cc)
-target_link_libraries(replica_bench PRIVATE rwkv_client rwkv_server_session
+# replica-bench: the figures of README "Running several replicas" (a program,
+# run by hand); ctest runs a quick smoke pass so it keeps working.
+add_executable(replica-bench bench/replica_bench.cc)
+target_link_libraries(replica-bench PRIVATE rwkv_client rwkv_server_session
   rwkv_server_process rwkv_test_processes rwkv_flags rwkv_engine)
-target_include_directories(replica_bench PRIVATE ${PROJECT_SOURCE_DIR})
-target_compile_definitions(replica_bench PRIVATE
+target_include_directories(replica-bench PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(replica-bench PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>"
   RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-add_dependencies(replica_bench rwkv-server)
+add_dependencies(replica-bench rwkv-server)
 add_test(NAME replica_bench_smoke
-  COMMAND replica_bench --quick --streams 4 --seconds 1)
+  COMMAND replica-bench --quick --streams 4 --seconds 1)
 set_tests_properties(replica_bench_smoke PROPERTIES LABELS engine
   ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
 

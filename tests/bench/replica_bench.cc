@@ -1,4 +1,4 @@
-// replica_bench: the figures of README "Running several replicas", all
+// replica-bench: the figures of README "Running several replicas", all
 // measured in one run (only ratios within a run mean anything on a shared
 // machine). It starts its own redis-server (appendonly yes, appendfsync
 // always), rwkv-server replicas and haproxy as child processes on free
@@ -7,7 +7,10 @@
 //  1. The added latency of a Redis commit per turn: lease + Commit until
 //     acknowledged, in process, for a state of the 169M shape (590 KB fp32),
 //     Redis store vs memory store, one at a time (p50/p99) and 32 at once
-//     (one pipelined group).
+//     (one pipelined group); then as a client sees it, through one
+//     rwkv-server with each store (turns alternate between the two): the
+//     whole turn's latency and the final message's (the gap between the
+//     last token's message and the final one, which waits for the commit).
 //  2. A session last used on replica A continuing on replica B: the time to
 //     the first token of B's turn (B checks the version, reads the record
 //     from Redis and parses it) vs a turn on A that hits A's RAM copy.
@@ -16,7 +19,7 @@
 //     with the Redis store), the same load through the client library's
 //     load generator. CPU-bound on a 2-core machine: reported, not a target.
 //
-//   replica_bench [--quick] [--streams 16] [--seconds 10]
+//   replica-bench [--quick] [--streams 16] [--seconds 10]
 // --quick: the tiny model and few iterations (the ctest smoke run).
 #include <algorithm>
 #include <atomic>
@@ -285,6 +288,74 @@ absl::Status PartMove(const BenchOptions& o, TempDir& dir) {
   return absl::OkStatus();
 }
 
+// One greedy 8-token turn: its latency and the final message's gap.
+absl::Status TimedTurn(client::ChatClient& c, const std::string& id,
+                       LatencyStats& turn_ms, LatencyStats& final_ms) {
+  rwkv::v1::GenerateRequest r;
+  r.set_session_id(id);
+  r.set_text("hi");
+  r.set_max_tokens(8);
+  r.set_ignore_eos(true);
+  r.mutable_sampling()->set_temperature(0);
+  const absl::Time t0 = absl::Now();
+  absl::Time previous = t0, last = t0;
+  absl::StatusOr<client::TurnResult> t =
+      c.Generate(r, [&](const rwkv::v1::GenerateResponse&) {
+        previous = last;
+        last = absl::Now();
+        return true;
+      });
+  if (!t.ok()) return t.status();
+  turn_ms.Add(Ms(last - t0));
+  final_ms.Add(Ms(last - previous));
+  return absl::OkStatus();
+}
+
+absl::Status PartTurnLatency(const BenchOptions& o, TempDir& dir) {
+  RedisProcess redis(Subdir(dir, "turns"));
+  if (absl::Status s = redis.Start(); !s.ok()) return s;
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  for (const std::string& store : {std::string("memory"), redis.url()}) {
+    std::vector<std::string> args = ModelArgs(o, 2);
+    args.insert(args.end(), {"--store", store});
+    auto p = StartServer(dir, absl::StrCat("turns-", servers.size()), args);
+    if (!p.ok()) return p.status();
+    servers.push_back(*std::move(p));
+  }
+  LatencyStats turn_ms[2], final_ms[2];
+  std::unique_ptr<client::ChatClient> clients[2];
+  for (int s = 0; s < 2; ++s) {
+    clients[s] = client::ChatClient::Connect(servers[s]->address());
+    absl::Status st = clients[s]->GetOrCreateSession("t", 0).status();
+    if (st.ok()) st = TimedTurn(*clients[s], "t", turn_ms[s], final_ms[s]);
+    if (!st.ok()) return st;
+    turn_ms[s] = LatencyStats();  // the first turn warms up
+    final_ms[s] = LatencyStats();
+  }
+  const int n = o.quick ? 5 : 60;
+  for (int i = 0; i < n; ++i) {
+    for (int s = 0; s < 2; ++s) {  // alternating: drift hits both alike
+      absl::Status st = TimedTurn(*clients[s], "t", turn_ms[s], final_ms[s]);
+      if (!st.ok()) return st;
+    }
+  }
+  for (int s = 0; s < 2; ++s) {
+    std::printf("  %-6s 8-token turn %s; final message %s\n",
+                s == 0 ? "memory" : "redis", Stats(turn_ms[s]).c_str(),
+                Stats(final_ms[s]).c_str());
+  }
+  std::printf(
+      "[ measured ] through rwkv-server, Redis vs memory store: turn p50 "
+      "+%.2f ms, p99 %+.2f ms; final message p50 +%.2f ms, p99 %+.2f ms\n",
+      turn_ms[1].Median() - turn_ms[0].Median(),
+      turn_ms[1].Percentile(99) - turn_ms[0].Percentile(99),
+      final_ms[1].Median() - final_ms[0].Median(),
+      final_ms[1].Percentile(99) - final_ms[0].Percentile(99));
+  for (auto& p : servers) p->Stop();
+  redis.Stop();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<client::PhaseResult> Load(const BenchOptions& o,
                                          const std::string& address) {
   client::LoadOptions lo;
@@ -359,7 +430,7 @@ absl::Status PartThroughput(const BenchOptions& o, TempDir& dir) {
 int main(int argc, char** argv) {
   rwkv::BenchOptions o;
   CLI::App app("Replica benchmarks (README 'Running several replicas')",
-               "replica_bench");
+               "replica-bench");
   app.add_flag("--quick", o.quick, "tiny model, few iterations (smoke run)");
   app.add_option("--streams", o.streams, "concurrent streams in part 3")
       ->capture_default_str();
@@ -371,13 +442,14 @@ int main(int argc, char** argv) {
   }
   if (!rwkv::testing::RedisProcess::Available() ||
       !rwkv::testing::HaproxyProcess::Available()) {
-    std::fprintf(stderr, "replica_bench: needs redis-server and haproxy\n");
+    std::fprintf(stderr, "replica-bench: needs redis-server and haproxy\n");
     return 1;
   }
   rwkv::testing::TempDir dir;
-  for (auto part : {rwkv::PartCommits, rwkv::PartMove, rwkv::PartThroughput}) {
+  for (auto part : {rwkv::PartCommits, rwkv::PartTurnLatency, rwkv::PartMove,
+                    rwkv::PartThroughput}) {
     if (absl::Status s = part(o, dir); !s.ok()) {
-      std::fprintf(stderr, "replica_bench: %s\n",
+      std::fprintf(stderr, "replica-bench: %s\n",
                    std::string(s.message()).c_str());
       return 1;
     }
