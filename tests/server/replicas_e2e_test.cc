@@ -170,10 +170,40 @@ class ReplicasTest : public ::testing::Test {
     }
   }
 
+  // One client of a load: fixed turns through HAProxy until stop_.
+  struct LoadStream {
+    std::string id;
+    int64_t acked = 0;
+    std::string acked_state;  // exported right after the last ack
+    int after_restart = 0;    // turns acknowledged once restarted_ is set
+    std::vector<std::string> errors;
+  };
+  void RunStream(LoadStream& s) {
+    std::unique_ptr<ChatClient> c = Client(haproxy_->address());
+    if (!c->GetOrCreateSession(s.id, 0).ok()) {
+      s.errors.push_back("create failed");
+      return;
+    }
+    while (!stop_.load()) {
+      absl::StatusOr<TurnResult> r = c->Generate(Turn(s.id, "x", 16), nullptr);
+      if (!r.ok()) {
+        s.errors.push_back(r.status().ToString());
+        absl::SleepFor(absl::Milliseconds(50));
+        continue;
+      }
+      s.acked = r->token_count;
+      s.after_restart += restarted_.load();
+      absl::StatusOr<pb::ExportStateResponse> e = c->ExportState(s.id, "fp32");
+      s.acked_state = e.ok() && e->token_count() == s.acked ? e->state() : "";
+    }
+  }
+
   TempDir dir_;
   std::unique_ptr<RedisProcess> redis_;
   std::vector<std::unique_ptr<ServerProcess>> replicas_;
   std::unique_ptr<HaproxyProcess> haproxy_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> restarted_{false};
 };
 
 TEST_F(ReplicasTest, AConversationAlternatingBetweenReplicasRemembers) {
@@ -380,57 +410,27 @@ TEST_F(ReplicasTest, RedisKilledAndRestartedMidLoadLosesNoAcknowledgedTurn) {
   StartReplicas(2, TinyModel());
   StartHaproxy();
   constexpr int kStreams = 8;
-  struct Stream {
-    std::string id;
-    int64_t acked = 0;
-    std::string acked_state;  // exported right after the last ack
-    int after_restart = 0;    // turns acknowledged after Redis came back
-    std::vector<std::string> errors;
-  };
-  std::vector<Stream> streams(kStreams);
-  std::atomic<bool> stop{false};
-  std::atomic<bool> restarted{false};
+  std::vector<LoadStream> streams(kStreams);
   std::vector<std::thread> threads;
   for (int i = 0; i < kStreams; ++i) {
     streams[i].id = absl::StrCat("load-", i);
-    threads.emplace_back([&, i] {
-      Stream& s = streams[i];
-      std::unique_ptr<ChatClient> c = Client(haproxy_->address());
-      if (!c->GetOrCreateSession(s.id, 0).ok()) {
-        s.errors.push_back("create failed");
-        return;
-      }
-      while (!stop.load()) {
-        absl::StatusOr<TurnResult> r =
-            c->Generate(Turn(s.id, "x", 16), nullptr);
-        if (!r.ok()) {
-          s.errors.push_back(r.status().ToString());
-          absl::SleepFor(absl::Milliseconds(50));
-          continue;
-        }
-        s.acked = r->token_count;
-        s.after_restart += restarted.load();
-        absl::StatusOr<pb::ExportStateResponse> e =
-            c->ExportState(s.id, "fp32");
-        s.acked_state = e.ok() && e->token_count() == s.acked ? e->state() : "";
-      }
-    });
+    threads.emplace_back([&, i] { RunStream(streams[i]); });
   }
   absl::SleepFor(absl::Milliseconds(1500));
   redis_->Kill();
   absl::SleepFor(absl::Seconds(1));
   ASSERT_TRUE(redis_->Start().ok()) << redis_->Log();
-  restarted = true;
+  restarted_ = true;
   absl::SleepFor(absl::Seconds(4));
-  stop = true;
+  stop_ = true;
   for (std::thread& t : threads) t.join();
 
   std::unique_ptr<ChatClient> c = Client(haproxy_->address());
   int unacked_applied = 0;
   size_t errors = 0;
-  for (const Stream& s : streams) errors += s.errors.size();
+  for (const LoadStream& s : streams) errors += s.errors.size();
   EXPECT_GT(errors, 0u);  // the outage was felt
-  for (const Stream& s : streams) {
+  for (const LoadStream& s : streams) {
     SCOPED_TRACE(s.id);
     for (const std::string& e : s.errors) {
       // Retryable, and said so: Redis was unreachable, a lease of a turn
