@@ -58,7 +58,8 @@ std::string RandomId() {
 uint64_t SessionManager::NewVersion() {
   // Random and nonzero: a session deleted and created again never reuses the
   // version an old writer expects (compare-and-set stays sound, also across
-  // replicas); commits count up from it.
+  // replicas). Commits count up from it, except over a shared store, where
+  // every commit draws a new one (see CommitLease).
   uint64_t v = 0;
   while (v == 0) RandomWords(&v, 1);
   return (v >> 2) + 1;
@@ -683,7 +684,14 @@ void SessionManager::CommitLease(SessionLease& lease, StatePtr state,
     SessionRecord record = it->second->record;
     put[0].expected_version = record.meta.version;
     put[0].lease_token = it->second->store_token;
-    record.meta.version++;
+    // Over a shared store a version names one record's content for good:
+    // if the store loses acknowledged writes (Redis with appendfsync
+    // everysec or no, a failover) and the session is then changed from its
+    // older version, a counted-up version could equal that of a lost write
+    // another replica still holds in RAM, which would then pass the version
+    // check with the wrong state. A fresh random version cannot.
+    record.meta.version =
+        store_->shared() ? NewVersion() : record.meta.version + 1;
     record.meta.token_count = state->token_count();
     record.meta.state_bytes = state->SizeBytes();
     record.meta.last_used = std::max(record.meta.last_used, Now());

@@ -30,7 +30,9 @@
 //    over Redis) RAM holds copies, never the truth: every use first asks the
 //    store for the record's version (one round trip; a read-modify-write's
 //    store lease answers it) and reloads a copy whose version is not the
-//    stored one; a record the store no longer has leaves RAM (NOT_FOUND).
+//    stored one (each commit draws a new random version, so an equal
+//    version means the same record, even after the store lost writes); a
+//    record the store no longer has leaves RAM (NOT_FOUND).
 //    Every read-modify-write also holds the store-level lease, so a second
 //    process gets FAILED_PRECONDITION ("busy on another replica"). Expiry is
 //    the store's (RAM expiry only drops copies). No store round trip ever

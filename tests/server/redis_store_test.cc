@@ -9,8 +9,8 @@
 //  * store leases: exclusive across stores, kept alive while held, free
 //    again once a dead holder's lease times out, revoked when lost;
 //  * replicas: a session continues on the other replica (stale RAM copies
-//    are reloaded), a race on one session lets exactly one through, a
-//    deletion on one is seen by the other;
+//    are reloaded, also a copy of a write Redis lost), a race on one session
+//    lets exactly one through, a deletion on one is seen by the other;
 //  * Redis killed (kill -9) and restarted: calls fail with UNAVAILABLE
 //    naming Redis, nothing is half-written, the same store reconnects.
 // States come from the FakeEngine. Skips without redis-server.
@@ -348,6 +348,32 @@ TEST_F(RedisStoreTest, ASessionContinuesOnTheOtherReplica) {
   EXPECT_EQ(lease->initial()->token_count(), 2);
   lease->Abandon();
   EXPECT_EQ(b.manager->Get("conv")->token_count, 6);
+}
+
+TEST_F(RedisStoreTest, ACopyOfAWriteRedisLostIsNeverTakenForANewerOne) {
+  // Redis loses an acknowledged write (appendfsync everysec or no and a
+  // crash of its machine, or a failover): the record goes back to an older
+  // version. Replica A still holds the lost state in RAM; B then changes
+  // the session from the older version. A must use B's state, not its own.
+  Replica a = OpenReplica();
+  Replica b = OpenReplica();
+  ASSERT_TRUE(Create(*a.manager, "lost", Fed(2, 7)).ok());
+  RedisReplyPtr before = Raw({"DUMP", "rwkv:fake-engine:s:lost"});
+  ASSERT_NE(before, nullptr);
+  ASSERT_EQ(before->type, REDIS_REPLY_STRING);
+  const std::string dump(before->str, before->len);
+  ASSERT_TRUE(Commit(*a.manager, "lost", Fed(4, 7)).ok());  // A's RAM copy
+  RedisReplyPtr restored =
+      Raw({"RESTORE", "rwkv:fake-engine:s:lost", "0", dump, "REPLACE"});
+  ASSERT_NE(restored, nullptr);
+  ASSERT_EQ(restored->type, REDIS_REPLY_STATUS);
+  EXPECT_EQ(HashOf(*b.manager, "lost"), FakeEngine::HashOf(*Fed(2, 7)));
+  ASSERT_TRUE(Commit(*b.manager, "lost", Fed(5, 7)).ok());
+  EXPECT_EQ(HashOf(*a.manager, "lost"), FakeEngine::HashOf(*Fed(5, 7)));
+  absl::StatusOr<SessionLease> lease = a.manager->Lease("lost");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  EXPECT_EQ(FakeEngine::HashOf(*lease->state()),
+            FakeEngine::HashOf(*Fed(5, 7)));
 }
 
 TEST_F(RedisStoreTest, TwoReplicasRaceOneSessionAndExactlyOneWins) {
