@@ -19,7 +19,9 @@ PACKAGES=(
   libcli11-dev          # command lines of every program (header-only)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
-  librocksdb-dev        # the durable session store (server/session/)
+  librocksdb-dev        # the default session store (--store rocksdb)
+  libhiredis-dev        # the shared session store's client (--store redis://)
+  redis-server haproxy  # the replica tests run real ones (tests/server/replicas_e2e_test.cc)
 )
 
 # The sanitizer build (a separate list: the container image does not need it).

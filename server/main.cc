@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
       options.scheduler.max_batch, ", chunk ", options.scheduler.chunk_size,
       ", ttl ", absl::ToInt64Seconds(options.sessions.default_ttl),
       " s, max sessions ", options.sessions.max_sessions, ", store ",
-      options.store == "memory" ? "memory"
-                                : absl::StrCat("rocksdb:", options.rocksdb.dir),
+      options.store == "rocksdb" ? absl::StrCat("rocksdb:", options.rocksdb.dir)
+                                 : options.store,
       ", max state bytes ", options.sessions.max_state_bytes,
       ", prefix cache bytes ", options.prefix_cache_bytes));
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -60,10 +61,20 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
                          " ms: ", (*store)->Count(), " sessions, ",
                          (*store)->StoredBytes(), " bytes"));
     s->store_ = *std::move(store);
+  } else if (absl::StartsWith(options.store, "redis://")) {
+    options.redis.url = options.store;
+    absl::StatusOr<std::unique_ptr<RedisSessionStore>> store =
+        RedisSessionStore::Open(options.redis, s->model_.get());
+    if (!store.ok()) return store.status();
+    LogInfo(absl::StrCat("session store ", options.store, ": keys ",
+                         (*store)->key_prefix(), "*, ", (*store)->Count(),
+                         " sessions; this replica is ",
+                         (*store)->replica_token()));
+    s->store_ = *std::move(store);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown session store '", options.store,
-                     "' (expected rocksdb or memory)"));
+        absl::StrCat("unknown session store '", options.store.substr(0, 200),
+                     "' (expected rocksdb, memory or redis://HOST:PORT[/DB])"));
   }
   s->sessions_ =
       std::make_unique<SessionManager>(options.sessions, s->store_.get());

@@ -26,6 +26,7 @@
 #include "server/app/chat_app.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
+#include "server/session/redis_session_store.h"
 #include "server/session/rocksdb_session_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/session_store.h"
@@ -36,10 +37,13 @@ struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
   std::string listen = "127.0.0.1:50051";
   // Where sessions are kept: "rocksdb" (durable, on disk under
-  // rocksdb.dir: every acknowledged change survives a crash) or "memory"
-  // (lost on restart; for tests and throwaway runs).
+  // rocksdb.dir: every acknowledged change survives a crash),
+  // "redis://HOST:PORT[/DB]" (shared by every replica using that Redis:
+  // any replica continues any session; redis.url is set from it) or
+  // "memory" (lost on restart; for tests and throwaway runs).
   std::string store = "rocksdb";
   RocksDbStoreOptions rocksdb;
+  RedisStoreOptions redis;
   SessionManagerOptions sessions;
   SchedulerOptions scheduler;
   AppOptions app;

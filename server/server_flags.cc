@@ -4,12 +4,14 @@
 #include <cstdlib>
 #include <limits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/byte_size.h"
 #include "common/cli_validators.h"
 #include "common/env_config.h"
 #include "engine/state_file.h"
+#include "server/session/redis_connection.h"
 
 namespace rwkv::server {
 namespace {
@@ -172,11 +174,23 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
   ServerOptions& s = f->server;
   app.add_option("--store", s.store,
                  "rocksdb: every acknowledged change is on disk under "
-                 "--data-dir and survives restarts and crashes; memory: "
-                 "nothing survives")
-      ->check(common::OneOf({"rocksdb", "memory"}))
+                 "--data-dir and survives restarts and crashes; "
+                 "redis://HOST:PORT[/DB]: sessions in Redis, shared by every "
+                 "replica on it (any replica continues any session); "
+                 "memory: nothing survives")
+      ->check(
+          [](const std::string& store) {
+            if (store == "rocksdb" || store == "memory") return std::string();
+            if (absl::StartsWith(store, "redis://")) {
+              absl::StatusOr<RedisAddress> a = ParseRedisUrl(store);
+              return a.ok() ? std::string() : std::string(a.status().message());
+            }
+            return "must be rocksdb, memory or redis://HOST:PORT[/DB], got '" +
+                   store.substr(0, 64) + "'";
+          },
+          "")
       ->capture_default_str()
-      ->type_name("rocksdb|memory")
+      ->type_name("rocksdb|memory|redis://HOST:PORT[/DB]")
       ->group(kStoreGroup);
   app.add_option("--data-dir", s.rocksdb.dir, "the RocksDB directory")
       ->capture_default_str()
@@ -187,6 +201,7 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
          [f](const std::string& name) {
            // The check below has parsed it.
            f->server.rocksdb.dtype = *engine::ParseStateDtype(name);
+           f->server.redis.dtype = f->server.rocksdb.dtype;
          },
          "how states are stored (fp16 and bf16 halve the bytes)")
       ->check(
@@ -206,6 +221,15 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
       ->group(kStoreGroup);
   app.add_flag("--list-sessions", f->list_sessions,
                "print the sessions --data-dir holds and exit")
+      ->group(kStoreGroup);
+  AddSeconds(app, "--redis-lease-timeout", &s.redis.lease_timeout, 1, 3600,
+             "with --store redis: a turn's lease on its session not renewed "
+             "for this long is free again (how long a replica that died "
+             "mid-turn keeps its session busy)")
+      ->group(kStoreGroup);
+  AddSeconds(app, "--redis-timeout", &s.redis.timeout, 1, 600,
+             "with --store redis: connect and command timeout (calls fail "
+             "with UNAVAILABLE after it)")
       ->group(kStoreGroup);
 }
 
@@ -254,6 +278,26 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
   }
   SessionManagerOptions& sessions = f->server.sessions;
   sessions.max_ttl = std::max(sessions.max_ttl, sessions.default_ttl);
+  if (absl::StartsWith(f->server.store, "redis://")) {
+    if (sessions.max_disk_bytes > 0) {
+      throw CLI::ValidationError(
+          "--max-disk-bytes bounds the RocksDB store; with --store redis "
+          "bound Redis itself (maxmemory, with maxmemory-policy noeviction)");
+    }
+    if (f->server.redis.lease_timeout < 2 * f->server.redis.timeout) {
+      // A renewal may wait a whole timeout for a slow Redis.
+      throw CLI::ValidationError(
+          absl::StrCat("--redis-lease-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.lease_timeout),
+                       " s) must be at least twice --redis-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.timeout), " s)"));
+    }
+    if (f->list_sessions) {
+      throw CLI::ValidationError(
+          "--list-sessions reads a RocksDB --data-dir; with --store redis use "
+          "the ListSessions RPC");
+    }
+  }
 
   std::vector<std::string> entries = f->initial_states;
   if (entries.size() == 1 && SameAsEnv("RWKV_INITIAL_STATE", entries[0])) {

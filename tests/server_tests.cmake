@@ -84,6 +84,49 @@ target_compile_definitions(crash_recovery_test PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
 add_dependencies(crash_recovery_test rwkv-server)
 
+# Real redis-server and haproxy children for the replica tests (by pid, on
+# free loopback ports, data in temp directories).
+add_library(rwkv_test_processes STATIC testing/child_process.cc
+  testing/haproxy_process.cc testing/redis_process.cc)
+target_include_directories(rwkv_test_processes PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_test_processes PUBLIC absl::status absl::time
+  absl::strings)
+
+# The Redis session store against a real redis-server, alone and under two
+# SessionManagers acting as replicas.
+rwkv_test(redis_store_test
+  SOURCES server/redis_store_test.cc
+  LIBS rwkv_server_session rwkv_fake_engine rwkv_test_processes
+  LABELS fast)
+
+# Replicas sharing sessions through a real redis-server behind a real haproxy
+# (docker/haproxy.cfg): alternating turns, concurrency, races, kill -9 of a
+# replica and of Redis, Redis down, affinity.
+rwkv_test(replicas_e2e_test
+  SOURCES server/replicas_e2e_test.cc
+  LIBS rwkv_client rwkv_server_session rwkv_server_process rwkv_test_processes
+       rwkv_train rwkv_engine
+  LABELS engine)
+target_compile_definitions(replicas_e2e_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>"
+  RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(replicas_e2e_test rwkv-server)
+
+# replica-bench: the figures of README "Running several replicas" (a program,
+# run by hand); ctest runs a quick smoke pass so it keeps working.
+add_executable(replica-bench bench/replica_bench.cc)
+target_link_libraries(replica-bench PRIVATE rwkv_client rwkv_server_session
+  rwkv_server_process rwkv_test_processes rwkv_flags rwkv_engine)
+target_include_directories(replica-bench PRIVATE ${PROJECT_SOURCE_DIR})
+target_compile_definitions(replica-bench PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>"
+  RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+add_dependencies(replica-bench rwkv-server)
+add_test(NAME replica_bench_smoke
+  COMMAND replica-bench --quick --streams 4 --seconds 1)
+set_tests_properties(replica_bench_smoke PROPERTIES LABELS engine
+  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+
 # store-bench: the durable store's throughput, latency, restart and bytes
 # figures through real rwkv-server processes (a program, not a test).
 add_executable(store-bench bench/store_bench.cc)

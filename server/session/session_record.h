@@ -6,6 +6,7 @@
 #ifndef RWKV_SERVER_SESSION_SESSION_RECORD_H_
 #define RWKV_SERVER_SESSION_SESSION_RECORD_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +18,17 @@
 namespace rwkv::server {
 
 using StatePtr = std::shared_ptr<const engine::State>;
+
+// Why a held lease can no longer commit; set from other threads (the session
+// layer when the session is deleted, a shared store when its store-level
+// lease is lost) and read by the lease's holder.
+enum class Revocation : uint8_t {
+  kNone,
+  kDeleted,  // the session was deleted (here or, with a shared store,
+             // elsewhere)
+  kLost,     // a shared store's lease on it was lost (timed out)
+};
+using RevocationFlag = std::shared_ptr<std::atomic<Revocation>>;
 
 struct SessionMeta {
   std::string id;
