@@ -35,7 +35,9 @@ target_compile_options(rwkv_fake_engine PRIVATE -Wno-deprecated-declarations)
 rwkv_test(server_layers_test
   SOURCES server/batch_planner_test.cc server/turn_runner_test.cc
           server/scheduler_test.cc server/session_manager_test.cc
-          server/chat_app_test.cc
+          server/chat_app_test.cc server/detached_turn_test.cc
+          server/conversation_renderer_test.cc
+          server/metered_turn_stream_test.cc
   LIBS rwkv_server_app rwkv_fake_engine
   LABELS fast)
 
