@@ -1,15 +1,18 @@
 #!/bin/sh
-# Container entrypoint: rwkv-server on $RWKV_LISTEN (default 0.0.0.0:50051)
-# with --model /models/$MODEL_FILE when MODEL_FILE is set; arguments are
+# Container entrypoint: rwkv-server on $RWKV_LISTEN (gRPC, default
+# 0.0.0.0:50051) and $RWKV_HTTP_LISTEN (HTTP, default 0.0.0.0:8080; "" turns
+# it off) with --model /models/$MODEL_FILE when MODEL_FILE is set; arguments are
 # extra rwkv-server flags. exec: rwkv-server is PID 1 and gets SIGTERM.
 set -eu
 listen="${RWKV_LISTEN:-0.0.0.0:50051}"
+http_listen="${RWKV_HTTP_LISTEN-0.0.0.0:8080}"
 if [ -n "${MODEL_FILE:-}" ]; then
   if [ ! -r "/models/${MODEL_FILE}" ]; then
     echo "rwkv-entrypoint: /models/${MODEL_FILE} is missing or unreadable;" \
          "mount the model directory at /models and set MODEL_FILE" >&2
     exit 2
   fi
-  exec rwkv-server --listen "$listen" --model "/models/${MODEL_FILE}" "$@"
+  exec rwkv-server --listen "$listen" --http-listen "$http_listen" \
+    --model "/models/${MODEL_FILE}" "$@"
 fi
-exec rwkv-server --listen "$listen" "$@"
+exec rwkv-server --listen "$listen" --http-listen "$http_listen" "$@"

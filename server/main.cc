@@ -1,5 +1,6 @@
 // rwkv-server: serves rwkv.v1.ChatService (plus grpc.health.v1.Health and
-// server reflection) for one RWKV model. See `rwkv-server --help`.
+// server reflection) and the OpenAI-compatible HTTP API, web page and
+// metrics for one RWKV model. See `rwkv-server --help`.
 // SIGTERM/SIGINT: stop accepting calls, let running streams finish for
 // --shutdown-grace seconds, cancel the rest (rolled back), exit 0.
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,10 +50,19 @@ Model:
   --dtype fp32|bf16|fp16    (default fp32)
   --threads N               compute threads, 0 = all cores (default 0)
 Serving:
-  --listen HOST:PORT        (default 127.0.0.1:50051)
+  --listen HOST:PORT        gRPC (default 127.0.0.1:50051)
+  --http-listen HOST:PORT   HTTP: OpenAI-compatible API, chat page, /metrics;
+                            "" disables it (default 127.0.0.1:8080)
+  --http-threads N          HTTP worker threads; each open connection holds
+                            one (default 64)
+  --http-max-body-bytes N[K|M|G]  largest HTTP request body (default 8M)
+  --model-name NAME         model id of the HTTP API (default: the model
+                            file's name without extension)
   --max-batch N             sessions per batched decode step (default 32)
   --chunk-size N            prompt tokens per scheduler step (default 32)
   --max-prompt-tokens N     per Generate text / Chat message (default 8192)
+  --max-conversation-tokens N  per message list sent at once over HTTP
+                            (default 65536)
   --max-tokens-limit N      largest max_tokens a request may ask (default 4096)
   --default-max-tokens N    max_tokens when a request says 0 (default 256)
   --chat-template T         "{message}" is replaced; \n is a newline
@@ -100,6 +111,57 @@ absl::StatusOr<int64_t> IntFlag(const CliArgs& args, const std::string& name,
   return v;
 }
 
+// The model to serve: random weights of a named shape, or a file.
+struct ModelChoice {
+  std::optional<rwkv::engine::RandomModelSpec> random;
+  std::string path;  // as shown to clients ("random:tiny" for random ones)
+};
+
+// --model / --random-model / $RWKV_MODEL / the demo model; errors are
+// command-line mistakes.
+absl::StatusOr<ModelChoice> ChooseModel(const CliArgs& args, uint64_t seed) {
+  ModelChoice choice;
+  const std::string random_model = args.GetOr("random-model", "");
+  if (!random_model.empty()) {
+    if (args.Has("model")) {
+      return absl::InvalidArgumentError(
+          "--model and --random-model exclude each other");
+    }
+    rwkv::engine::RandomModelSpec spec;
+    if (random_model == "169m") {
+      spec.n_layer = 12;
+      spec.n_embd = 768;
+      spec.vocab_size = 50277;
+    } else if (random_model == "tiny") {
+      spec.n_layer = 2;
+      spec.n_embd = 64;
+      spec.vocab_size = 256;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--random-model must be 169m or tiny, got '", random_model, "'"));
+    }
+    spec.seed = seed;
+    choice.random = spec;
+    choice.path = absl::StrCat("random:", random_model);
+    return choice;
+  }
+  // No --model: $RWKV_MODEL, else the demo model the project trains and
+  // commits (tools/default_model.h), so a fresh checkout serves out of the
+  // box.
+  choice.path = args.GetOr("model", "");
+  if (choice.path.empty()) {
+    absl::StatusOr<std::string> demo = rwkv::tools::DefaultModelPath();
+    if (!demo.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no --model given and no demo model found (",
+                       std::string(demo.status().message()),
+                       "); pass --model FILE or --random-model 169m|tiny"));
+    }
+    choice.path = *demo;
+  }
+  return choice;
+}
+
 int Fail(const absl::Status& s, int code) {
   std::fprintf(stderr, "rwkv-server: %s\n", std::string(s.message()).c_str());
   return code;
@@ -136,11 +198,30 @@ int main(int argc, char** argv) {
     initial_states[value.substr(0, eq)] = value.substr(eq + 1);
   }
 
-  CliArgs args({"model", "random-model", "random-seed", "tokenizer", "device",
-                "dtype", "threads", "listen", "max-batch", "chunk-size",
-                "max-prompt-tokens", "max-tokens-limit", "default-max-tokens",
-                "chat-template", "shutdown-grace", "ttl", "max-sessions",
-                "max-state-bytes", "prefix-cache-bytes"},
+  CliArgs args({"model",
+                "random-model",
+                "random-seed",
+                "tokenizer",
+                "device",
+                "dtype",
+                "threads",
+                "listen",
+                "http-listen",
+                "http-threads",
+                "http-max-body-bytes",
+                "model-name",
+                "max-batch",
+                "chunk-size",
+                "max-prompt-tokens",
+                "max-conversation-tokens",
+                "max-tokens-limit",
+                "default-max-tokens",
+                "chat-template",
+                "shutdown-grace",
+                "ttl",
+                "max-sessions",
+                "max-state-bytes",
+                "prefix-cache-bytes"},
                {"help"});
   if (absl::Status s =
           args.Parse(static_cast<int>(rest.size()), rest.data(), 1);
@@ -160,7 +241,9 @@ int main(int argc, char** argv) {
   }
 
   ServerOptions options;
-  options.listen = args.GetOr("listen", "127.0.0.1:50051");
+  options.listen = args.GetOr("listen", options.listen);
+  options.http.listen = args.GetOr("http-listen", options.http.listen);
+  options.http.model_name = args.GetOr("model-name", "");
   options.initial_state_files = initial_states;
   absl::Status flag_status;
   auto int_flag = [&](const std::string& name, int64_t fallback, int64_t lo,
@@ -179,6 +262,10 @@ int main(int argc, char** argv) {
       static_cast<int>(int_flag("chunk-size", 32, 1, 1 << 20));
   options.app.max_prompt_tokens =
       static_cast<int>(int_flag("max-prompt-tokens", 8192, 1, 1 << 24));
+  options.app.max_conversation_tokens =
+      static_cast<int>(int_flag("max-conversation-tokens", 65536, 1, 1 << 24));
+  options.http.threads =
+      static_cast<int>(int_flag("http-threads", options.http.threads, 1, 4096));
   options.app.max_tokens_limit =
       static_cast<int>(int_flag("max-tokens-limit", 4096, 1, 1 << 24));
   options.app.default_max_tokens = static_cast<int>(
@@ -199,6 +286,16 @@ int main(int argc, char** argv) {
     if (!b.ok()) return Fail(b.status(), 2);
     options.sessions.max_state_bytes = *b;
   }
+  if (auto v = args.Get("http-max-body-bytes")) {
+    absl::StatusOr<int64_t> b = ParseBytes("http-max-body-bytes", *v);
+    if (!b.ok()) return Fail(b.status(), 2);
+    if (*b < 1024) {
+      return Fail(absl::InvalidArgumentError(
+                      "--http-max-body-bytes must be at least 1K"),
+                  2);
+    }
+    options.http.max_body_bytes = *b;
+  }
   if (auto v = args.Get("prefix-cache-bytes")) {
     absl::StatusOr<int64_t> b = ParseBytes("prefix-cache-bytes", *v);
     if (!b.ok()) return Fail(b.status(), 2);
@@ -213,6 +310,10 @@ int main(int argc, char** argv) {
     options.app.chat_template = absl::StrReplaceAll(*t, {{"\\n", "\n"}});
   }
 
+  absl::StatusOr<ModelChoice> model =
+      ChooseModel(args, static_cast<uint64_t>(random_seed));
+  if (!model.ok()) return Fail(model.status(), 2);
+
   // Block the shutdown signals in every thread; main waits for them below.
   sigset_t signals;
   sigemptyset(&signals);
@@ -220,62 +321,37 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // HTTP first: /healthz and /readyz (503) answer while the model loads.
+  absl::StatusOr<std::unique_ptr<rwkv::server::RwkvServer>> server =
+      rwkv::server::RwkvServer::Listen(options);
+  if (!server.ok()) {
+    return Fail(server.status(),
+                absl::IsInvalidArgument(server.status()) ? 2 : 1);
+  }
+  if ((*server)->http_port() != 0) {
+    LogInfo(absl::StrCat("HTTP front on http://", (*server)->http_address(),
+                         "/ (OpenAI-compatible API under /v1, chat page at /, "
+                         "/metrics, /healthz, /readyz)"));
+  }
+
   rwkv::engine::EngineOptions engine_options;
   engine_options.device = args.GetOr("device", "cpu");
   engine_options.dtype = args.GetOr("dtype", "fp32");
   engine_options.num_threads = static_cast<int>(threads);
   absl::StatusOr<std::unique_ptr<RwkvEngine>> engine;
-  const std::string random_model = args.GetOr("random-model", "");
-  if (!random_model.empty()) {
-    if (args.Has("model")) {
-      return Fail(absl::InvalidArgumentError(
-                      "--model and --random-model exclude each other"),
-                  2);
-    }
-    rwkv::engine::RandomModelSpec spec;
-    if (random_model == "169m") {
-      spec.n_layer = 12;
-      spec.n_embd = 768;
-      spec.vocab_size = 50277;
-    } else if (random_model == "tiny") {
-      spec.n_layer = 2;
-      spec.n_embd = 64;
-      spec.vocab_size = 256;
-    } else {
-      return Fail(
-          absl::InvalidArgumentError(absl::StrCat(
-              "--random-model must be 169m or tiny, got '", random_model, "'")),
-          2);
-    }
-    spec.seed = static_cast<uint64_t>(random_seed);
-    engine = RwkvEngine::CreateRandom(spec, engine_options);
-    options.app.model_path = absl::StrCat("random:", random_model);
+  if (model->random.has_value()) {
+    engine = RwkvEngine::CreateRandom(*model->random, engine_options);
   } else {
-    // No --model: $RWKV_MODEL, else the demo model the project trains and
-    // commits (tools/default_model.h), so a fresh checkout serves out of the
-    // box.
-    std::string model = args.GetOr("model", "");
-    if (model.empty()) {
-      absl::StatusOr<std::string> demo = rwkv::tools::DefaultModelPath();
-      if (!demo.ok()) {
-        return Fail(absl::InvalidArgumentError(absl::StrCat(
-                        "no --model given and no demo model found (",
-                        std::string(demo.status().message()),
-                        "); pass --model FILE or --random-model 169m|tiny")),
-                    2);
-      }
-      model = *demo;
-    }
-    engine_options.model_path = model;
+    engine_options.model_path = model->path;
     engine = RwkvEngine::Create(engine_options);
-    options.app.model_path = model;
   }
+  options.app.model_path = model->path;
   if (!engine.ok()) return Fail(engine.status(), 1);
 
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer;
   if (auto spec = args.Get("tokenizer")) {
     tokenizer = Tokenizer::Load(*spec);
-  } else if (!random_model.empty()) {
+  } else if (model->random.has_value()) {
     tokenizer = Tokenizer::Load("bytes");
   } else {
     tokenizer = Tokenizer::ForVocabSize((*engine)->config().vocab_size);
@@ -295,10 +371,11 @@ int main(int argc, char** argv) {
       " ", e.dtype(), "; threads ", e.num_threads(), "; matmul ",
       e.matmul_backend());
 
-  absl::StatusOr<std::unique_ptr<rwkv::server::RwkvServer>> server =
-      rwkv::server::RwkvServer::Start(*std::move(engine), *std::move(tokenizer),
-                                      options);
-  if (!server.ok()) return Fail(server.status(), 1);
+  if (absl::Status s =
+          (*server)->Serve(*std::move(engine), *std::move(tokenizer), options);
+      !s.ok()) {
+    return Fail(s, 1);
+  }
   LogInfo(model_line);
   LogInfo(absl::StrCat("rwkv-server listening on ", (*server)->address(),
                        "; max batch ", options.scheduler.max_batch, ", chunk ",
