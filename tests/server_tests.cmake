@@ -45,3 +45,17 @@ rwkv_test(server_defects_e2e_test
   SOURCES server/server_defects_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
+
+# The HTTP front: fast unit tests of its parts, the front end to end over
+# the FakeEngine (real HTTP on loopback), and real clients (curl, promtool,
+# the openai npm package, puppeteer-core + Chromium) against rwkv-server.
+rwkv_test(http_units_test
+  SOURCES http/json_body_parser_test.cc http/openai_request_test.cc
+          http/reply_format_test.cc
+  LIBS rwkv_server_http
+  LABELS fast)
+
+rwkv_test(http_e2e_test
+  SOURCES http/http_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
+  LABELS fast)

@@ -40,9 +40,10 @@ class BoundedBuilder final : public json::json_sax_t {
     // "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
     const size_t colon = what.find(": ");
     if (colon != std::string::npos) what = what.substr(colon + 2);
+    // nlohmann counts from 1; offsets count from 0.
     error_ = absl::InvalidArgumentError(
-        absl::StrCat("the request body is not valid JSON at byte ", position,
-                     Where(), ": ", what));
+        absl::StrCat("the request body is not valid JSON at byte offset ",
+                     position > 0 ? position - 1 : 0, Where(), ": ", what));
     return false;
   }
 

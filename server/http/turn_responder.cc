@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
 #include "server/http/http_reply.h"
 
 namespace rwkv::server {
@@ -22,6 +23,7 @@ struct TurnResponder::State {
   absl::Duration poll;
   // An event read but not handled yet (the first one).
   std::optional<TurnChannel::Event> pending;
+  absl::Time next_probe = absl::InfinitePast();
   std::string text;  // the reply so far
   TurnChunk last;    // the chunk with the finish reason, once it came
   bool started = false;
@@ -39,12 +41,16 @@ TurnResponder::TurnResponder(std::shared_ptr<TurnChannel> channel,
 TurnChannel::Event TurnResponder::NextEvent(State& s) {
   if (s.pending.has_value()) return *std::exchange(s.pending, std::nullopt);
   for (;;) {
+    // The connection is probed every `poll`, also while events keep coming.
+    if (const absl::Time now = absl::Now(); now >= s.next_probe) {
+      s.next_probe = now + s.poll;
+      if (!s.channel->IsCancelled() && s.probe.PeerClosed()) {
+        s.channel->Cancel(
+            absl::CancelledError("the client closed the connection"));
+      }
+    }
     if (std::optional<TurnChannel::Event> e = s.channel->Next(s.poll)) {
       return *std::move(e);
-    }
-    if (!s.channel->IsCancelled() && s.probe.PeerClosed()) {
-      s.channel->Cancel(
-          absl::CancelledError("the client closed the connection"));
     }
   }
 }
