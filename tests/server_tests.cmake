@@ -59,3 +59,19 @@ rwkv_test(http_e2e_test
   SOURCES http/http_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
+
+# Real clients against rwkv-server (the committed demo model, one thread):
+# curl -N and promtool; the openai npm package; Chromium via puppeteer-core
+# (its screenshot: build/http_page_test.png). setup.sh installs them all.
+set(RWKV_WITH_SERVER ${CMAKE_CURRENT_SOURCE_DIR}/http/with_server.sh
+    $<TARGET_FILE:rwkv-server> --)
+add_test(NAME http_curl_promtool_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/curl_promtool_test.sh)
+add_test(NAME http_openai_sdk_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+          openai_sdk_test.mjs)
+add_test(NAME http_page_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+          page_test.mjs ${CMAKE_BINARY_DIR}/http_page_test.png)
+set_tests_properties(http_curl_promtool_test http_openai_sdk_test http_page_test
+  PROPERTIES LABELS engine ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)

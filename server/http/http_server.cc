@@ -168,7 +168,7 @@ void HttpServer::RegisterRoutes() {
           res.set_content(metrics_->Render(),
                           "text/plain; version=0.0.4; charset=utf-8");
         });
-  Route("GET", R"(/|/[A-Za-z0-9_-]+\.(?:html|js|css))", "/{page}",
+  Route("GET", R"(/|/[A-Za-z0-9_-]+\.(?:html|js|css|svg))", "/{page}",
         Needs::kNothing, StaticFiles::Serve);
   RegisterApiRoutes();
 }

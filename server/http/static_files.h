@@ -1,7 +1,7 @@
 // StaticFiles: serves the embedded web chat page (GET /, /app.js,
-// /style.css; web_asset.h) with a Content-Security-Policy that allows only
-// the server's own scripts and styles (nothing from a CDN, no inline code).
-// Thread-safe (immutable).
+// /style.css, /favicon.svg; web_asset.h) with a Content-Security-Policy that
+// allows only the server's own scripts and styles (nothing from a CDN, no
+// inline code). Thread-safe (immutable).
 #ifndef RWKV_SERVER_HTTP_STATIC_FILES_H_
 #define RWKV_SERVER_HTTP_STATIC_FILES_H_
 
