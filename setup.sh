@@ -11,6 +11,7 @@ PACKAGES=(
   libopenblas0-openmp   # without it LibTorch's matmuls fall back to the reference BLAS (~25x slower)
   libdnnl-dev           # oneDNN: the engine's GEMM path on CPU
   libabsl-dev nlohmann-json3-dev libutf8proc-dev
+  libcli11-dev          # command lines of every program (header-only)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev    # the HTTP front (OpenAI-compatible API, page)

@@ -1,14 +1,12 @@
-// ChatOptions: rwkv-chat's command line, parsed and checked.
-//
-// Kept apart from main() so the flag handling is unit-tested. Flags use
-// tools/cli_args.h (Abseil flags cannot spell --top-p).
+// ChatOptions: what rwkv-chat (ChatRepl) is configured with. The defaults
+// here are the flags' defaults: rwkv-chat's flags (client/chat_flags.h) are
+// bound to these fields.
 #ifndef RWKV_CLIENT_CHAT_OPTIONS_H_
 #define RWKV_CLIENT_CHAT_OPTIONS_H_
 
 #include <cstdint>
 #include <string>
 
-#include "absl/status/statusor.h"
 #include "rwkv/v1/chat.pb.h"
 
 namespace rwkv::client {
@@ -31,7 +29,6 @@ struct ChatOptions {
   bool generate = false;
   // Only call grpc.health.v1 Health/Check and exit (0 when SERVING).
   bool health = false;
-  bool help = false;
   // Seconds for each unary RPC (and the health check).
   double timeout_seconds = 30;
   // The positional words joined with spaces (one-shot mode when
@@ -39,12 +36,6 @@ struct ChatOptions {
   std::string message;
   bool one_shot = false;
 };
-
-// Parses argv[1..argc). Errors are INVALID_ARGUMENT naming the flag.
-absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv);
-
-// The --help text.
-const char* ChatUsage();
 
 }  // namespace rwkv::client
 

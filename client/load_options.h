@@ -1,13 +1,12 @@
-// LoadOptions: rwkv-load's command line, parsed and checked (unit-tested
-// apart from main()).
+// LoadOptions: what the load generator (LoadGenerator, rwkv-load) runs. The
+// defaults here are the flags' defaults: rwkv-load's flags
+// (client/load_flags.h) are bound to these fields.
 #ifndef RWKV_CLIENT_LOAD_OPTIONS_H_
 #define RWKV_CLIENT_LOAD_OPTIONS_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "absl/status/statusor.h"
 
 namespace rwkv::client {
 
@@ -35,14 +34,9 @@ struct LoadOptions {
   // > 0: rwkv-bench's engine-only tokens/s at the same batch, to print the
   // share the server reaches.
   double bench_tokens_per_second = 0;
+  // Print one JSON object instead of text.
   bool json = false;
-  bool help = false;
 };
-
-// Parses argv[1..argc). Errors are INVALID_ARGUMENT naming the flag.
-absl::StatusOr<LoadOptions> ParseLoadOptions(int argc, char** argv);
-
-const char* LoadUsage();
 
 }  // namespace rwkv::client
 

@@ -5,20 +5,24 @@
 //   printf 'Hi\n/info\n' | rwkv-chat           one line per turn or command
 //   rwkv-chat --health                         exit 0 if the server serves
 //
-// See ChatUsage() (chat_options.cc) for the flags and ReplHelpText() for the
-// REPL commands.
+// See client/chat_flags.h (rwkv-chat --help) for the flags and ReplHelpText()
+// for the REPL commands.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 
+#include "CLI/CLI.hpp"
 #include "absl/time/time.h"
 #include "client/chat_client.h"
+#include "client/chat_flags.h"
 #include "client/chat_options.h"
 #include "client/chat_repl.h"
 #include "client/grpc_status.h"
+#include "common/cli_parse.h"
 
 namespace {
 
@@ -52,36 +56,32 @@ int RunHealth(rwkv::client::ChatClient& client) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<rwkv::client::ChatOptions> options =
-      rwkv::client::ParseChatOptions(argc, argv);
-  if (!options.ok()) {
-    std::cerr << "rwkv-chat: " << options.status().message() << "\n"
-              << rwkv::client::ChatUsage();
-    return 2;
-  }
-  if (options->help) {
-    std::cout << rwkv::client::ChatUsage();
-    return 0;
+  rwkv::client::ChatOptions options;
+  CLI::App app("", "rwkv-chat");
+  rwkv::client::AddChatFlags(app, &options);
+  if (std::optional<int> exit =
+          rwkv::common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
   }
   std::unique_ptr<rwkv::client::ChatClient> client =
-      rwkv::client::ChatClient::Connect(options->server);
-  client->set_unary_timeout(absl::Seconds(options->timeout_seconds));
-  if (options->health) return RunHealth(*client);
+      rwkv::client::ChatClient::Connect(options.server);
+  client->set_unary_timeout(absl::Seconds(options.timeout_seconds));
+  if (options.health) return RunHealth(*client);
 
-  rwkv::client::ChatRepl repl(client.get(), *options, &std::cout, &std::cerr);
+  rwkv::client::ChatRepl repl(client.get(), options, &std::cout, &std::cerr);
   if (absl::Status s = repl.Start(); !s.ok()) {
     std::cerr << "rwkv-chat: "
               << rwkv::client::DescribeError(
-                     "opening a session on " + options->server, s)
+                     "opening a session on " + options.server, s)
               << "\n";
     return 1;
   }
 
-  if (options->one_shot) {
-    if (absl::Status s = repl.SendMessage(options->message); !s.ok()) {
+  if (options.one_shot) {
+    if (absl::Status s = repl.SendMessage(options.message); !s.ok()) {
       std::cerr << "rwkv-chat: "
                 << rwkv::client::DescribeError(
-                       options->generate ? "Generate" : "Chat", s)
+                       options.generate ? "Generate" : "Chat", s)
                 << "\n";
       return 1;
     }
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, nullptr);
     std::cout << "rwkv-chat: session " << repl.session_id() << " on "
-              << options->server << " (/help for commands)\n";
+              << options.server << " (/help for commands)\n";
   }
   int failures = repl.Run(std::cin, interactive);
   g_repl = nullptr;

@@ -1,17 +1,21 @@
 // rwkv-load: a load generator for rwkv-server (see load_generator.h for what
-// is measured and LoadUsage() in load_options.cc for the flags).
+// is measured and client/load_flags.h, rwkv-load --help, for the flags).
 //
 //   rwkv-load --streams 16 --tokens-per-stream 128 --long-prompt-tokens 2000
 //   rwkv-load --compare 1,32 --tokens-per-stream 128 --bench-tps 950 --json
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "client/chat_client.h"
+#include "client/load_flags.h"
 #include "client/load_generator.h"
 #include "client/load_options.h"
+#include "common/cli_parse.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -112,23 +116,19 @@ void PrintPhase(const PhaseResult& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<rwkv::client::LoadOptions> options =
-      rwkv::client::ParseLoadOptions(argc, argv);
-  if (!options.ok()) {
-    std::cerr << "rwkv-load: " << options.status().message() << "\n"
-              << rwkv::client::LoadUsage();
-    return 2;
-  }
-  if (options->help) {
-    std::cout << rwkv::client::LoadUsage();
-    return 0;
+  rwkv::client::LoadOptions options;
+  CLI::App app("", "rwkv-load");
+  rwkv::client::AddLoadFlags(app, &options);
+  if (std::optional<int> exit =
+          rwkv::common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
   }
   std::unique_ptr<rwkv::client::ChatClient> client =
-      rwkv::client::ChatClient::Connect(options->server);
-  rwkv::client::LoadGenerator generator(client.get(), *options);
+      rwkv::client::ChatClient::Connect(options.server);
+  rwkv::client::LoadGenerator generator(client.get(), options);
 
-  std::vector<int> phases = options->compare;
-  if (phases.empty()) phases.push_back(options->streams);
+  std::vector<int> phases = options.compare;
+  if (phases.empty()) phases.push_back(options.streams);
   std::vector<PhaseResult> results;
   int errors = 0;
   for (int streams : phases) {
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     errors += r->errors;
-    if (!options->json) PrintPhase(*r);
+    if (!options.json) PrintPhase(*r);
     results.push_back(*std::move(r));
   }
 
@@ -154,14 +154,14 @@ int main(int argc, char** argv) {
                 results.front().steady_tokens_per_second
           : 0;
   const double bench_share =
-      options->bench_tokens_per_second > 0
-          ? last.tokens_per_second / options->bench_tokens_per_second
+      options.bench_tokens_per_second > 0
+          ? last.tokens_per_second / options.bench_tokens_per_second
           : 0;
-  if (options->json) {
-    nlohmann::json out = {{"server", options->server},
-                          {"tokens_per_stream", options->tokens_per_stream},
-                          {"duration_seconds", options->duration_seconds},
-                          {"temperature", options->temperature},
+  if (options.json) {
+    nlohmann::json out = {{"server", options.server},
+                          {"tokens_per_stream", options.tokens_per_stream},
+                          {"duration_seconds", options.duration_seconds},
+                          {"temperature", options.temperature},
                           {"phases", nlohmann::json::array()}};
     for (const PhaseResult& r : results) out["phases"].push_back(PhaseJson(r));
     if (results.size() > 1) {
@@ -170,11 +170,11 @@ int main(int argc, char** argv) {
                         {"tokens_per_second_ratio", ratio},
                         {"steady_tokens_per_second_ratio", steady_ratio}};
     }
-    if (options->bench_tokens_per_second > 0) {
-      out["bench_tokens_per_second"] = options->bench_tokens_per_second;
+    if (options.bench_tokens_per_second > 0) {
+      out["bench_tokens_per_second"] = options.bench_tokens_per_second;
       out["share_of_bench"] = bench_share;
       out["steady_share_of_bench"] =
-          last.steady_tokens_per_second / options->bench_tokens_per_second;
+          last.steady_tokens_per_second / options.bench_tokens_per_second;
     }
     std::cout << out.dump(2) << "\n";
   } else {
@@ -184,13 +184,13 @@ int main(int argc, char** argv) {
           "%.2fx steady-state tokens/s\n",
           last.streams, results.front().streams, ratio, steady_ratio);
     }
-    if (options->bench_tokens_per_second > 0) {
+    if (options.bench_tokens_per_second > 0) {
       std::cout << absl::StrFormat(
           "share of engine-only %.1f tokens/s: %.1f%% aggregate, %.1f%% "
           "steady state\n",
-          options->bench_tokens_per_second, 100 * bench_share,
+          options.bench_tokens_per_second, 100 * bench_share,
           100 * last.steady_tokens_per_second /
-              options->bench_tokens_per_second);
+              options.bench_tokens_per_second);
     }
   }
   return errors > 0 ? 1 : 0;

@@ -6,14 +6,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "engine/state_file.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/log.h"
 #include "server/metrics/server_state_collector.h"
 #include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
+
+using common::LogInfo;
+
 namespace {
 
 // The model id HTTP clients see: --model-name, else the model file's name
@@ -72,6 +75,29 @@ absl::Status RwkvServer::LoadInitialStates() {
   return absl::OkStatus();
 }
 
+absl::Status RwkvServer::OpenStore() {
+  if (options_.store == "memory") {
+    store_ = std::make_unique<MemorySessionStore>();
+    return absl::OkStatus();
+  }
+  if (options_.store != "rocksdb") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown session store '", options_.store,
+                     "' (expected rocksdb or memory)"));
+  }
+  const absl::Time opening = absl::Now();
+  absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
+      RocksDbSessionStore::Open(options_.rocksdb, model_.get());
+  if (!store.ok()) return store.status();
+  LogInfo(absl::StrCat("session store rocksdb:", options_.rocksdb.dir,
+                       " opened in ",
+                       absl::ToInt64Milliseconds(absl::Now() - opening),
+                       " ms: ", (*store)->Count(), " sessions, ",
+                       (*store)->StoredBytes(), " bytes"));
+  store_ = *std::move(store);
+  return absl::OkStatus();
+}
+
 absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
                                std::unique_ptr<engine::Tokenizer> tokenizer,
                                ServerOptions options) {
@@ -88,6 +114,7 @@ absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
                      engine->config().vocab_size));
   }
   engine_ = std::move(engine);
+  model_ = engine_->shared_model();
   tokenizer_ = std::move(tokenizer);
   if (absl::Status s = LoadInitialStates(); !s.ok()) return s;
   if (options_.prefix_cache_bytes > 0) {
@@ -95,13 +122,13 @@ absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
     pc.max_bytes = options_.prefix_cache_bytes;
     prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
   }
-  store_ = std::make_unique<MemorySessionStore>();
+  if (absl::Status s = OpenStore(); !s.ok()) return s;
   sessions_ = std::make_unique<SessionManager>(options_.sessions, store_.get());
   scheduler_ = std::make_unique<Scheduler>(engine_.get(), tokenizer_.get(),
                                            options_.scheduler);
-  app_ = std::make_unique<ChatApp>(
-      engine_->shared_model(), tokenizer_.get(), sessions_.get(),
-      scheduler_.get(), prefix_cache_.get(), options_.app, metrics_.get());
+  app_ = std::make_unique<ChatApp>(model_, tokenizer_.get(), sessions_.get(),
+                                   scheduler_.get(), prefix_cache_.get(),
+                                   options_.app, metrics_.get());
   metrics_->set_state_source(std::make_shared<ServerStateCollector>(
       scheduler_.get(), sessions_.get(), store_.get(), prefix_cache_.get()));
   if (absl::Status s = StartGrpc(); !s.ok()) {
@@ -175,6 +202,7 @@ void RwkvServer::Shutdown(absl::Duration grace) {
   // HTTP turns get what is left of the same grace period.
   if (http_ != nullptr) http_->Shutdown(deadline);
   if (scheduler_ != nullptr) scheduler_->Stop();
+  if (store_ != nullptr) store_->Sync();  // every answered write is stored
   metrics_->set_state_source(nullptr);
   absl::MutexLock lock(&mu_);
   stopped_ = true;

@@ -36,6 +36,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
+#include "server/session/rocksdb_session_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/session_store.h"
 
@@ -46,6 +47,11 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";
   // The HTTP front; http.listen "" disables it.
   HttpOptions http;
+  // Where sessions are kept: "rocksdb" (durable, on disk under
+  // rocksdb.dir: every acknowledged change survives a crash) or "memory"
+  // (lost on restart; for tests and throwaway runs).
+  std::string store = "rocksdb";
+  RocksDbStoreOptions rocksdb;
   SessionManagerOptions sessions;
   SchedulerOptions scheduler;
   AppOptions app;
@@ -97,6 +103,8 @@ class RwkvServer {
   RwkvServer() = default;
   // Loads the --initial-state files into options_.app.
   absl::Status LoadInitialStates();
+  // Opens the session store options_.store names.
+  absl::Status OpenStore();
   // Builds the gRPC server and starts it.
   absl::Status StartGrpc();
 
@@ -105,6 +113,7 @@ class RwkvServer {
   // metrics last.
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<engine::Engine> engine_;
+  std::shared_ptr<const engine::Model> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<engine::PrefixCache> prefix_cache_;
   std::unique_ptr<SessionStore> store_;

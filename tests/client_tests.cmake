@@ -3,7 +3,7 @@
 # ChatService. rwkv_chat_e2e runs rwkv-chat against a real rwkv-server.
 rwkv_test(client_units_test
   SOURCES client/client_units_test.cc
-  LIBS rwkv_client
+  LIBS rwkv_client rwkv_chat_flags rwkv_load_flags
   LABELS fast)
 
 rwkv_test(chat_client_test

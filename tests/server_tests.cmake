@@ -16,6 +16,14 @@ add_test(NAME rwkv_server_cli_test
 set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
   ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
 
+# Flags from a config file and RWKV_* variables, their precedence, --help
+# defaults and --log-format json, on the real program.
+add_test(NAME rwkv_server_flags_test
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_flags_test.sh
+          $<TARGET_FILE:rwkv-server>)
+set_tests_properties(rwkv_server_flags_test PROPERTIES LABELS engine
+  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+
 # Issue 6's promise through the real server: the demo model remembers a name
 # across two separate Chat calls (skips without models/demo/).
 rwkv_test(demo_memory_e2e_test
@@ -75,3 +83,23 @@ add_test(NAME http_page_test
           page_test.mjs ${CMAKE_BINARY_DIR}/http_page_test.png)
 set_tests_properties(http_curl_promtool_test http_openai_sdk_test http_page_test
   PROPERTIES LABELS engine ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+# The durable session store on a real RocksDB (temp directories).
+find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
+rwkv_test(rocksdb_store_test
+  SOURCES server/rocksdb_store_test.cc
+  LIBS rwkv_server_session rwkv_fake_engine ${ROCKSDB_LIBRARY}
+  LABELS fast)
+target_include_directories(rocksdb_store_test PRIVATE ${ROCKSDB_TEST_INCLUDE_DIR})
+
+# kill -9 under load, 20 times: no acknowledged change is lost (RocksDB store).
+add_library(rwkv_server_process STATIC testing/server_process.cc)
+target_include_directories(rwkv_server_process PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(rwkv_server_process PUBLIC absl::status absl::time
+  absl::strings)
+rwkv_test(crash_recovery_test
+  SOURCES server/crash_recovery_test.cc
+  LIBS rwkv_server_process rwkv_proto rwkv_engine gRPC::grpc++
+  LABELS engine)
+target_compile_definitions(crash_recovery_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
+add_dependencies(crash_recovery_test rwkv-server)

@@ -23,12 +23,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "CLI/CLI.hpp"
+#include "common/cli_parse.h"
+#include "common/cli_validators.h"
 #include "engine/internal/cpu_linear.h"
 
 namespace {
@@ -183,38 +186,65 @@ void WaitIdle() {
 
 const char* Verdict(bool ok) { return ok ? "PASS" : "FAIL"; }
 
+// The benchmark's settings; the member initializers are the defaults --help
+// shows.
+struct BenchFlags {
+  // 0: OpenMP's default (OMP_NUM_THREADS, else all cores).
+  int threads = 0;
+  // Sweeps per measurement (the best counts).
+  int repeats = 10;
+  // Row counts M to measure; empty: 1, 8, 32, 64, 512.
+  std::vector<int64_t> m;
+  bool quick = false;
+  bool no_hot = false;
+  bool no_model = false;
+  // Also time the native and oneDNN kernels separately.
+  bool kernels = false;
+  bool wait_idle = false;
+};
+
+void AddBenchFlags(CLI::App& app, BenchFlags* f) {
+  app.add_option("--threads", f->threads, "0: OMP_NUM_THREADS, else all cores")
+      ->transform(rwkv::common::IntIn(0, 1024))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--repeats", f->repeats, "sweeps per measurement (best)")
+      ->transform(rwkv::common::IntIn(1, 10000))
+      ->capture_default_str()
+      ->type_name("R");
+  app.add_option("--m", f->m,
+                 "rows M to measure (repeatable); none: 1 8 32 64 512")
+      ->transform(rwkv::common::IntIn(1, 1 << 20))
+      ->allow_extra_args(false)
+      ->type_name("M");
+  app.add_flag("--quick", f->quick, "fewer bandwidth/peak measurements");
+  app.add_flag("--no-hot", f->no_hot, "skip the hot (cached weight) figures");
+  app.add_flag("--no-model", f->no_model, "skip the model sweeps");
+  app.add_flag("--kernels", f->kernels,
+               "also time the native and oneDNN kernels separately");
+  app.add_flag("--wait-idle", f->wait_idle,
+               "wait for the other processes before each measurement");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int repeats = 10;
-  bool quick = false, hot = true, model_sweep = true, kernels = false;
-  std::vector<int64_t> only_m;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
-      omp_set_num_threads(std::atoi(argv[++i]));
-    } else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) {
-      repeats = std::max(1, std::atoi(argv[++i]));
-    } else if (!std::strcmp(argv[i], "--m") && i + 1 < argc) {
-      only_m.push_back(std::atoll(argv[++i]));  // repeatable
-    } else if (!std::strcmp(argv[i], "--quick")) {
-      quick = true;
-    } else if (!std::strcmp(argv[i], "--no-hot")) {
-      hot = false;
-    } else if (!std::strcmp(argv[i], "--no-model")) {
-      model_sweep = false;
-    } else if (!std::strcmp(argv[i], "--wait-idle")) {
-      g_wait_idle = true;
-    } else if (!std::strcmp(argv[i], "--kernels")) {
-      kernels = true;  // also time native and oneDNN separately
-    } else {
-      std::fprintf(
-          stderr,
-          "usage: %s [--threads N] [--repeats R] [--m M]... "
-          "[--quick] [--no-hot] [--no-model] [--kernels] [--wait-idle]\n",
-          argv[0]);
-      return 2;
-    }
+  BenchFlags flags;
+  CLI::App app(
+      "Benchmark of the fp32 CPU linear kernels against this "
+      "machine's measured bandwidth and GEMM peak.",
+      "cpu_linear_bench");
+  AddBenchFlags(app, &flags);
+  if (std::optional<int> exit =
+          rwkv::common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
   }
+  if (flags.threads > 0) omp_set_num_threads(flags.threads);
+  const int repeats = flags.repeats;
+  const bool quick = flags.quick, hot = !flags.no_hot,
+             model_sweep = !flags.no_model, kernels = flags.kernels;
+  g_wait_idle = flags.wait_idle;
+  const std::vector<int64_t>& only_m = flags.m;
   const int threads = omp_get_max_threads();
   std::printf("threads=%d avx512=%d\n", threads,
               rwkv::engine::internal::CpuHasAvx512() ? 1 : 0);

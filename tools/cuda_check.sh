@@ -371,7 +371,7 @@ for line in open(os.path.join(work, "env.txt"), errors="replace"):
 cache = {}
 cache_path = os.path.join(work, "CMakeCache.txt")
 if os.path.exists(cache_path):
-    keys = {"absl_DIR", "GTest_DIR", "nlohmann_json_DIR", "Torch_DIR",
+    keys = {"absl_DIR", "GTest_DIR", "nlohmann_json_DIR", "CLI11_DIR", "Torch_DIR",
             "UTF8PROC_INCLUDE_DIR", "UTF8PROC_LIBRARY", "DNNL_LIBRARY",
             "DNNL_INCLUDE_DIR", "CMAKE_CXX_COMPILER", "CMAKE_CUDA_COMPILER",
             "RWKV_USE_ONEDNN", "CMAKE_CXX_STANDARD", "CMAKE_CXX_FLAGS",

@@ -70,6 +70,7 @@ PACKAGES=(
   ocl-icd-libopencl1                # libOpenCL.so.1, which libdnnl needs
   libutf8proc-dev "$UTF8_RT"        # utf8proc (tokenizers)
   nlohmann-json3-dev                # JSON (header-only)
+  libcli11-dev                      # CLI11: the programs' flags (header-only)
   libgtest-dev libgmock-dev         # GoogleTest 1.12 (static libraries)
 )
 

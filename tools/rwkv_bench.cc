@@ -21,15 +21,20 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "common/cli_parse.h"
+#include "common/cli_validators.h"
+#include "common/id_list.h"
 #include "engine/internal/cpu_linear.h"
 #include "engine/rwkv_engine.h"
-#include "tools/cli_args.h"
 #include "tools/device_limits.h"
 
 namespace rwkv::tools {
@@ -89,26 +94,106 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
   return t;
 }
 
-int Main(int argc, char** argv) {
-  CliArgs args({"model", "arch", "shape", "threads", "layers", "embd", "vocab",
-                "prompt-tokens", "decode-tokens", "batches", "device", "dtype"},
-               {"json", "help", "skip-serial-prefill"});
-  if (absl::Status s = args.Parse(argc, argv, 1); !s.ok() || args.Has("help")) {
-    std::fprintf(stderr,
-                 "%s%susage: rwkv-bench [--arch v4|v7] [--shape 169m|430m "
-                 "(v4), 0.1b|0.4b (v7)] [--model FILE] "
-                 "[--threads N] [--device cpu|cuda[:N]] [--dtype "
-                 "fp32|fp16|bf16] [--prompt-tokens 512] [--decode-tokens 32] "
-                 "[--batches 1,8,32,64] [--skip-serial-prefill] [--json]\n",
-                 s.ok() ? "" : std::string(s.message()).c_str(),
-                 s.ok() ? "" : "\n");
-    return s.ok() ? 0 : 2;
-  }
-  const std::string arch = args.GetOr("arch", "v4");
-  engine::RandomModelSpec spec;
+// rwkv-bench's settings; the member initializers are the defaults --help
+// shows.
+struct BenchFlags {
+  // A checkpoint instead of random weights.
+  std::optional<std::string> model;
+  std::string arch = "v4";
+  // Empty: 169m for v4, 0.1b for v7.
   std::string shape;
+  // Override the shape's dimensions.
+  std::optional<int> layers;
+  std::optional<int> embd;
+  std::optional<int> vocab;
+  int threads = 0;
+  // cpu | cuda[:N]; fp32 | fp16 | bf16.
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  int prompt_tokens = 512;
+  int decode_tokens = 32;
+  std::string batches = "1,8,32,64";
+  bool skip_serial_prefill = false;
+  bool json = false;
+};
+
+void AddBenchFlags(CLI::App& app, BenchFlags* f) {
+  using common::IntIn;
+  app.add_option("--arch", f->arch, "architecture of the random model")
+      ->check(common::OneOf({"v4", "rwkv4", "v7", "rwkv7"}))
+      ->capture_default_str()
+      ->type_name("v4|v7");
+  app.add_option("--shape", f->shape,
+                 "169m|430m (v4), 0.1b|0.4b (v7); none: 169m / 0.1b")
+      ->type_name("SHAPE");
+  app.add_option("--model", f->model, "a checkpoint instead")
+      ->type_name("FILE");
+  app.add_option("--layers", f->layers, "override the shape's layer count")
+      ->transform(IntIn(1, 1024))
+      ->type_name("N");
+  app.add_option("--embd", f->embd, "override the shape's width")
+      ->transform(IntIn(1, 1 << 16))
+      ->type_name("N");
+  app.add_option("--vocab", f->vocab, "override the shape's vocabulary")
+      ->transform(IntIn(1, 1 << 24))
+      ->type_name("N");
+  app.add_option("--threads", f->threads, "0 = all cores")
+      ->transform(IntIn(0, 1024))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--device", f->device,
+                 "cuda: the GPU's limits, and B = 256 vs B = 1 (target 50x)")
+      ->capture_default_str()
+      ->type_name("cpu|cuda[:N]");
+  app.add_option("--dtype", f->dtype, "weight and activation dtype")
+      ->capture_default_str()
+      ->type_name("fp32|fp16|bf16");
+  app.add_option("--prompt-tokens", f->prompt_tokens, "prefill prompt length")
+      ->transform(IntIn(1, 1 << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--decode-tokens", f->decode_tokens,
+                 "single-stream decode tokens")
+      ->transform(IntIn(1, 1 << 20))
+      ->capture_default_str()
+      ->type_name("N");
+  app.add_option("--batches", f->batches, "batched decode batch sizes")
+      ->check(
+          [](const std::string& text) {
+            absl::StatusOr<std::vector<int32_t>> list =
+                common::ParseIdList(text, "--batches");
+            if (!list.ok()) return std::string(list.status().message());
+            for (int32_t b : *list) {
+              if (b < 1 || b > 4096) {
+                return absl::StrCat("must list batch sizes in [1, 4096], got ",
+                                    b);
+              }
+            }
+            return std::string();
+          },
+          "")
+      ->capture_default_str()
+      ->type_name("B,B,...");
+  app.add_flag("--skip-serial-prefill", f->skip_serial_prefill,
+               "skip the token-by-token prefill (slow on big shapes)");
+  app.add_flag("--json", f->json, "one JSON object with every figure");
+}
+
+int Main(int argc, char** argv) {
+  BenchFlags flags;
+  CLI::App app(
+      "Speed of the RWKV engine on a model with a real model's shape (random "
+      "weights) next to this machine's measured limits.",
+      "rwkv-bench");
+  AddBenchFlags(app, &flags);
+  if (std::optional<int> exit = common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
+  }
+  const std::string& arch = flags.arch;
+  engine::RandomModelSpec spec;
+  std::string shape = flags.shape;
   if (arch == "v4" || arch == "rwkv4") {
-    shape = args.GetOr("shape", "169m");
+    if (shape.empty()) shape = "169m";
     spec.vocab_size = 50277;
     if (shape == "169m") {
       spec.n_layer = 12;
@@ -122,11 +207,11 @@ int Main(int argc, char** argv) {
                    shape.c_str());
       return 2;
     }
-  } else if (arch == "v7" || arch == "rwkv7") {
+  } else {  // v7 (--arch accepts nothing else)
     // RWKV-7 World / G1 shapes: World vocabulary, heads of 64.
     spec.arch = engine::Architecture::kRwkv7;
     spec.head_size = 64;
-    shape = args.GetOr("shape", "0.1b");
+    if (shape.empty()) shape = "0.1b";
     spec.vocab_size = 65536;
     if (shape == "0.1b") {
       spec.n_layer = 12;
@@ -140,24 +225,19 @@ int Main(int argc, char** argv) {
                    shape.c_str());
       return 2;
     }
-  } else {
-    std::fprintf(stderr, "rwkv-bench: unknown --arch '%s' (v4 or v7)\n",
-                 arch.c_str());
-    return 2;
   }
-  spec.n_layer = static_cast<int>(*args.GetInt("layers", spec.n_layer));
-  spec.n_embd = static_cast<int>(*args.GetInt("embd", spec.n_embd));
-  spec.vocab_size = static_cast<int>(*args.GetInt("vocab", spec.vocab_size));
+  spec.n_layer = flags.layers.value_or(spec.n_layer);
+  spec.n_embd = flags.embd.value_or(spec.n_embd);
+  spec.vocab_size = flags.vocab.value_or(spec.vocab_size);
   spec.seed = 1;
   engine::EngineOptions opts;
-  opts.num_threads = static_cast<int>(*args.GetInt("threads", 0));
-  opts.device = args.GetOr("device", "cpu");
-  opts.dtype = args.GetOr("dtype", "fp32");
+  opts.num_threads = flags.threads;
+  opts.device = flags.device;
+  opts.dtype = flags.dtype;
   const bool on_cpu = opts.device == "cpu";
   absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
-      args.Has("model")
-          ? (opts.model_path = *args.Get("model"), RwkvEngine::Create(opts))
-          : RwkvEngine::CreateRandom(spec, opts);
+      flags.model ? (opts.model_path = *flags.model, RwkvEngine::Create(opts))
+                  : RwkvEngine::CreateRandom(spec, opts);
   if (!created.ok()) {
     std::fprintf(stderr, "rwkv-bench: %s\n",
                  std::string(created.status().message()).c_str());
@@ -165,15 +245,14 @@ int Main(int argc, char** argv) {
   }
   RwkvEngine& e = **created;
   const engine::ModelConfig& c = e.config();
-  const bool quiet = args.Has("json");
+  const bool quiet = flags.json;
   auto say = [&](const std::string& line) {
     if (!quiet) std::cout << line << std::endl;
   };
-  say(absl::StrCat(
-      "model: ", args.Has("model") ? *args.Get("model") : "random " + shape,
-      " (", std::string(engine::ArchitectureName(c.arch)), ", ", c.n_layer,
-      " layers, ", c.n_embd, " wide, vocab ", c.vocab_size, ", ", c.n_params,
-      " params)"));
+  say(absl::StrCat("model: ", flags.model ? *flags.model : "random " + shape,
+                   " (", std::string(engine::ArchitectureName(c.arch)), ", ",
+                   c.n_layer, " layers, ", c.n_embd, " wide, vocab ",
+                   c.vocab_size, ", ", c.n_params, " params)"));
   say(absl::StrCat("threads: ", e.num_threads(),
                    "; matmul path: ", e.matmul_backend(), "; device ",
                    e.device(), ", dtype ", e.dtype()));
@@ -220,7 +299,7 @@ int Main(int argc, char** argv) {
                                  static_cast<double>(V * C) * elem + C * elem;
 
   // Single-stream decode.
-  const int decode_tokens = static_cast<int>(*args.GetInt("decode-tokens", 32));
+  const int decode_tokens = flags.decode_tokens;
   engine::State s = e.NewState();
   if (auto warm = e.Forward(RandomTokens(8, V, 1), s); !warm.ok()) {
     std::fprintf(stderr, "rwkv-bench: %s\n",
@@ -242,7 +321,7 @@ int Main(int argc, char** argv) {
   json batched = json::array();
   double tps_b1 = 0, tps_b8 = 0, tps_b256 = 0, gflops_b32 = 0;
   absl::StatusOr<std::vector<int32_t>> batch_list =
-      ParseIdList(args.GetOr("batches", "1,8,32,64"));
+      common::ParseIdList(flags.batches, "--batches");  // checked by the flag
   for (int B : *batch_list) {
     std::vector<engine::State> states;
     std::vector<engine::State*> ptrs;
@@ -278,7 +357,7 @@ int Main(int argc, char** argv) {
   }
 
   // Prefill.
-  const int n_prompt = static_cast<int>(*args.GetInt("prompt-tokens", 512));
+  const int n_prompt = flags.prompt_tokens;
   std::vector<int32_t> prompt = RandomTokens(n_prompt, V, 4);
   double seq_s = BestTime(2, [&] {
     engine::State st = e.NewState();
@@ -291,7 +370,7 @@ int Main(int argc, char** argv) {
                    " tokens/s, ", seq_gflops,
                    " GFLOP/s = ", 100 * seq_gflops / peak.best(), "% of peak"));
   double serial_tps = 0;
-  if (!args.Has("skip-serial-prefill")) {
+  if (!flags.skip_serial_prefill) {
     engine::State st = e.NewState();
     auto p0 = Clock::now();
     for (int32_t t : prompt) (void)e.Forward({t}, st);

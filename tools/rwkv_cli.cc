@@ -14,9 +14,13 @@
 // they are) or --tokens ID,ID,...  Common: --threads N (default: all cores),
 // --device cpu|cuda, --dtype fp32|bf16|fp16. eval and generate continue from
 // --state-in FILE and save the state after the run to --state-out FILE.
+// Flags are CLI11 subcommand options bound to CliFlags below (`rwkv-cli
+// <command> --help` shows each command's flags and defaults). Exit status: 0
+// ok, 1 an error (also a flag value out of range), 2 a command-line mistake.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,10 +29,15 @@
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/cli_parse.h"
+#include "common/cli_validators.h"
+#include "common/default_model.h"
+#include "common/id_list.h"
 #include "engine/rwkv_engine.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
@@ -36,8 +45,6 @@
 #include "engine/state_file.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer.h"
-#include "tools/cli_args.h"
-#include "tools/default_model.h"
 #include "tools/state_commands.h"
 
 namespace rwkv::tools {
@@ -48,63 +55,51 @@ using engine::RwkvEngine;
 using engine::Tokenizer;
 using json = nlohmann::json;
 
-constexpr char kUsage[] =
-    "usage: rwkv-cli <command> [flags]\n"
-    "commands:\n"
-    "  eval       [--model M] [--tokenizer T] <input> [--json]\n"
-    "             logits after the input (JSON: \"tokens\", \"logits\")\n"
-    "  generate   [--model M] [--tokenizer T] <input> --max-tokens N\n"
-    "             [--temperature X (0 = greedy; default 1)] [--top-p P "
-    "(0.85)]\n"
-    "             [--top-k K (0 = off)] [--presence-penalty A] "
-    "[--frequency-penalty B]\n"
-    "             [--penalty-decay D] [--seed S (default: random, printed)] "
-    "[--json]\n"
-    "  tokenize   --tokenizer T --text TEXT [--json]      (JSON: \"ids\")\n"
-    "  detokenize --tokenizer T --tokens ID,... [--json]  (JSON: \"text\")\n"
-    "  info       [--model M] [--json]\n"
-    "  state-size [--model M] [--json]   state bytes vs a transformer's KV "
-    "cache\n"
-    "  state      inspect|blend|decay|distance|convert ...  (no model; see\n"
-    "             'rwkv-cli state --help')\n"
-    "--model: default $RWKV_MODEL, else the demo model "
-    "models/demo/rwkv4-demo.pth\n"
-    "<input>: --prompt TEXT | --prompt-file FILE | --tokens ID,ID,...\n"
-    "eval/generate state files: [--state-in FILE [--ignore-fingerprint]]\n"
-    "             [--state-out FILE [--state-dtype fp32|fp16|bf16]]: continue "
-    "from\n"
-    "             a saved state; save the state after the run (generate: "
-    "after\n"
-    "             the prompt and every printed token)\n"
-    "--tokenizer: 'bytes', an RWKV World vocab .txt, or a tokenizer.json;\n"
-    "             inferred from the vocab size when unambiguous (256: bytes)\n"
-    "common: --threads N (0 = all cores) --device cpu|cuda --dtype "
-    "fp32|bf16|fp16\n";
+// What rwkv-cli's flags set; each command binds the fields it reads (see
+// AddCommands). The member initializers are the defaults --help shows.
+struct CliFlags {
+  // --model (empty: the default model, common/default_model.h), --device,
+  // --dtype, --threads.
+  EngineOptions engine;
+  std::optional<std::string> tokenizer;
+  // The input: exactly one of these for eval/generate.
+  std::optional<std::string> prompt;
+  std::optional<std::string> prompt_file;
+  std::optional<std::string> tokens;
+  // tokenize's text (or --prompt / --prompt-file).
+  std::optional<std::string> text;
+  bool json = false;
+  // eval/generate state files.
+  std::optional<std::string> state_in;
+  std::optional<std::string> state_out;
+  std::optional<std::string> state_dtype;
+  bool ignore_fingerprint = false;
+  // generate.
+  int64_t max_tokens = 0;
+  // The engine's sampling defaults but ChatRWKV's nucleus 0.85.
+  engine::SamplingParams sampling = [] {
+    engine::SamplingParams p;
+    p.top_p = 0.85f;
+    return p;
+  }();
+  // None: a random seed (printed with --json, so a run can be repeated).
+  std::optional<uint64_t> seed;
+};
 
-absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliArgs& args) {
-  std::optional<std::string> model = args.Get("model");
-  if (!model) {
+absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliFlags& f) {
+  EngineOptions opts = f.engine;
+  if (opts.model_path.empty()) {
     // No --model: the committed demo model (see README "The demo model").
-    absl::StatusOr<std::string> demo = DefaultModelPath();
+    absl::StatusOr<std::string> demo = common::DefaultModelPath();
     if (!demo.ok()) return demo.status();
-    model = *demo;
+    opts.model_path = *demo;
   }
-  EngineOptions opts;
-  opts.model_path = *model;
-  opts.device = args.GetOr("device", "cpu");
-  opts.dtype = args.GetOr("dtype", "fp32");
-  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0);
-  if (!threads.ok()) return threads.status();
-  if (*threads < 0 || *threads > 1024) {
-    return absl::InvalidArgumentError("--threads must be in [0, 1024]");
-  }
-  opts.num_threads = static_cast<int>(*threads);
   return RwkvEngine::Create(opts);
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const CliArgs& args,
+absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const CliFlags& f,
                                                          int vocab_size) {
-  if (std::optional<std::string> spec = args.Get("tokenizer")) {
+  if (const std::optional<std::string>& spec = f.tokenizer) {
     absl::StatusOr<std::unique_ptr<Tokenizer>> t = Tokenizer::Load(*spec);
     if (!t.ok()) return t.status();
     if (vocab_size > 0 && (*t)->vocab_size() > vocab_size) {
@@ -129,32 +124,31 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 // The input of eval/generate as token ids. `tokenizer` is loaded on demand.
 absl::StatusOr<std::vector<int32_t>> ReadInput(
-    const CliArgs& args, int vocab_size,
-    std::unique_ptr<Tokenizer>& tokenizer) {
+    const CliFlags& f, int vocab_size, std::unique_ptr<Tokenizer>& tokenizer) {
   const int given =
-      args.Has("prompt") + args.Has("prompt-file") + args.Has("tokens");
+      f.prompt.has_value() + f.prompt_file.has_value() + f.tokens.has_value();
   if (given != 1) {
     return absl::InvalidArgumentError(
         "give exactly one of --prompt, --prompt-file or --tokens");
   }
-  if (std::optional<std::string> ids = args.Get("tokens")) {
-    absl::StatusOr<std::vector<int32_t>> parsed = ParseIdList(*ids);
+  if (f.tokens) {
+    absl::StatusOr<std::vector<int32_t>> parsed =
+        common::ParseIdList(*f.tokens, "--tokens");
     if (parsed.ok() && parsed->empty()) {
       return absl::InvalidArgumentError("--tokens is empty");
     }
     return parsed;
   }
   std::string text;
-  if (std::optional<std::string> p = args.Get("prompt")) {
-    text = *p;
+  if (f.prompt) {
+    text = *f.prompt;
   } else {
-    absl::StatusOr<std::string> bytes = ReadFile(*args.Get("prompt-file"));
+    absl::StatusOr<std::string> bytes = ReadFile(*f.prompt_file);
     if (!bytes.ok()) return bytes.status();
     text = *std::move(bytes);
   }
   if (tokenizer == nullptr) {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> t =
-        LoadTokenizer(args, vocab_size);
+    absl::StatusOr<std::unique_ptr<Tokenizer>> t = LoadTokenizer(f, vocab_size);
     if (!t.ok()) return t.status();
     tokenizer = *std::move(t);
   }
@@ -178,15 +172,15 @@ struct StateIo {
   bool ignore_fingerprint = false;
 };
 
-absl::StatusOr<StateIo> ReadStateIo(const CliArgs& args) {
+absl::StatusOr<StateIo> ReadStateIo(const CliFlags& f) {
   StateIo io;
-  io.in = args.Get("state-in");
-  io.out = args.Get("state-out");
-  io.ignore_fingerprint = args.Has("ignore-fingerprint");
+  io.in = f.state_in;
+  io.out = f.state_out;
+  io.ignore_fingerprint = f.ignore_fingerprint;
   if (io.ignore_fingerprint && !io.in) {
     return UsageError("--ignore-fingerprint applies only with --state-in");
   }
-  if (std::optional<std::string> d = args.Get("state-dtype")) {
+  if (const std::optional<std::string>& d = f.state_dtype) {
     if (!io.out)
       return UsageError("--state-dtype applies only with --state-out");
     absl::StatusOr<engine::StateDtype> parsed = engine::ParseStateDtype(*d);
@@ -238,20 +232,20 @@ absl::Status SaveStateOut(const StateIo& io, const engine::State& state,
   return absl::OkStatus();
 }
 
-absl::Status RunEval(const CliArgs& args) {
-  absl::StatusOr<StateIo> io = ReadStateIo(args);
+absl::Status RunEval(const CliFlags& f) {
+  absl::StatusOr<StateIo> io = ReadStateIo(f);
   if (!io.ok()) return io.status();
-  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(f);
   if (!engine.ok()) return engine.status();
   std::unique_ptr<Tokenizer> tokenizer;
   absl::StatusOr<std::vector<int32_t>> ids =
-      ReadInput(args, (*engine)->config().vocab_size, tokenizer);
+      ReadInput(f, (*engine)->config().vocab_size, tokenizer);
   if (!ids.ok()) return ids.status();
   absl::StatusOr<engine::State> state = StartState(**engine, *io);
   if (!state.ok()) return state.status();
   absl::StatusOr<engine::Logits> logits = (*engine)->Forward(*ids, *state);
   if (!logits.ok()) return logits.status();
-  const bool as_json = args.Has("json");
+  const bool as_json = f.json;
   if (absl::Status s = SaveStateOut(*io, *state, as_json); !s.ok()) return s;
   absl::Span<const float> row = logits->Row(0);
   if (as_json) {
@@ -279,35 +273,10 @@ absl::Status RunEval(const CliArgs& args) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<engine::SamplingParams> ReadSampling(const CliArgs& args) {
-  engine::SamplingParams p;
-  absl::StatusOr<double> temperature = args.GetDouble("temperature", 1.0);
-  absl::StatusOr<double> top_p = args.GetDouble("top-p", 0.85);
-  absl::StatusOr<int64_t> top_k = args.GetInt("top-k", 0);
-  absl::StatusOr<double> presence = args.GetDouble("presence-penalty", 0.0);
-  absl::StatusOr<double> frequency = args.GetDouble("frequency-penalty", 0.0);
-  absl::StatusOr<double> decay = args.GetDouble("penalty-decay", 1.0);
-  for (const absl::Status& s :
-       {temperature.status(), top_p.status(), top_k.status(), presence.status(),
-        frequency.status(), decay.status()}) {
-    if (!s.ok()) return s;
-  }
-  if (*top_k < 0 || *top_k > (1 << 30)) {
-    return absl::InvalidArgumentError("--top-k must be >= 0");
-  }
-  p.temperature = static_cast<float>(*temperature);
-  p.top_p = static_cast<float>(*top_p);
-  p.top_k = static_cast<int32_t>(*top_k);
-  p.presence_penalty = static_cast<float>(*presence);
-  p.frequency_penalty = static_cast<float>(*frequency);
-  p.penalty_decay = static_cast<float>(*decay);
-  if (std::optional<std::string> seed = args.Get("seed")) {
-    uint64_t s = 0;
-    if (!absl::SimpleAtoi(*seed, &s)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--seed must be a non-negative integer, got '", *seed, "'"));
-    }
-    p.seed = s;
+absl::StatusOr<engine::SamplingParams> ReadSampling(const CliFlags& f) {
+  engine::SamplingParams p = f.sampling;
+  if (f.seed) {
+    p.seed = *f.seed;
   } else {
     std::random_device rd;
     p.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -316,25 +285,20 @@ absl::StatusOr<engine::SamplingParams> ReadSampling(const CliArgs& args) {
   return p;
 }
 
-absl::Status RunGenerate(const CliArgs& args) {
-  absl::StatusOr<StateIo> io = ReadStateIo(args);
+absl::Status RunGenerate(const CliFlags& f) {
+  absl::StatusOr<StateIo> io = ReadStateIo(f);
   if (!io.ok()) return io.status();
-  absl::StatusOr<int64_t> max_tokens = args.GetInt("max-tokens", -1);
-  if (!max_tokens.ok()) return max_tokens.status();
-  if (*max_tokens < 0 || *max_tokens > 10'000'000) {
-    return absl::InvalidArgumentError(
-        "--max-tokens N is required (0 <= N <= 1e7)");
-  }
-  absl::StatusOr<engine::SamplingParams> params = ReadSampling(args);
+  const int64_t max_tokens = f.max_tokens;
+  absl::StatusOr<engine::SamplingParams> params = ReadSampling(f);
   if (!params.ok()) return params.status();
-  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(f);
   if (!engine.ok()) return engine.status();
   const int vocab = (*engine)->config().vocab_size;
   std::unique_ptr<Tokenizer> tokenizer;
-  absl::StatusOr<std::vector<int32_t>> ids = ReadInput(args, vocab, tokenizer);
+  absl::StatusOr<std::vector<int32_t>> ids = ReadInput(f, vocab, tokenizer);
   if (!ids.ok()) return ids.status();
   if (tokenizer == nullptr) {
-    absl::StatusOr<std::unique_ptr<Tokenizer>> t = LoadTokenizer(args, vocab);
+    absl::StatusOr<std::unique_ptr<Tokenizer>> t = LoadTokenizer(f, vocab);
     if (!t.ok()) return t.status();
     tokenizer = *std::move(t);
   }
@@ -342,7 +306,7 @@ absl::Status RunGenerate(const CliArgs& args) {
       engine::Sampler::Create(*params, vocab);
   if (!sampler.ok()) return sampler.status();
 
-  const bool as_json = args.Has("json");
+  const bool as_json = f.json;
   absl::StatusOr<engine::State> start = StartState(**engine, *io);
   if (!start.ok()) return start.status();
   engine::State state = *std::move(start);
@@ -352,7 +316,7 @@ absl::Status RunGenerate(const CliArgs& args) {
   std::vector<int32_t> generated;
   std::string text;
   const std::optional<int32_t> eos = tokenizer->eos_token();
-  for (int64_t i = 0; i < *max_tokens; ++i) {
+  for (int64_t i = 0; i < max_tokens; ++i) {
     absl::StatusOr<int32_t> tok = sampler->Sample(logits->Row(0));
     if (!tok.ok()) return tok.status();
     if (eos && *tok == *eos) break;
@@ -367,7 +331,7 @@ absl::Status RunGenerate(const CliArgs& args) {
     }
     // The last token is fed only when the state is saved, so that the saved
     // state is exactly the state after the printed text.
-    if (i + 1 < *max_tokens || io->out) {
+    if (i + 1 < max_tokens || io->out) {
       logits = (*engine)->Forward({*tok}, state);
       if (!logits.ok()) return logits.status();
     }
@@ -392,18 +356,16 @@ absl::Status RunGenerate(const CliArgs& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunTokenize(const CliArgs& args) {
-  if (!args.Has("tokenizer"))
-    return absl::InvalidArgumentError("--tokenizer is required");
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(args, 0);
+absl::Status RunTokenize(const CliFlags& f) {
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(f, 0);
   if (!tok.ok()) return tok.status();
   std::string text;
-  if (std::optional<std::string> t = args.Get("text")) {
-    text = *t;
-  } else if (std::optional<std::string> p = args.Get("prompt")) {
-    text = *p;
-  } else if (std::optional<std::string> f = args.Get("prompt-file")) {
-    absl::StatusOr<std::string> bytes = ReadFile(*f);
+  if (f.text) {
+    text = *f.text;
+  } else if (f.prompt) {
+    text = *f.prompt;
+  } else if (f.prompt_file) {
+    absl::StatusOr<std::string> bytes = ReadFile(*f.prompt_file);
     if (!bytes.ok()) return bytes.status();
     text = *std::move(bytes);
   } else {
@@ -411,7 +373,7 @@ absl::Status RunTokenize(const CliArgs& args) {
   }
   absl::StatusOr<std::vector<int32_t>> ids = (*tok)->Encode(text);
   if (!ids.ok()) return ids.status();
-  if (args.Has("json")) {
+  if (f.json) {
     std::cout << JsonDump(json{{"ids", *ids}}) << "\n";
   } else {
     for (size_t i = 0; i < ids->size(); ++i)
@@ -421,18 +383,15 @@ absl::Status RunTokenize(const CliArgs& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunDetokenize(const CliArgs& args) {
-  if (!args.Has("tokenizer"))
-    return absl::InvalidArgumentError("--tokenizer is required");
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(args, 0);
+absl::Status RunDetokenize(const CliFlags& f) {
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(f, 0);
   if (!tok.ok()) return tok.status();
-  std::optional<std::string> list = args.Get("tokens");
-  if (!list) return absl::InvalidArgumentError("--tokens is required");
-  absl::StatusOr<std::vector<int32_t>> ids = ParseIdList(*list);
+  absl::StatusOr<std::vector<int32_t>> ids =
+      common::ParseIdList(*f.tokens, "--tokens");
   if (!ids.ok()) return ids.status();
   absl::StatusOr<std::string> text = (*tok)->Decode(*ids);
   if (!text.ok()) return text.status();
-  if (args.Has("json")) {
+  if (f.json) {
     std::cout << JsonDump(json{{"text", *text}}) << "\n";
   } else {
     std::fwrite(text->data(), 1, text->size(), stdout);
@@ -441,8 +400,8 @@ absl::Status RunDetokenize(const CliArgs& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunInfo(const CliArgs& args) {
-  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+absl::Status RunInfo(const CliFlags& f) {
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(f);
   if (!engine.ok()) return engine.status();
   const engine::ModelConfig& c = (*engine)->config();
   json out;
@@ -460,7 +419,7 @@ absl::Status RunInfo(const CliArgs& args) {
   out["weight_bytes"] = (*engine)->weight_bytes();
   out["device"] = (*engine)->device();
   out["dtype"] = (*engine)->dtype();
-  if (args.Has("json")) {
+  if (f.json) {
     std::cout << JsonDump(out) << "\n";
     return absl::OkStatus();
   }
@@ -484,8 +443,8 @@ absl::Status RunInfo(const CliArgs& args) {
 // One session's recurrent state next to the KV cache a transformer of the
 // same width and depth needs (K and V per layer: 2 * n_layer * n_embd *
 // tokens * bytes per value).
-absl::Status RunStateSize(const CliArgs& args) {
-  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(args);
+absl::Status RunStateSize(const CliFlags& f) {
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(f);
   if (!engine.ok()) return engine.status();
   const engine::ModelConfig& c = (*engine)->config();
   const int64_t state32 = c.state_bytes_fp32;
@@ -501,7 +460,7 @@ absl::Status RunStateSize(const CliArgs& args) {
                     state32 > 0 ? static_cast<double>(kv16 * 2) / state32 : 0});
   }
   const std::string arch(engine::ArchitectureName(c.arch));
-  if (args.Has("json")) {
+  if (f.json) {
     json out;
     out["architecture"] = arch;
     out["n_layer"] = c.n_layer;
@@ -550,66 +509,201 @@ int Finish(const absl::Status& s, const char* help = "rwkv-cli --help") {
   return 1;
 }
 
+void AddModelFlags(CLI::App* cmd, CliFlags* f) {
+  cmd->add_option("--model", f->engine.model_path,
+                  "RWKV checkpoint; none: $RWKV_MODEL, else the demo model "
+                  "models/demo/rwkv4-demo.pth")
+      ->type_name("M");
+  cmd->add_option("--threads", f->engine.num_threads, "0 = all cores")
+      ->transform(common::IntIn(0, 1024))
+      ->capture_default_str()
+      ->type_name("N");
+  cmd->add_option("--device", f->engine.device, "cpu | cuda[:N]")
+      ->capture_default_str();
+  cmd->add_option("--dtype", f->engine.dtype, "fp32 | bf16 | fp16")
+      ->capture_default_str();
+}
+
+void AddTokenizerFlag(CLI::App* cmd, CliFlags* f) {
+  cmd->add_option("--tokenizer", f->tokenizer,
+                  "'bytes', an RWKV World vocab .txt, or a tokenizer.json; "
+                  "none: inferred from the vocab size when unambiguous "
+                  "(256: bytes)")
+      ->type_name("T");
+}
+
+void AddInputFlags(CLI::App* cmd, CliFlags* f) {
+  cmd->add_option("--prompt", f->prompt, "the input text")->type_name("TEXT");
+  cmd->add_option("--prompt-file", f->prompt_file,
+                  "the input: the file's bytes as they are")
+      ->type_name("FILE");
+  cmd->add_option("--tokens", f->tokens, "the input as token ids")
+      ->type_name("ID,ID,...");
+}
+
+void AddStateIoFlags(CLI::App* cmd, CliFlags* f) {
+  cmd->add_option("--state-in", f->state_in,
+                  "continue from this saved state (checked against the "
+                  "model's fingerprint)")
+      ->type_name("FILE");
+  cmd->add_flag("--ignore-fingerprint", f->ignore_fingerprint,
+                "accept a --state-in of another model of the same shape");
+  cmd->add_option("--state-out", f->state_out,
+                  "save the state after the run (generate: after the prompt "
+                  "and every printed token)")
+      ->type_name("FILE");
+  cmd->add_option("--state-dtype", f->state_dtype,
+                  "stored dtype of --state-out: fp32 (default), fp16 or "
+                  "bf16")
+      ->type_name("D");
+}
+
+void AddSamplingFlags(CLI::App* cmd, CliFlags* f) {
+  engine::SamplingParams& p = f->sampling;
+  cmd->add_option("--max-tokens", f->max_tokens, "tokens to generate")
+      ->transform(common::IntIn(0, 10'000'000))
+      ->required()
+      ->type_name("N");
+  cmd->add_option("--temperature", p.temperature, "0 = greedy")
+      ->check(common::FiniteNumber())
+      ->capture_default_str()
+      ->type_name("X");
+  cmd->add_option("--top-p", p.top_p, "nucleus mass")
+      ->check(common::FiniteNumber())
+      ->capture_default_str()
+      ->type_name("P");
+  cmd->add_option("--top-k", p.top_k, "0 = off")
+      ->transform(common::IntIn(0, 1 << 30))
+      ->capture_default_str()
+      ->type_name("K");
+  cmd->add_option("--presence-penalty", p.presence_penalty,
+                  "subtracted once from the logit of every generated token")
+      ->check(common::FiniteNumber())
+      ->capture_default_str()
+      ->type_name("A");
+  cmd->add_option("--frequency-penalty", p.frequency_penalty,
+                  "times the token's (decayed) count, subtracted from its "
+                  "logit")
+      ->check(common::FiniteNumber())
+      ->capture_default_str()
+      ->type_name("B");
+  cmd->add_option("--penalty-decay", p.penalty_decay,
+                  "counts are multiplied by this after each token, in (0, 1]")
+      ->check(common::FiniteNumber())
+      ->capture_default_str()
+      ->type_name("D");
+  cmd->add_option("--seed", f->seed,
+                  "none: a random seed (printed with --json)")
+      ->transform(common::Uint64())
+      ->type_name("S");
+}
+
+void AddJsonFlag(CLI::App* cmd, CliFlags* f) {
+  cmd->add_flag("--json", f->json, "one JSON object instead of text");
+}
+
+// The commands other than `state`, with what runs each.
+struct Command {
+  CLI::App* app;
+  absl::Status (*run)(const CliFlags&);
+};
+
+std::vector<Command> AddCommands(CLI::App& app, CliFlags* f) {
+  std::vector<Command> commands;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "the top next tokens (JSON: \"tokens\", \"logits\")");
+  AddModelFlags(eval, f);
+  AddTokenizerFlag(eval, f);
+  AddInputFlags(eval, f);
+  AddStateIoFlags(eval, f);
+  AddJsonFlag(eval, f);
+  commands.push_back({eval, &RunEval});
+
+  CLI::App* generate = app.add_subcommand(
+      "generate",
+      "streamed text (JSON: \"tokens\", \"text\", \"prompt_tokens\", "
+      "\"seed\"); stops at the tokenizer's end-of-text token");
+  AddModelFlags(generate, f);
+  AddTokenizerFlag(generate, f);
+  AddInputFlags(generate, f);
+  AddStateIoFlags(generate, f);
+  AddSamplingFlags(generate, f);
+  AddJsonFlag(generate, f);
+  commands.push_back({generate, &RunGenerate});
+
+  CLI::App* tokenize =
+      app.add_subcommand("tokenize", "the token ids (JSON: \"ids\")");
+  AddTokenizerFlag(tokenize, f);
+  tokenize->get_option("--tokenizer")->required();
+  tokenize->add_option("--text", f->text, "the text")->type_name("TEXT");
+  tokenize->add_option("--prompt", f->prompt, "same as --text")
+      ->type_name("TEXT");
+  tokenize->add_option("--prompt-file", f->prompt_file, "the file's bytes")
+      ->type_name("FILE");
+  AddJsonFlag(tokenize, f);
+  commands.push_back({tokenize, &RunTokenize});
+
+  CLI::App* detokenize =
+      app.add_subcommand("detokenize", "the text (JSON: \"text\")");
+  AddTokenizerFlag(detokenize, f);
+  detokenize->get_option("--tokenizer")->required();
+  detokenize->add_option("--tokens", f->tokens, "the ids")
+      ->required()
+      ->type_name("ID,ID,...");
+  AddJsonFlag(detokenize, f);
+  commands.push_back({detokenize, &RunDetokenize});
+
+  CLI::App* info = app.add_subcommand(
+      "info", "architecture, dims, vocab, parameters, state bytes");
+  AddModelFlags(info, f);
+  AddJsonFlag(info, f);
+  commands.push_back({info, &RunInfo});
+
+  CLI::App* state_size = app.add_subcommand(
+      "state-size", "state bytes next to a transformer's KV cache");
+  AddModelFlags(state_size, f);
+  AddJsonFlag(state_size, f);
+  commands.push_back({state_size, &RunStateSize});
+  return commands;
+}
+
 int Main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) == "--help" ||
-      std::string(argv[1]) == "help") {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  CliFlags flags;
+  StateFlags state_flags;
+  CLI::App app("Runs RWKV models and tokenizers from the command line.",
+               "rwkv-cli");
+  app.footer(
+      "Run 'rwkv-cli <command> --help' for a command's flags. Exit status: 0 "
+      "ok, 1 an error (also a flag value out of range), 2 a command-line "
+      "mistake.");
+  app.get_formatter()->column_width(34);
+  const std::vector<Command> commands = AddCommands(app, &flags);
+  const CLI::App* state = AddStateCommands(app, &state_flags);
+  // No require_subcommand: CLI11 would then report a missing command before
+  // an unknown one ("rwkv-cli frob"); the end of Main reports it.
+  // `rwkv-cli help` and `rwkv-cli state help` as before CLI11.
+  std::vector<const char*> args(argv, argv + argc);
+  if (args.size() >= 2 && std::string(args.back()) == "help" &&
+      (args.size() == 2 ||
+       (args.size() == 3 && std::string(args[1]) == "state"))) {
+    args.back() = "--help";
   }
-  const std::string command = argv[1];
-  if (command == "state")
-    return Finish(RunStateCommand(argc, argv, 2), "rwkv-cli state --help");
-  CliArgs args({"model",
-                "tokenizer",
-                "prompt",
-                "prompt-file",
-                "tokens",
-                "text",
-                "max-tokens",
-                "temperature",
-                "top-p",
-                "top-k",
-                "seed",
-                "presence-penalty",
-                "frequency-penalty",
-                "penalty-decay",
-                "threads",
-                "device",
-                "dtype",
-                "state-in",
-                "state-out",
-                "state-dtype"},
-               {"json", "help", "ignore-fingerprint"});
-  absl::Status s = args.Parse(argc, argv, 2);
-  if (!s.ok()) s = UsageError(std::string(s.message()));
-  if (s.ok() && args.Has("help")) {
-    std::fputs(kUsage, stdout);
-    return 0;
+  common::CliExitCodes codes;
+  codes.bad_value = 1;  // "errors exit 1, command-line mistakes 2"
+  if (std::optional<int> exit = common::HandleCommandLine(
+          app, static_cast<int>(args.size()), args.data(), codes)) {
+    return *exit;
   }
-  if (s.ok() && !args.positionals().empty()) {
-    s = UsageError(
-        absl::StrCat("unexpected argument '", args.positionals()[0], "'"));
+  if (state->parsed()) {
+    return Finish(RunStateCommand(*state, state_flags),
+                  "rwkv-cli state --help");
   }
-  if (s.ok()) {
-    if (command == "eval") {
-      s = RunEval(args);
-    } else if (command == "generate") {
-      s = RunGenerate(args);
-    } else if (command == "tokenize") {
-      s = RunTokenize(args);
-    } else if (command == "detokenize") {
-      s = RunDetokenize(args);
-    } else if (command == "info") {
-      s = RunInfo(args);
-    } else if (command == "state-size") {
-      s = RunStateSize(args);
-    } else {
-      std::fprintf(stderr, "rwkv-cli: unknown command '%s'\n%s",
-                   command.c_str(), kUsage);
-      return 2;
-    }
+  for (const Command& c : commands) {
+    if (c.app->parsed()) return Finish(c.run(flags));
   }
-  return Finish(s);
+  return Finish(
+      UsageError("missing command (eval, generate, tokenize, detokenize, info, "
+                 "state-size, state)"));
 }
 
 }  // namespace

@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/cli_validators.h"
 #include "engine/state.h"
 #include "engine/state_file.h"
 #include "engine/state_inspect.h"
 #include "engine/state_ops.h"
-#include "tools/cli_args.h"
 
 namespace rwkv::tools {
 
@@ -36,23 +36,6 @@ absl::Status UsageError(const std::string& message) {
 bool IsUsageError(const absl::Status& status) {
   return status.GetPayload(kUsagePayloadUrl).has_value();
 }
-
-const char kStateUsage[] =
-    "usage: rwkv-cli state <command> [flags]   (no model needed)\n"
-    "  inspect  FILE [--json]           statistics per component and layer, "
-    "health\n"
-    "  blend    A B --alpha X --out F [--state-dtype D]   alpha*A + "
-    "(1-alpha)*B\n"
-    "  decay    FILE --factor X --out F [--state-dtype D] accumulators * X, X "
-    "in (0, 1]\n"
-    "  distance A B [--json]            L2 distance per component and in "
-    "total\n"
-    "  convert  FILE --dtype fp32|fp16|bf16 [--out F] [--json]\n"
-    "           (default --out: FILE with a .fp16.pt / .bf16.pt / .fp32.pt "
-    "suffix)\n"
-    "D: fp32 (default), fp16 or bf16. Outputs keep the input's model "
-    "fingerprint\n"
-    "and token count (blend: the alpha-weighted token count).\n";
 
 std::string WriteError(const std::string& path, const absl::Status& status) {
   std::string msg(status.message());
@@ -127,10 +110,9 @@ absl::StatusOr<Loaded> Load(const std::string& path) {
   return out;
 }
 
-absl::StatusOr<StateDtype> OutputDtype(const CliArgs& args,
+absl::StatusOr<StateDtype> OutputDtype(const std::string& name,
                                        const std::string& flag) {
-  absl::StatusOr<StateDtype> d =
-      engine::ParseStateDtype(args.GetOr(flag, "fp32"));
+  absl::StatusOr<StateDtype> d = engine::ParseStateDtype(name);
   if (!d.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--", flag, ": ", std::string(d.status().message())));
@@ -156,8 +138,8 @@ json NumberOrNull(double v) {
   return json(nullptr);
 }
 
-absl::Status RunInspect(const CliArgs& args) {
-  const std::string& path = args.positionals()[0];
+absl::Status RunInspect(const StateFlags& f) {
+  const std::string& path = f.files[0];
   absl::StatusOr<Loaded> loaded = Load(path);
   if (!loaded.ok()) return loaded.status();
   absl::StatusOr<engine::StateReport> report =
@@ -165,7 +147,7 @@ absl::Status RunInspect(const CliArgs& args) {
   if (!report.ok()) return report.status();
   const engine::StateReport& r = *report;
   const StateFileInfo& info = loaded->info;
-  if (!args.Has("json")) {
+  if (!f.json) {
     std::printf("%s: state file format %d, stored as %s\n", path.c_str(),
                 info.format_version, ShortDtypeName(info.dtype).c_str());
     const std::string text = engine::FormatStateReport(r);
@@ -215,58 +197,38 @@ absl::Status RunInspect(const CliArgs& args) {
   return absl::OkStatus();
 }
 
-absl::Status RunBlend(const CliArgs& args) {
-  std::optional<std::string> out = args.Get("out");
-  if (!out) return UsageError("state blend: --out FILE is required");
-  if (!args.Has("alpha")) return UsageError("state blend: --alpha is required");
-  absl::StatusOr<double> alpha = args.GetDouble("alpha", 0);
-  if (!alpha.ok()) return alpha.status();
-  if (*alpha < 0 || *alpha > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--alpha must be in [0, 1], got ", *args.Get("alpha")));
-  }
-  absl::StatusOr<StateDtype> dtype = OutputDtype(args, "state-dtype");
+absl::Status RunBlend(const StateFlags& f) {
+  absl::StatusOr<StateDtype> dtype = OutputDtype(f.state_dtype, "state-dtype");
   if (!dtype.ok()) return dtype.status();
-  absl::StatusOr<Loaded> a = Load(args.positionals()[0]);
+  absl::StatusOr<Loaded> a = Load(f.files[0]);
   if (!a.ok()) return a.status();
-  absl::StatusOr<Loaded> b = Load(args.positionals()[1]);
+  absl::StatusOr<Loaded> b = Load(f.files[1]);
   if (!b.ok()) return b.status();
   absl::StatusOr<State> blended =
-      engine::BlendStates(a->state, b->state, *alpha);
+      engine::BlendStates(a->state, b->state, f.alpha);
   if (!blended.ok()) return blended.status();
-  return Save(*out, *blended, *dtype);
+  return Save(f.out, *blended, *dtype);
 }
 
-absl::Status RunDecay(const CliArgs& args) {
-  std::optional<std::string> out = args.Get("out");
-  if (!out) return UsageError("state decay: --out FILE is required");
-  if (!args.Has("factor")) {
-    return UsageError("state decay: --factor is required");
-  }
-  absl::StatusOr<double> factor = args.GetDouble("factor", 1);
-  if (!factor.ok()) return factor.status();
-  if (!(*factor > 0 && *factor <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--factor must be in (0, 1], got ", *args.Get("factor")));
-  }
-  absl::StatusOr<StateDtype> dtype = OutputDtype(args, "state-dtype");
+absl::Status RunDecay(const StateFlags& f) {
+  absl::StatusOr<StateDtype> dtype = OutputDtype(f.state_dtype, "state-dtype");
   if (!dtype.ok()) return dtype.status();
-  absl::StatusOr<Loaded> in = Load(args.positionals()[0]);
+  absl::StatusOr<Loaded> in = Load(f.files[0]);
   if (!in.ok()) return in.status();
-  absl::StatusOr<State> decayed = engine::DecayState(in->state, *factor);
+  absl::StatusOr<State> decayed = engine::DecayState(in->state, f.factor);
   if (!decayed.ok()) return decayed.status();
-  return Save(*out, *decayed, *dtype);
+  return Save(f.out, *decayed, *dtype);
 }
 
-absl::Status RunDistance(const CliArgs& args) {
-  absl::StatusOr<Loaded> a = Load(args.positionals()[0]);
+absl::Status RunDistance(const StateFlags& f) {
+  absl::StatusOr<Loaded> a = Load(f.files[0]);
   if (!a.ok()) return a.status();
-  absl::StatusOr<Loaded> b = Load(args.positionals()[1]);
+  absl::StatusOr<Loaded> b = Load(f.files[1]);
   if (!b.ok()) return b.status();
   absl::StatusOr<engine::StateDistance> d =
       engine::DistanceBetween(a->state, b->state);
   if (!d.ok()) return d.status();
-  if (args.Has("json")) {
+  if (f.json) {
     json out;
     json comps = json::object();
     for (const auto& [name, v] : d->components) comps[name] = NumberOrNull(v);
@@ -301,16 +263,14 @@ std::string DefaultConvertPath(const std::string& in, StateDtype dtype) {
   return absl::StrCat(stem, ".", ShortDtypeName(dtype), ".pt");
 }
 
-absl::Status RunConvert(const CliArgs& args) {
-  if (!args.Has("dtype")) {
-    return UsageError("state convert: --dtype fp32|fp16|bf16 is required");
-  }
-  absl::StatusOr<StateDtype> dtype = OutputDtype(args, "dtype");
+absl::Status RunConvert(const StateFlags& f) {
+  absl::StatusOr<StateDtype> dtype = OutputDtype(f.dtype, "dtype");
   if (!dtype.ok()) return dtype.status();
-  const std::string& path = args.positionals()[0];
+  const std::string& path = f.files[0];
   absl::StatusOr<Loaded> in = Load(path);
   if (!in.ok()) return in.status();
-  const std::string out = args.GetOr("out", DefaultConvertPath(path, *dtype));
+  const std::string out =
+      f.out.empty() ? DefaultConvertPath(path, *dtype) : f.out;
   absl::StatusOr<int64_t> file_before = FileSize(path);
   absl::StatusOr<int64_t> tensors_before =
       TensorBytes(in->state, in->info.dtype);
@@ -322,7 +282,7 @@ absl::Status RunConvert(const CliArgs& args) {
     return absl::Status(s.code(), WriteError(out, s));
   }
   absl::StatusOr<int64_t> file_after = FileSize(out);
-  if (args.Has("json")) {
+  if (f.json) {
     json j;
     j["out"] = out;
     j["dtype_before"] = ShortDtypeName(in->info.dtype);
@@ -347,62 +307,105 @@ absl::Status RunConvert(const CliArgs& args) {
   return absl::OkStatus();
 }
 
+// One state command: its name, FILE arguments and what runs it.
 struct Subcommand {
   const char* name;
-  size_t positionals;
-  const char* positional_names;
-  std::set<std::string> value_flags;
-  std::set<std::string> bool_flags;
-  absl::Status (*run)(const CliArgs&);
+  size_t files;
+  const char* file_names;
+  const char* help;
+  absl::Status (*run)(const StateFlags&);
 };
+
+const std::vector<Subcommand>& Subcommands() {
+  static const std::vector<Subcommand>* const kSubs =
+      new std::vector<Subcommand>{
+          {"inspect", 1, "FILE", "statistics per component and layer, health",
+           &RunInspect},
+          {"blend", 2, "A B", "writes alpha*A + (1-alpha)*B", &RunBlend},
+          {"decay", 1, "FILE", "writes the state with accumulators * factor",
+           &RunDecay},
+          {"distance", 2, "A B", "L2 distance per component and in total",
+           &RunDistance},
+          {"convert", 1, "FILE", "the state re-stored in another dtype",
+           &RunConvert},
+      };
+  return *kSubs;
+}
+
+void AddJson(CLI::App* cmd, StateFlags* f) {
+  cmd->add_flag("--json", f->json, "one JSON object");
+}
+
+void AddStateDtype(CLI::App* cmd, StateFlags* f) {
+  cmd->add_option("--state-dtype", f->state_dtype,
+                  "stored dtype of the output: fp32, fp16 or bf16")
+      ->capture_default_str()
+      ->type_name("D");
+}
+
+void AddOut(CLI::App* cmd, StateFlags* f, const char* help) {
+  cmd->add_option("--out", f->out, help)->type_name("F");
+}
 
 }  // namespace
 
-absl::Status RunStateCommand(int argc, char** argv, int first) {
-  if (first >= argc) return UsageError("state: missing command");
-  const std::string sub = argv[first];
-  if (sub == "--help" || sub == "help" || sub == "-h") {
-    std::fputs(kStateUsage, stdout);
-    return absl::OkStatus();
+CLI::App* AddStateCommands(CLI::App& app, StateFlags* f) {
+  CLI::App* state = app.add_subcommand(
+      "state",
+      "model-free commands over saved state files; outputs keep the input's "
+      "model fingerprint and token count (blend: the alpha-weighted count)");
+  for (const Subcommand& sub : Subcommands()) {
+    CLI::App* cmd = state->add_subcommand(sub.name, sub.help);
+    // Any number here; RunStateCommand checks the count with a message
+    // that names the command's arguments.
+    cmd->add_option("files", f->files, sub.file_names)
+        ->type_name(sub.file_names);
+    const std::string name = sub.name;
+    if (name == "inspect" || name == "distance") AddJson(cmd, f);
+    if (name == "blend") {
+      cmd->add_option("--alpha", f->alpha, "weight of A")
+          ->check(common::NumberIn(0, 1))
+          ->required()
+          ->type_name("X");
+    }
+    if (name == "decay") {
+      cmd->add_option("--factor", f->factor, "scale of the accumulators")
+          ->check(common::NumberAboveUpTo(0, 1))
+          ->required()
+          ->type_name("X");
+    }
+    if (name == "blend" || name == "decay") {
+      AddOut(cmd, f, "output state file");
+      cmd->get_option("--out")->required();
+      AddStateDtype(cmd, f);
+    }
+    if (name == "convert") {
+      cmd->add_option("--dtype", f->dtype, "fp32, fp16 or bf16")
+          ->required()
+          ->type_name("D");
+      AddOut(cmd, f,
+             "output file; none: FILE with a .fp16.pt / .bf16.pt / .fp32.pt "
+             "suffix");
+      AddJson(cmd, f);
+    }
   }
-  static const std::vector<Subcommand>* const kSubs = new std::vector<
-      Subcommand>{
-      {"inspect", 1, "FILE", {}, {"json", "help"}, &RunInspect},
-      {"blend", 2, "A B", {"alpha", "out", "state-dtype"}, {"help"}, &RunBlend},
-      {"decay",
-       1,
-       "FILE",
-       {"factor", "out", "state-dtype"},
-       {"help"},
-       &RunDecay},
-      {"distance", 2, "A B", {}, {"json", "help"}, &RunDistance},
-      {"convert", 1, "FILE", {"dtype", "out"}, {"json", "help"}, &RunConvert},
-  };
-  const Subcommand* cmd = nullptr;
-  for (const Subcommand& s : *kSubs) {
-    if (sub == s.name) cmd = &s;
+  // No require_subcommand: CLI11 would then report a missing command before
+  // an unknown one ("state frobnicate"); RunStateCommand reports it.
+  return state;
+}
+
+absl::Status RunStateCommand(const CLI::App& state, const StateFlags& flags) {
+  for (const Subcommand& sub : Subcommands()) {
+    if (!state.got_subcommand(sub.name)) continue;
+    if (flags.files.size() != sub.files) {
+      return UsageError(absl::StrCat(
+          "state ", sub.name, " takes ", sub.file_names, " (", sub.files,
+          " file", sub.files == 1 ? "" : "s", "), got ", flags.files.size()));
+    }
+    return sub.run(flags);
   }
-  if (cmd == nullptr) {
-    return UsageError(absl::StrCat("unknown state command '", sub,
-                                   "' (inspect, blend, decay, distance, "
-                                   "convert)"));
-  }
-  CliArgs args(cmd->value_flags, cmd->bool_flags);
-  if (absl::Status s = args.Parse(argc, argv, first + 1); !s.ok()) {
-    return UsageError(
-        absl::StrCat("state ", sub, ": ", std::string(s.message())));
-  }
-  if (args.Has("help")) {
-    std::fputs(kStateUsage, stdout);
-    return absl::OkStatus();
-  }
-  if (args.positionals().size() != cmd->positionals) {
-    return UsageError(absl::StrCat(
-        "state ", sub, " takes ", cmd->positional_names, " (", cmd->positionals,
-        " file", cmd->positionals == 1 ? "" : "s", "), got ",
-        args.positionals().size()));
-  }
-  return cmd->run(args);
+  return UsageError(
+      "state: missing command (inspect, blend, decay, distance, convert)");
 }
 
 }  // namespace rwkv::tools

@@ -1,12 +1,15 @@
 // The model-free state commands of rwkv-cli (`rwkv-cli state <sub> ...`):
-// inspect, blend, decay, distance and convert over saved state files, plus
-// the usage-error convention shared with rwkv_cli.cc (exit code 2).
+// inspect, blend, decay, distance and convert over saved state files (their
+// CLI11 subcommands and flags), plus the usage-error convention shared with
+// rwkv_cli.cc (exit code 2). Compiled into the rwkv-cli program only.
 #ifndef RWKV_TOOLS_STATE_COMMANDS_H_
 #define RWKV_TOOLS_STATE_COMMANDS_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 
 namespace rwkv::tools {
@@ -16,11 +19,30 @@ namespace rwkv::tools {
 absl::Status UsageError(const std::string& message);
 bool IsUsageError(const absl::Status& status);
 
-// Usage text of `rwkv-cli state`.
-extern const char kStateUsage[];
+// What the state commands' flags set (each command binds the fields it
+// reads); the member initializers are the defaults --help shows.
+struct StateFlags {
+  // The FILE / A B arguments.
+  std::vector<std::string> files;
+  // blend: alpha * A + (1 - alpha) * B (--alpha is required).
+  double alpha = 0;
+  // decay: accumulators * factor (--factor is required).
+  double factor = 1;
+  // Output file (blend, decay; convert: default FILE as NAME.<dtype>.pt).
+  std::string out;
+  // Stored dtype of blend/decay outputs.
+  std::string state_dtype = "fp32";
+  // convert's target dtype.
+  std::string dtype;
+  bool json = false;
+};
 
-// Runs `rwkv-cli state <sub> ...`; argv[first] is the subcommand.
-absl::Status RunStateCommand(int argc, char** argv, int first);
+// Adds `state` and its subcommands to `app`, bound to `flags` (which must
+// outlive the parse); returns `state`.
+CLI::App* AddStateCommands(CLI::App& app, StateFlags* flags);
+
+// Runs the state command parsed into `state` (AddStateCommands' result).
+absl::Status RunStateCommand(const CLI::App& state, const StateFlags& flags);
 
 // A failed SaveStateFile(path, ...) as a message that names the file once.
 std::string WriteError(const std::string& path, const absl::Status& status);

@@ -22,7 +22,7 @@ UnaryCall* Answer(UnaryCall* call, absl::StatusOr<T> result, Resp* resp) {
 ChatService::Unary* ChatService::CreateSession(
     Context* ctx, const rwkv::v1::CreateSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "CreateSession", req->session_id());
   CreateSessionRequest request = FromProto(*req);
   request.cancelled = call->Cancelled();
   app_->CreateSession(std::move(request), call->Create(resp));
@@ -31,14 +31,14 @@ ChatService::Unary* ChatService::CreateSession(
 
 ChatService::Stream* ChatService::Generate(
     Context* /*ctx*/, const rwkv::v1::GenerateRequest* req) {
-  auto* reactor = new GenerateReactor();
+  auto* reactor = new GenerateReactor("Generate", req->session_id());
   app_->StartTurn(FromProto(*req), reactor->stream());
   return reactor;
 }
 
 ChatService::Stream* ChatService::Chat(Context* /*ctx*/,
                                        const rwkv::v1::ChatRequest* req) {
-  auto* reactor = new GenerateReactor();
+  auto* reactor = new GenerateReactor("Chat", req->session_id());
   app_->StartTurn(FromProto(*req), reactor->stream());
   return reactor;
 }
@@ -46,21 +46,21 @@ ChatService::Stream* ChatService::Chat(Context* /*ctx*/,
 ChatService::Unary* ChatService::GetSession(
     Context* ctx, const rwkv::v1::GetSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  return Answer(new UnaryCall(ctx, app_), app_->GetSession(req->session_id()),
-                resp);
+  return Answer(new UnaryCall(ctx, app_, "GetSession", req->session_id()),
+                app_->GetSession(req->session_id()), resp);
 }
 
 ChatService::Unary* ChatService::ListSessions(
     Context* ctx, const rwkv::v1::ListSessionsRequest* req,
     rwkv::v1::ListSessionsResponse* resp) {
-  return Answer(new UnaryCall(ctx, app_),
+  return Answer(new UnaryCall(ctx, app_, "ListSessions", ""),
                 app_->ListSessions(req->page_size(), req->page_token()), resp);
 }
 
 ChatService::Unary* ChatService::DeleteSession(
     Context* ctx, const rwkv::v1::DeleteSessionRequest* req,
     rwkv::v1::DeleteSessionResponse* /*resp*/) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "DeleteSession", req->session_id());
   app_->DeleteSession(req->session_id(), call->Status());
   return call;
 }
@@ -68,7 +68,7 @@ ChatService::Unary* ChatService::DeleteSession(
 ChatService::Unary* ChatService::ResetSession(
     Context* ctx, const rwkv::v1::ResetSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "ResetSession", req->session_id());
   app_->ResetSession(req->session_id(), call->Reply(resp));
   return call;
 }
@@ -76,7 +76,7 @@ ChatService::Unary* ChatService::ResetSession(
 ChatService::Unary* ChatService::TouchSession(
     Context* ctx, const rwkv::v1::TouchSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "TouchSession", req->session_id());
   app_->TouchSession(req->session_id(), req->ttl_seconds(), call->Reply(resp));
   return call;
 }
@@ -84,7 +84,8 @@ ChatService::Unary* ChatService::TouchSession(
 ChatService::Unary* ChatService::ForkSession(
     Context* ctx, const rwkv::v1::ForkSessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call =
+      new UnaryCall(ctx, app_, "ForkSession", req->source_session_id());
   app_->ForkSession(FromProto(*req), call->Create(resp));
   return call;
 }
@@ -92,7 +93,7 @@ ChatService::Unary* ChatService::ForkSession(
 ChatService::Unary* ChatService::BlendSessions(
     Context* ctx, const rwkv::v1::BlendSessionsRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "BlendSessions", req->session_a());
   app_->BlendSessions(FromProto(*req), call->Create(resp));
   return call;
 }
@@ -100,7 +101,7 @@ ChatService::Unary* ChatService::BlendSessions(
 ChatService::Unary* ChatService::DecaySession(
     Context* ctx, const rwkv::v1::DecaySessionRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "DecaySession", req->session_id());
   app_->DecaySession(req->session_id(), req->factor(), call->Reply(resp));
   return call;
 }
@@ -108,7 +109,7 @@ ChatService::Unary* ChatService::DecaySession(
 ChatService::Unary* ChatService::InspectSession(
     Context* ctx, const rwkv::v1::InspectSessionRequest* req,
     rwkv::v1::InspectSessionResponse* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "InspectSession", req->session_id());
   absl::StatusOr<engine::StateReport> report =
       app_->InspectSession(req->session_id());
   if (report.ok()) ToProto(req->session_id(), *report, resp);
@@ -119,7 +120,7 @@ ChatService::Unary* ChatService::InspectSession(
 ChatService::Unary* ChatService::SessionDistance(
     Context* ctx, const rwkv::v1::SessionDistanceRequest* req,
     rwkv::v1::SessionDistanceResponse* resp) {
-  return Answer(new UnaryCall(ctx, app_),
+  return Answer(new UnaryCall(ctx, app_, "SessionDistance", req->session_a()),
                 app_->SessionDistance(req->session_a(), req->session_b()),
                 resp);
 }
@@ -127,14 +128,14 @@ ChatService::Unary* ChatService::SessionDistance(
 ChatService::Unary* ChatService::ExportState(
     Context* ctx, const rwkv::v1::ExportStateRequest* req,
     rwkv::v1::ExportStateResponse* resp) {
-  return Answer(new UnaryCall(ctx, app_),
+  return Answer(new UnaryCall(ctx, app_, "ExportState", req->session_id()),
                 app_->ExportState(req->session_id(), req->dtype()), resp);
 }
 
 ChatService::Unary* ChatService::ImportState(
     Context* ctx, const rwkv::v1::ImportStateRequest* req,
     rwkv::v1::SessionInfo* resp) {
-  auto* call = new UnaryCall(ctx, app_);
+  auto* call = new UnaryCall(ctx, app_, "ImportState", req->session_id());
   // Replacing a session's state is no creation to undo.
   const bool replace = req->replace() && !req->session_id().empty();
   app_->ImportState(FromProto(*req),
@@ -145,7 +146,7 @@ ChatService::Unary* ChatService::ImportState(
 ChatService::Unary* ChatService::GetModelInfo(
     Context* ctx, const rwkv::v1::GetModelInfoRequest* /*req*/,
     rwkv::v1::ModelInfo* resp) {
-  return Answer(new UnaryCall(ctx, app_),
+  return Answer(new UnaryCall(ctx, app_, "GetModelInfo", ""),
                 absl::StatusOr<ModelInfo>(app_->GetModelInfo()), resp);
 }
 

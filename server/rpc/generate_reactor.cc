@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+#include "common/log.h"
 #include "server/rpc/proto_convert.h"
 #include "server/rpc/status_util.h"
 
@@ -11,11 +13,18 @@ namespace rwkv::server {
 // called after releasing it (Finish may run OnDone inline).
 class GenerateReactor::Sink final : public TurnStream {
  public:
-  explicit Sink(GenerateReactor* reactor) : reactor_(reactor) {}
+  Sink(GenerateReactor* reactor, common::RequestLog log)
+      : reactor_(reactor), log_(std::move(log)), start_(absl::Now()) {}
 
   bool IsCancelled() const override { return cancelled_.load(); }
 
   void OnChunk(TurnChunk chunk) override {
+    if (chunk.finish_reason != FinishReason::kNone) {
+      absl::MutexLock lock(&mu_);
+      log_.prompt_tokens = chunk.prompt_tokens;
+      log_.generated_tokens = chunk.generated_tokens;
+      log_.cached_tokens = chunk.cached_tokens;
+    }
     rwkv::v1::GenerateResponse msg = ToProto(std::move(chunk));
     const rwkv::v1::GenerateResponse* to_write = nullptr;
     {
@@ -39,6 +48,10 @@ class GenerateReactor::Sink final : public TurnStream {
       absl::MutexLock lock(&mu_);
       if (finish_status_.has_value()) return;
       finish_status_ = status;
+      log_.status_code = static_cast<absl::StatusCode>(status.error_code());
+      log_.status_message = status.error_message();
+      log_.duration = absl::Now() - start_;
+      common::LogRequest(log_);
       if (writing_) return;  // OnWriteDone finishes
       finishing_ = true;
     }
@@ -76,6 +89,8 @@ class GenerateReactor::Sink final : public TurnStream {
 
  private:
   GenerateReactor* const reactor_;  // valid until Finish() has been called
+  common::RequestLog log_ ABSL_GUARDED_BY(mu_);
+  const absl::Time start_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   std::deque<rwkv::v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);
@@ -86,7 +101,21 @@ class GenerateReactor::Sink final : public TurnStream {
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-GenerateReactor::GenerateReactor() : sink_(std::make_shared<Sink>(this)) {}
+namespace {
+
+common::RequestLog NewLog(absl::string_view method,
+                          absl::string_view session_id) {
+  common::RequestLog log;
+  log.method = std::string(method);
+  log.session_id = std::string(session_id);
+  return log;
+}
+
+}  // namespace
+
+GenerateReactor::GenerateReactor(absl::string_view method,
+                                 absl::string_view session_id)
+    : sink_(std::make_shared<Sink>(this, NewLog(method, session_id))) {}
 
 std::shared_ptr<TurnStream> GenerateReactor::stream() const { return sink_; }
 

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "rwkv/v1/chat.pb.h"
@@ -24,7 +25,8 @@ namespace rwkv::server {
 class GenerateReactor final
     : public grpc::ServerWriteReactor<rwkv::v1::GenerateResponse> {
  public:
-  GenerateReactor();
+  // `method` and `session_id` go into the call's request log record.
+  GenerateReactor(absl::string_view method, absl::string_view session_id);
 
   // The stream to hand to the application layer.
   std::shared_ptr<TurnStream> stream() const;

@@ -14,6 +14,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "rwkv/v1/chat.pb.h"
 #include "server/app/chat_app.h"
@@ -22,8 +24,9 @@ namespace rwkv::server {
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(grpc::CallbackServerContext* ctx, ChatApp* app)
-      : ctx_(ctx), app_(app) {}
+  // `method` and `session_id` go into the call's request log record.
+  UnaryCall(grpc::CallbackServerContext* ctx, ChatApp* app,
+            absl::string_view method, absl::string_view session_id);
 
   // Ends the call with `status`.
   void Finish(const absl::Status& status);
@@ -41,6 +44,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   grpc::CallbackServerContext* const ctx_;
   ChatApp* const app_;
+  const std::string method_;
+  const std::string session_id_;
+  const absl::Time start_;
   // The session this call created (undone if the answer was not delivered).
   std::string created_;
 };

@@ -6,10 +6,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
+#include "common/log.h"
 #include "server/sched/turn_runner.h"
 
 namespace rwkv::server {
+
+using common::LogError;
 
 // A job in the loop: the state being fed, how far its prompt is, and what
 // its logits mean. The two kinds of job differ only here.

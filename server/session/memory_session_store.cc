@@ -16,6 +16,13 @@ absl::StatusOr<SessionRecord> MemorySessionStore::Read(const std::string& id) {
   return it->second;
 }
 
+absl::StatusOr<SessionMeta> MemorySessionStore::ReadMeta(
+    const std::string& id) {
+  absl::StatusOr<SessionRecord> record = Read(id);
+  if (!record.ok()) return record.status();
+  return record->meta;
+}
+
 absl::Status MemorySessionStore::CheckLocked(
     const std::vector<StoreWrite>& writes) const {
   for (const StoreWrite& w : writes) {

@@ -21,6 +21,8 @@ class MemorySessionStore final : public SessionStore {
   bool durable() const override { return false; }
   absl::StatusOr<SessionRecord> Read(const std::string& id) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<SessionMeta> ReadMeta(const std::string& id) override
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Write(std::vector<StoreWrite> writes, WriteDone done) override
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<SessionMeta>> List(const std::string& after,

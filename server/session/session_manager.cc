@@ -6,17 +6,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "server/log.h"
+#include "common/log.h"
 #include "server/quote.h"
 #include "server/session/random_id.h"
 
 namespace rwkv::server {
+
+using common::LogWarning;
 
 struct SessionManager::Entry {
   SessionRecord record;
   int64_t charge = 0;
   // False while the creating write is in flight (invisible to readers).
   bool live = false;
+  // True while a cold session is being read from the store.
+  bool loading = false;
   // A lease holds the session.
   bool busy = false;
   uint64_t lease_id = 0;
@@ -45,9 +49,12 @@ SessionManager::SessionManager(SessionManagerOptions options,
 }
 
 SessionManager::~SessionManager() {
+  store_->Sync();  // answers of writes in flight still reach this manager
   {
+    Deferred deferred(this);  // last-used times reach the store
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    FlushTouchesLocked(deferred);
   }
   if (sweeper_.joinable()) sweeper_.join();
 }
@@ -122,6 +129,12 @@ absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
           absl::StrCat("session ", Quote(id),
                        " was evicted to stay within the server's memory "
                        "bound (least recently used first)"));
+    case GoneReason::kEvictedFromDisk:
+      return absl::NotFoundError(
+          absl::StrCat("session ", Quote(id),
+                       " was evicted to stay within the session store's "
+                       "disk bound (--max-disk-bytes; least recently used "
+                       "first)"));
     case GoneReason::kDeleted:
       return absl::NotFoundError(
           absl::StrCat("session ", Quote(id), " was deleted"));
@@ -131,14 +144,71 @@ absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
 
 absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
     const std::string& id, Deferred& deferred) {
-  auto it = entries_.find(id);
-  if (it == entries_.end() || !it->second->live) return NotFoundLocked(id);
-  Entry& entry = *it->second;
-  if (!entry.busy && Now() >= entry.record.meta.expires()) {
-    RemoveLocked(id, GoneReason::kExpired, deferred);
+  for (;;) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      if (!store_->durable()) return NotFoundLocked(id);
+      if (absl::Status s = LoadLocked(id, deferred); !s.ok()) return s;
+      continue;
+    }
+    Entry& entry = *it->second;
+    if (entry.loading) {  // another caller is reading it: wait, look again
+      const uint64_t seen = loads_done_;
+      auto done = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return loads_done_ != seen;
+      };
+      mu_.Await(absl::Condition(&done));
+      continue;
+    }
+    if (!entry.live) return NotFoundLocked(id);
+    if (!entry.busy && Now() >= entry.record.meta.expires()) {
+      RemoveLocked(id, GoneReason::kExpired, deferred);
+      return NotFoundLocked(id);
+    }
+    return &entry;
+  }
+}
+
+absl::Status SessionManager::LoadLocked(const std::string& id,
+                                        Deferred& deferred) {
+  absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+  if (absl::IsNotFound(meta.status())) return NotFoundLocked(id);
+  if (!meta.ok()) return meta.status();
+  if (Now() >= meta->expires()) {
+    DropStoredLocked(id, GoneReason::kExpired, deferred);
     return NotFoundLocked(id);
   }
-  return &entry;
+  auto placeholder = std::make_unique<Entry>();
+  placeholder->loading = true;
+  entries_.emplace(id, std::move(placeholder));
+  mu_.Unlock();
+  absl::StatusOr<SessionRecord> record = store_->Read(id);
+  mu_.Lock();
+  ++loads_done_;
+  auto it = entries_.find(id);
+  Entry& entry = *it->second;  // placeholders are never removed by others
+  if (!record.ok()) {
+    entries_.erase(it);
+    LogWarning(std::string(record.status().message()));
+    return record.status();
+  }
+  entry.record = *std::move(record);
+  entry.charge = ChargeOf(entry.record);
+  entry.loading = false;
+  entry.live = true;
+  total_bytes_ += entry.charge;
+  IndexLocked(entry);
+  MakeRoomLocked(0, id, deferred);
+  return absl::OkStatus();
+}
+
+void SessionManager::DropStoredLocked(const std::string& id, GoneReason reason,
+                                      Deferred& deferred) {
+  StoreWrite del;
+  del.op = StoreWrite::Op::kDelete;
+  del.record.meta.id = id;
+  deferred.writes.push_back(std::move(del));
+  RememberGoneLocked(id, reason);
 }
 
 void SessionManager::TouchLocked(Entry& entry) {
@@ -211,6 +281,44 @@ bool SessionManager::MakeRoomLocked(int64_t extra, const std::string& keep,
   return true;
 }
 
+bool SessionManager::MakeDiskRoomLocked(int64_t extra, const std::string& keep,
+                                        Deferred& deferred) {
+  if (options_.max_disk_bytes <= 0 || !store_->durable()) return true;
+  if (extra > options_.max_disk_bytes) return false;
+  // Deletions queued in `deferred` are not applied yet: count them here.
+  int64_t stored = store_->StoredBytes();
+  absl::flat_hash_set<std::string> dropped;
+  while (stored + extra > options_.max_disk_bytes) {
+    bool evicted = false;
+    for (const auto& [id, bytes] :
+         store_->LeastRecentlyUsed(static_cast<int>(dropped.size()) + 64)) {
+      if (id == keep || dropped.contains(id)) continue;
+      auto it = entries_.find(id);
+      if (it != entries_.end() &&
+          (!it->second->live || it->second->busy || it->second->loading)) {
+        continue;
+      }
+      if (it != entries_.end()) {
+        RemoveLocked(id, GoneReason::kEvicted, deferred);
+      }
+      DropStoredLocked(id, GoneReason::kEvictedFromDisk, deferred);
+      dropped.insert(id);
+      stored -= bytes;
+      evicted = true;
+      break;
+    }
+    if (!evicted) return false;
+  }
+  return true;
+}
+
+absl::Status SessionManager::DiskFullError(int64_t extra) const {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the session store is full: ", extra, " more bytes do not fit the ",
+      options_.max_disk_bytes,
+      "-byte bound (--max-disk-bytes) and every stored session is busy"));
+}
+
 std::string SessionManager::GenerateIdLocked() {
   for (;;) {
     std::string id = RandomId("s-");
@@ -218,13 +326,30 @@ std::string SessionManager::GenerateIdLocked() {
   }
 }
 
-absl::Status SessionManager::CheckCanCreateLocked(const std::string& id) const {
-  if (!id.empty() && entries_.contains(id)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("session ", Quote(id), " already exists"));
+absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
+                                                  Deferred& deferred) {
+  if (!id.empty()) {
+    bool taken = false;
+    if (auto it = entries_.find(id); it != entries_.end()) {
+      // Being created or loaded, or live (an expired one is freed here).
+      taken = !it->second->live || FindLocked(id, deferred).ok();
+    } else if (store_->durable()) {
+      absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
+      taken = !absl::IsNotFound(cold.status());
+      if (cold.ok() && Now() >= cold->expires()) {
+        DropStoredLocked(id, GoneReason::kExpired, deferred);
+        taken = false;
+      }
+    }
+    if (taken) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("session ", Quote(id), " already exists"));
+    }
   }
-  if (options_.max_sessions > 0 &&
-      static_cast<int64_t>(entries_.size()) >= options_.max_sessions) {
+  const int64_t sessions =
+      store_->durable() ? std::max<int64_t>(store_->Count(), entries_.size())
+                        : static_cast<int64_t>(entries_.size());
+  if (options_.max_sessions > 0 && sessions >= options_.max_sessions) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many sessions: the server holds at most ", options_.max_sessions,
         " (delete sessions or wait for them to expire)"));
@@ -238,9 +363,7 @@ absl::Status SessionManager::CheckCanCreate(const std::string& id) {
   }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  // An expired session with this id no longer blocks it.
-  if (!id.empty() && entries_.contains(id)) (void)FindLocked(id, deferred);
-  return CheckCanCreateLocked(id);
+  return CheckCanCreateLocked(id, deferred);
 }
 
 void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
@@ -258,6 +381,7 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
   record.meta.owner = std::move(session.owner);
   record.meta.version = NewVersion();
   record.meta.token_count = session.state->token_count();
+  record.meta.state_bytes = session.state->SizeBytes();
   record.meta.prefix_cached_tokens = session.prefix_cached_tokens;
   record.meta.note = std::move(session.note);
   record.initial =
@@ -284,10 +408,7 @@ absl::Status SessionManager::ReserveLocked(const std::string& id,
                                            int64_t charge,
                                            SessionRecord& record,
                                            Deferred& deferred) {
-  if (!id.empty() && entries_.contains(id)) {
-    (void)FindLocked(id, deferred);  // frees it if expired
-  }
-  if (absl::Status s = CheckCanCreateLocked(id); !s.ok()) return s;
+  if (absl::Status s = CheckCanCreateLocked(id, deferred); !s.ok()) return s;
   if (options_.max_state_bytes > 0 && charge > options_.max_state_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("one session needs ", charge,
@@ -298,6 +419,10 @@ absl::Status SessionManager::ReserveLocked(const std::string& id,
     return absl::ResourceExhaustedError(
         absl::StrCat("memory bound of ", options_.max_state_bytes,
                      " bytes reached and every session is busy"));
+  }
+  if (const int64_t put = store_->PutBytes(record);
+      !MakeDiskRoomLocked(put, "", deferred)) {
+    return DiskFullError(put);
   }
   const absl::Time now = Now();
   record.meta.id = id.empty() ? GenerateIdLocked() : id;
@@ -384,9 +509,16 @@ void SessionManager::Delete(const std::string& id, StatusCallback done) {
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
-    if (!entry.ok()) return done(entry.status());
-    RemoveLocked(id, GoneReason::kDeleted, deferred);
+    if (!entries_.contains(id) && store_->durable()) {
+      // A cold session: delete it without reading its state.
+      absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
+      if (absl::IsNotFound(cold.status())) return done(NotFoundLocked(id));
+      DropStoredLocked(id, GoneReason::kDeleted, deferred);
+    } else {
+      absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
+      if (!entry.ok()) return done(entry.status());
+      RemoveLocked(id, GoneReason::kDeleted, deferred);
+    }
     writes.swap(deferred.writes);  // written here, acknowledged by `done`
   }
   store_->Write(std::move(writes), std::move(done));
@@ -455,6 +587,7 @@ void SessionManager::CommitLease(SessionLease& lease, StatePtr state,
                                  StatusCallback done) {
   std::vector<StoreWrite> put(1);
   {
+    Deferred deferred(this);  // flushed before the put below
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(lease.id_);
     if (it == entries_.end() || !it->second->busy ||
@@ -466,12 +599,22 @@ void SessionManager::CommitLease(SessionLease& lease, StatePtr state,
     put[0].expected_version = record.meta.version;
     record.meta.version++;
     record.meta.token_count = state->token_count();
+    record.meta.state_bytes = state->SizeBytes();
     record.meta.last_used = std::max(record.meta.last_used, Now());
     if (initial == SessionLease::Initial::kReplace) {
       record.initial = state;
       record.initial_shared = false;
     }
     record.state = std::move(state);
+    const int64_t extra =
+        store_->PutBytes(record) - store_->StoredBytesOf(lease.id_);
+    if (!MakeDiskRoomLocked(extra, lease.id_, deferred)) {
+      Entry& entry = *it->second;  // the session keeps its state
+      entry.busy = false;
+      entry.revoked.reset();
+      IndexLocked(entry);
+      return done(DiskFullError(extra));
+    }
     put[0].record = std::move(record);
   }
   SessionRecord record = put[0].record;
@@ -540,16 +683,29 @@ int SessionManager::Sweep() {
     RemoveLocked(id, GoneReason::kExpired, deferred);
     ++expired;
   }
+  if (store_->durable()) {
+    // Cold sessions expire by their stored last use (RAM's is never
+    // earlier, so one held in RAM is left to the RAM index above).
+    for (const std::string& id : store_->Expired(now, 10000)) {
+      if (entries_.contains(id)) continue;
+      DropStoredLocked(id, GoneReason::kExpired, deferred);
+      ++expired;
+    }
+  }
+  FlushTouchesLocked(deferred);
+  return expired;
+}
+
+void SessionManager::FlushTouchesLocked(Deferred& deferred) {
   for (const std::string& id : dirty_) {
     auto it = entries_.find(id);
-    if (it == entries_.end()) continue;
+    if (it == entries_.end() || !it->second->live) continue;
     StoreWrite touch;
     touch.op = StoreWrite::Op::kTouch;
     touch.record.meta = it->second->record.meta;
     deferred.writes.push_back(std::move(touch));
   }
   dirty_.clear();
-  return expired;
 }
 
 void SessionManager::Deferred::Flush() {

@@ -20,7 +20,12 @@
 //    message says which (the last `remembered_ids` gone ids are remembered).
 //  * Changes are acknowledged (their callbacks called) only after the store
 //    has them. Uses that do not change the state (ReadState, leases) update
-//    last-used in RAM and reach the store lazily, within one sweep interval.
+//    last-used in RAM and reach the store lazily, within one sweep interval
+//    (and before the session leaves RAM). A deleted or expired session never
+//    comes back: the stored last-used time is never later than RAM's.
+//  * With a durable store, sessions not in RAM ("cold") are loaded on use;
+//    the sweeper expires cold sessions through the store's expiry index,
+//    and --max-disk-bytes evicts the least recently used idle ones.
 //
 // Read-modify-writes (turns, Decay, Reset, Import with replace) take a
 // SessionLease (see session_lease.h); the session keeps its state until the
@@ -61,8 +66,13 @@ struct SessionManagerOptions {
   absl::Duration default_ttl = absl::Hours(1);
   // Largest TTL a caller may ask for.
   absl::Duration max_ttl = absl::Hours(24 * 30);
-  // RAM bound over all sessions' charges; 0 = unbounded.
+  // RAM bound over all sessions' charges; 0 = unbounded. With a durable
+  // store, sessions pushed out of RAM stay stored and load on next use.
   int64_t max_state_bytes = 0;
+  // Bound on the bytes a durable store holds (SessionStore::StoredBytes);
+  // beyond it the least recently used idle sessions are deleted
+  // ("evicted"); 0 = unbounded.
+  int64_t max_disk_bytes = 0;
   // Most sessions at once; 0 = unbounded.
   int max_sessions = 10000;
   // How often the sweeper frees expired sessions and writes last-used
@@ -153,7 +163,7 @@ class SessionManager {
  private:
   friend class SessionLease;
   struct Entry;
-  enum class GoneReason { kExpired, kEvicted, kDeleted };
+  enum class GoneReason { kExpired, kEvicted, kEvictedFromDisk, kDeleted };
   // Work gathered under the mutex and done after it is released: declare
   // one before the MutexLock; its destructor frees the records and writes
   // the store changes (deletions, last-used times) in order.
@@ -175,6 +185,24 @@ class SessionManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status NotFoundLocked(const std::string& id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Brings a cold session of a durable store into RAM (releasing mu_ while
+  // it reads). NOT_FOUND if it is not stored (or has expired: then it is
+  // deleted); the store's error if it cannot be read.
+  absl::Status LoadLocked(const std::string& id, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes a cold session from the store (deferred) and remembers why.
+  void DropStoredLocked(const std::string& id, GoneReason reason,
+                        Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evicts idle stored sessions (least recently used first, never `keep`)
+  // until a put of `extra` bytes fits --max-disk-bytes. False if it cannot.
+  bool MakeDiskRoomLocked(int64_t extra, const std::string& keep,
+                          Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED naming the disk bound.
+  absl::Status DiskFullError(int64_t extra) const;
+  // Queues the last-used times the store has not seen yet.
+  void FlushTouchesLocked(Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the entry used now (lazily written).
   void TouchLocked(Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts an idle live entry into the LRU list and the expiry index, or
@@ -191,7 +219,8 @@ class SessionManager {
   // fit. Returns false if they cannot.
   bool MakeRoomLocked(int64_t extra, const std::string& keep,
                       Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckCanCreateLocked(const std::string& id) const
+  // ALREADY_EXISTS / RESOURCE_EXHAUSTED; frees an expired holder of `id`.
+  absl::Status CheckCanCreateLocked(const std::string& id, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checks that a session can be added, makes room, assigns the id and
@@ -232,6 +261,8 @@ class SessionManager {
   absl::flat_hash_set<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;
+  // Bumped whenever a load of a cold session ends (waiters recheck).
+  uint64_t loads_done_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, GoneReason> gone_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> gone_order_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

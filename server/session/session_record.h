@@ -35,6 +35,8 @@ struct SessionMeta {
   // front's Responses API stores the response object here); "" for plain
   // sessions. Set at creation only; charged to the session's RAM use.
   std::string note;
+  // Bytes of the state in memory (fp32).
+  int64_t state_bytes = 0;
 
   absl::Time expires() const { return last_used + ttl; }
 };
@@ -66,8 +68,8 @@ struct SessionInfo {
   absl::Time expires() const { return last_used + ttl; }
 };
 
-// The metadata part of a session's info (state_bytes and busy are the
-// session layer's to add).
+// The metadata part of a session's info (busy is the session layer's to
+// add).
 inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   SessionInfo info;
   info.id = meta.id;
@@ -78,6 +80,7 @@ inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   info.ttl = meta.ttl;
   info.prefix_cached_tokens = meta.prefix_cached_tokens;
   info.note = meta.note;
+  info.state_bytes = meta.state_bytes;
   return info;
 }
 

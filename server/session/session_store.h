@@ -1,7 +1,10 @@
 // SessionStore: where session records live; the seam between the session
 // layer's logic (leases, TTL, RAM bound: SessionManager) and storage.
-// MemorySessionStore keeps records in this process; durable stores (RocksDB,
-// Redis) plug in here.
+// MemorySessionStore keeps records in this process; RocksDbSessionStore
+// keeps them on disk. A store that is not durable holds only sessions the
+// manager also holds in RAM (the manager expires and evicts those itself);
+// a durable one also holds sessions that have left RAM ("cold" ones), which
+// the manager loads back on use and expires or evicts through the store.
 //
 // Contract:
 //  * Write() applies its writes atomically (all or none) and calls `done`
@@ -17,11 +20,13 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/session/session_record.h"
 
 namespace rwkv::server {
@@ -47,11 +52,18 @@ class SessionStore {
   // True if records outlive the process (RAM eviction then loses nothing).
   virtual bool durable() const = 0;
 
-  // The record of `id`; NOT_FOUND if there is none.
+  // The record of `id`; NOT_FOUND if there is none; DATA_LOSS for a record
+  // that fails its checksum; FAILED_PRECONDITION for one written for another
+  // model or in an unknown format. The message names the session.
   virtual absl::StatusOr<SessionRecord> Read(const std::string& id) = 0;
+  // Its metadata alone (no state is read); NOT_FOUND if there is none.
+  virtual absl::StatusOr<SessionMeta> ReadMeta(const std::string& id) = 0;
 
   // See the file comment.
   virtual void Write(std::vector<StoreWrite> writes, WriteDone done) = 0;
+  // Returns once every write queued before the call has been applied and
+  // its `done` has returned.
+  virtual void Sync() {}
 
   // Metadata of up to `limit` records with ids greater than `after`, in id
   // order.
@@ -60,6 +72,24 @@ class SessionStore {
 
   // How many records are stored.
   virtual int64_t Count() = 0;
+
+  // Durable stores only (others return nothing / 0):
+  // Ids of records whose stored expiry (last_used + ttl) is at or before
+  // `now`, soonest first, at most `limit`.
+  virtual std::vector<std::string> Expired(absl::Time now, int limit) {
+    return {};
+  }
+  // Ids by stored last use, least recent first, at most `limit`, with the
+  // bytes each holds (what deleting it frees).
+  virtual std::vector<std::pair<std::string, int64_t>> LeastRecentlyUsed(
+      int limit) {
+    return {};
+  }
+  // Bytes of session data stored (what --max-disk-bytes bounds), and what a
+  // put of `record` would add at most.
+  virtual int64_t StoredBytes() { return 0; }
+  virtual int64_t StoredBytesOf(const std::string& id) { return 0; }
+  virtual int64_t PutBytes(const SessionRecord& record) { return 0; }
 };
 
 }  // namespace rwkv::server

@@ -1,15 +1,18 @@
 // Unit tests of the client library's server-free pieces: gRPC status
-// mapping, REPL line parsing, rwkv-chat / rwkv-load flag parsing and the
+// mapping, REPL line parsing, rwkv-chat / rwkv-load flag parsing (the
+// programs' CLI11 flags, client/chat_flags.h and load_flags.h) and the
 // latency percentiles.
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
-#include "client/chat_options.h"
+#include "client/chat_flags.h"
 #include "client/grpc_status.h"
 #include "client/latency_stats.h"
-#include "client/load_options.h"
+#include "client/load_flags.h"
 #include "client/repl_command.h"
+#include "common/cli_parse.h"
 #include "gtest/gtest.h"
 
 namespace rwkv::client {
@@ -29,6 +32,38 @@ class Argv {
   std::vector<std::string> words_;
   std::vector<char*> pointers_;
 };
+
+// The programs' own parse: their flags (chat_flags.h, load_flags.h) through
+// common::ParseArgs, as HandleCommandLine runs it in main().
+template <typename Options, typename AddFlags>
+absl::StatusOr<Options> Parse(AddFlags add_flags, int argc, char** argv) {
+  Options options;
+  CLI::App app("", "prog");
+  add_flags(app, &options);
+  absl::StatusOr<common::CliAction> action = common::ParseArgs(app, argc, argv);
+  if (!action.ok()) return action.status();
+  if (*action != common::CliAction::kRun) {
+    return absl::FailedPreconditionError("help requested");
+  }
+  return options;
+}
+
+absl::StatusOr<ChatOptions> ParseChatOptions(int argc, char** argv) {
+  return Parse<ChatOptions>(AddChatFlags, argc, argv);
+}
+
+absl::StatusOr<LoadOptions> ParseLoadOptions(int argc, char** argv) {
+  return Parse<LoadOptions>(AddLoadFlags, argc, argv);
+}
+
+// The --help text of a program's flags.
+template <typename Options, typename AddFlags>
+std::string Help(AddFlags add_flags) {
+  Options options;
+  CLI::App app("", "prog");
+  add_flags(app, &options);
+  return app.help();
+}
 
 TEST(GrpcStatusTest, EveryCanonicalCodeKeepsCodeAndMessage) {
   for (int code = 1; code <= 16; ++code) {
@@ -180,6 +215,61 @@ TEST(ChatOptionsTest, BadFlagsAreRejected) {
     absl::StatusOr<ChatOptions> o = ParseChatOptions(a.argc(), a.argv());
     EXPECT_FALSE(o.ok()) << words[0];
   }
+}
+
+TEST(ChatOptionsTest, ErrorsNameTheFlag) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--top-p", "1.5"}, {"--ttl", "x"}, {"--server="},
+      {"--bogus"},        {"--session"},  {"--seed", "-3"}};
+  for (const std::vector<std::string>& words : bad) {
+    Argv a(words);
+    absl::StatusOr<ChatOptions> o = ParseChatOptions(a.argc(), a.argv());
+    ASSERT_FALSE(o.ok()) << words[0];
+    const std::string flag = words[0].substr(0, words[0].find('='));
+    EXPECT_NE(o.status().message().find(flag), absl::string_view::npos)
+        << o.status().message();
+  }
+  Argv a({"--top-p", "1.5"});
+  EXPECT_EQ(ParseChatOptions(a.argc(), a.argv()).status().message(),
+            "--top-p must be in (0, 1], got '1.5'");
+}
+
+TEST(ChatOptionsTest, IntegersAreDecimalAndMessagesMayLookLikeNumbers) {
+  // CLI11 alone would read 010 as octal 8.
+  Argv a({"--max-tokens", "010", "-5", "degrees"});
+  absl::StatusOr<ChatOptions> o = ParseChatOptions(a.argc(), a.argv());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->max_tokens, 10);
+  EXPECT_EQ(o->message, "-5 degrees");
+  Argv escaped({"--", "--not-a-flag"});
+  o = ParseChatOptions(escaped.argc(), escaped.argv());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->message, "--not-a-flag");
+  Argv empty({""});
+  o = ParseChatOptions(empty.argc(), empty.argv());
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->one_shot);
+  EXPECT_EQ(o->message, "");
+}
+
+TEST(ChatOptionsTest, HelpShowsTheStructDefaults) {
+  const std::string help = Help<ChatOptions>(AddChatFlags);
+  const ChatOptions defaults;
+  EXPECT_NE(help.find("--server ADDR=" + defaults.server), std::string::npos)
+      << help;
+  EXPECT_NE(help.find("--timeout SECONDS:> 0=30"), std::string::npos) << help;
+  EXPECT_NE(help.find("--max-tokens N:in [0, 2147483647]=0"), std::string::npos)
+      << help;
+}
+
+TEST(LoadOptionsTest, HelpShowsTheStructDefaults) {
+  const std::string help = Help<LoadOptions>(AddLoadFlags);
+  EXPECT_NE(help.find("--streams N:in [1, 4096]=8"), std::string::npos) << help;
+  EXPECT_NE(help.find("--tokens-per-stream T:in [1, 16777216]=128"),
+            std::string::npos)
+      << help;
+  EXPECT_NE(help.find("--warmup T:in [0, 16777216]=8"), std::string::npos)
+      << help;
 }
 
 TEST(LoadOptionsTest, Defaults) {

@@ -16,7 +16,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- server log"; tail -n 30 "$WORK/server.log"; exit 1; }
 
 # Port 0: the server picks a free port and logs "listening on HOST:PORT".
-"$SERVER" --random-model tiny --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 >"$WORK/server.log" 2>&1 &
+"$SERVER" --random-model tiny --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --data-dir "$WORK/data" \
+  --log-format json >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 ADDR=
 for _ in $(seq 1 240); do
@@ -85,4 +86,19 @@ wait "$SERVER_PID"; rc=$?
 SERVER_PID=
 [[ $rc == 0 ]] || fail "rwkv-server exited $rc on SIGTERM"
 echo "ok: server exits 0 on SIGTERM"
+
+# --log-format json: one request record per call, with its outcome.
+python3 - "$WORK/server.log" <<'PY' || fail "request log records"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+reqs = [r for r in recs if r["message"] == "request"]
+chat = [r for r in reqs if r.get("method") == "Chat" and r.get("session_id") == "alice"]
+assert chat, reqs[:5]
+ok = chat[0]
+assert ok["status"] == "OK" and ok["status_code"] == 0, ok
+assert ok["generated_tokens"] > 0 and ok["prompt_tokens"] > 0 and "duration_ms" in ok, ok
+assert any(r["method"] == "CreateSession" for r in reqs), reqs[:5]
+assert all(r["status"] for r in reqs)
+PY
+echo "ok: JSON request records"
 echo PASS

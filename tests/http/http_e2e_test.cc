@@ -64,6 +64,7 @@ class HttpE2eTest : public ::testing::Test {
     o.http.listen = "127.0.0.1:0";
     o.http.max_body_bytes = 64 << 10;
     o.http.model_name = "fake";
+    o.store = "memory";
     o.sessions.sweep_interval = absl::Hours(1);
     o.scheduler.chunk_size = 4;
     return o;
@@ -442,6 +443,7 @@ TEST(HttpLifecycleTest, ProbesAnswerBeforeTheModelAndDuringShutdown) {
   ServerOptions o;
   o.listen = "127.0.0.1:0";
   o.http.listen = "127.0.0.1:0";
+  o.store = "memory";
   absl::StatusOr<std::unique_ptr<RwkvServer>> server = RwkvServer::Listen(o);
   ASSERT_TRUE(server.ok()) << server.status();
   httplib::Client c("127.0.0.1", (*server)->http_port());

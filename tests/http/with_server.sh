@@ -2,7 +2,7 @@
 # Runs a command against a fresh rwkv-server on free loopback ports:
 #   with_server.sh RWKV_SERVER [server flags...] -- COMMAND [ARGS...]
 # The server serves the committed demo model (models/demo) unless the flags
-# say otherwise, with one compute thread. The command sees
+# say otherwise, with one compute thread and the memory session store. The command sees
 # RWKV_HTTP_BASE=http://127.0.0.1:PORT and RWKV_GRPC_ADDR=127.0.0.1:PORT.
 # The server is stopped by its pid with SIGTERM afterwards and must exit 0;
 # the exit status is the command's (or 1 if the server misbehaved).
@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 : >"$work/server.log"
 OMP_NUM_THREADS=1 "$server" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
-  --threads 1 ${flags[@]+"${flags[@]}"} >"$work/server.log" 2>&1 &
+  --threads 1 --store memory ${flags[@]+"${flags[@]}"} >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
   grep -q "rwkv-server listening on" "$work/server.log" && break

@@ -46,6 +46,7 @@ class DemoMemoryTest : public ::testing::Test {
     ServerOptions o;
     o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
+    o.store = "memory";
     const std::string arr =
         std::string(RWKV_SOURCE_DIR) + "/models/demo/arr-state.pth";
     if (std::filesystem::exists(arr)) o.initial_state_files["arr"] = arr;

@@ -9,12 +9,12 @@ trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 
 "$server" --no-such-flag >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag must exit 2"
-"$server" --model /nonexistent.pth --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing model file must exit 1"
+"$server" --model /nonexistent.pth --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --store memory >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing model file must exit 1"
 "$server" --model x.pth --random-model tiny >/dev/null 2>&1; [ $? -eq 2 ] || fail "--model with --random-model must exit 2"
 "$server" --random-model huge >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --random-model must exit 2"
 "$server" --random-model tiny --max-batch 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--max-batch 0 must exit 2"
 "$server" --random-model tiny --initial-state broken >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --initial-state must exit 2"
-"$server" --random-model tiny --initial-state x=/nonexistent.pt --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >/dev/null 2>&1
+"$server" --random-model tiny --initial-state x=/nonexistent.pt --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --store memory >/dev/null 2>&1
 [ $? -eq 1 ] || fail "missing initial state file must exit 1"
 "$server" --random-model tiny --http-listen nonsense >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --http-listen must exit 2"
 "$server" --random-model tiny --http-max-body-bytes 12 >/dev/null 2>&1; [ $? -eq 2 ] || fail "tiny --http-max-body-bytes must exit 2"
@@ -22,7 +22,10 @@ fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 "$server" --help | grep -q -- "--http-listen" || fail "--help lists --http-listen"
 
 for sig in TERM INT; do
-  "$server" --random-model tiny --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
+  # Empty the log first: the child truncates it only once it runs, and the
+  # previous run's "listening" line must not be mistaken for this one's.
+  : >"$tmp/log"
+  "$server" --random-model tiny --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --data-dir "$tmp/data" >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening on" "$tmp/log" && break
@@ -43,7 +46,8 @@ done
 # Without --model it serves the committed demo model (when the tree has it).
 demo="$(dirname "$0")/../../models/demo/rwkv4-demo.pth"
 if [ -f "$demo" ]; then
-  env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 >"$tmp/log" 2>&1 &
+  : >"$tmp/log"
+  env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --store memory >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening on" "$tmp/log" && break

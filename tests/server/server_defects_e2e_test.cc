@@ -50,6 +50,7 @@ class ServerDefectsTest : public ::testing::Test {
     ServerOptions o;
     o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
+    o.store = "memory";
     o.sessions.sweep_interval = absl::Hours(1);  // no background sweeps
     o.sessions.clock = [this] { return clock_.Now(); };
     o.scheduler.chunk_size = 4;

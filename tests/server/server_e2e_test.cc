@@ -138,6 +138,7 @@ class ServerE2ETest : public ::testing::TestWithParam<ModelCase> {
     ServerOptions o;
     o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
+    o.store = "memory";
     o.sessions.sweep_interval = absl::Milliseconds(50);
     o.scheduler.max_batch = 32;
     o.scheduler.chunk_size = 16;

@@ -45,6 +45,9 @@ class FlakyStore final : public SessionStore {
   absl::StatusOr<SessionRecord> Read(const std::string& id) override {
     return inner_.Read(id);
   }
+  absl::StatusOr<SessionMeta> ReadMeta(const std::string& id) override {
+    return inner_.ReadMeta(id);
+  }
   void Write(std::vector<StoreWrite> writes, WriteDone done) override {
     if (fail_writes) return done(absl::UnavailableError("disk on fire"));
     inner_.Write(std::move(writes), std::move(done));

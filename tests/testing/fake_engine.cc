@@ -18,7 +18,7 @@ constexpr uint32_t kModulus = 9973;  // exact in fp32, and a healthy x_prev
 
 class FakeModel final : public engine::Model {
  public:
-  explicit FakeModel(int vocab_size) {
+  FakeModel(int vocab_size, const std::string& fingerprint) {
     config_.arch = engine::Architecture::kRwkv4;
     config_.n_layer = 1;
     config_.n_embd = kEmbd;
@@ -26,7 +26,7 @@ class FakeModel final : public engine::Model {
     config_.ffn_dim = 4 * kEmbd;
     config_.n_params = 0;
     config_.state_bytes_fp32 = 5 * kEmbd * sizeof(float);
-    config_.fingerprint = "fake-engine";
+    config_.fingerprint = fingerprint;
   }
   const engine::ModelConfig& config() const override { return config_; }
   engine::State NewState() const override {
@@ -52,12 +52,12 @@ void SetHash(engine::State& state, uint32_t hash) {
 
 }  // namespace
 
-FakeEngine::FakeEngine(int vocab_size)
+FakeEngine::FakeEngine(int vocab_size, const std::string& fingerprint)
     : vocab_size_(vocab_size),
-      model_(std::make_shared<FakeModel>(vocab_size)) {}
+      model_(std::make_shared<FakeModel>(vocab_size, fingerprint)) {}
 
 engine::State FakeEngine::ForeignState(const std::string& fingerprint) {
-  engine::State state = FakeModel(256).NewState();
+  engine::State state = FakeModel(256, fingerprint).NewState();
   StateAccess::Get(state)->model_fingerprint = fingerprint;
   return state;
 }

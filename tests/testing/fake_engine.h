@@ -31,7 +31,10 @@ class FakeEngine final : public engine::Engine {
     size_t tokens = 0;     // tokens fed in all
   };
 
-  explicit FakeEngine(int vocab_size = 256);
+  // `fingerprint` names the fake model (states of another fingerprint are
+  // another model's).
+  explicit FakeEngine(int vocab_size = 256,
+                      const std::string& fingerprint = "fake-engine");
 
   const engine::Model& model() const override { return *model_; }
   std::shared_ptr<const engine::Model> shared_model() const override {

@@ -8,7 +8,6 @@
 #include "engine/checkpoint_writer.h"
 #include "engine/rwkv_engine.h"
 #include "engine/state_file.h"
-#include "tools/cli_args.h"
 #include "tools/train/chat_eval.h"
 #include "tools/train/corpus.h"
 #include "tools/train/trainer.h"
@@ -186,9 +185,6 @@ std::vector<std::string> StyledDialogues(uint64_t seed, int count) {
   return out;
 }
 
-namespace {
-// The same reply-only loss computed by the engine (fp32 inference path),
-// token by token from `start`.
 absl::StatusOr<double> EngineReplyLoss(engine::Engine& eng,
                                        const engine::State& start,
                                        const std::vector<std::string>& docs) {
@@ -211,107 +207,6 @@ absl::StatusOr<double> EngineReplyLoss(engine::Engine& eng,
     }
   }
   return count > 0 ? total / count : 0;
-}
-}  // namespace
-
-int StateTuneMain(int argc, char** argv) {
-  tools::CliArgs args({"model", "data", "out", "steps", "lr", "seed", "batch",
-                       "eval-data", "threads", "init-log-b", "max-log-b"},
-                      {"no-progress"});
-  absl::Status s = args.Parse(argc, argv, 2);
-  auto fail = [](const absl::Status& st) {
-    std::fprintf(stderr, "rwkv-train state-tune: %s\n",
-                 std::string(st.message()).c_str());
-    return 1;
-  };
-  if (!s.ok()) return fail(s);
-  std::optional<std::string> model_path = args.Get("model");
-  std::optional<std::string> data = args.Get("data");
-  std::optional<std::string> out = args.Get("out");
-  if (!model_path || !data || !out) {
-    std::fprintf(stderr,
-                 "usage: rwkv-train state-tune --model M --data D --out S "
-                 "[--steps N] [--lr X] [--batch B] [--seed S] [--eval-data "
-                 "H] [--init-log-b X] [--max-log-b X]\n");
-    return 2;
-  }
-  StateTuneOptions o;
-  absl::StatusOr<int64_t> steps = args.GetInt("steps", o.steps);
-  absl::StatusOr<int64_t> seed = args.GetInt("seed", 1);
-  absl::StatusOr<int64_t> batch = args.GetInt("batch", o.batch);
-  absl::StatusOr<int64_t> threads = args.GetInt("threads", 1);
-  absl::StatusOr<double> lr = args.GetDouble("lr", o.lr);
-  absl::StatusOr<double> init_log_b =
-      args.GetDouble("init-log-b", o.init_log_b);
-  if (!init_log_b.ok()) return fail(init_log_b.status());
-  o.init_log_b = *init_log_b;
-  absl::StatusOr<double> max_log_b = args.GetDouble("max-log-b", o.max_log_b);
-  if (!max_log_b.ok()) return fail(max_log_b.status());
-  o.max_log_b = *max_log_b;
-  for (const absl::Status& st : {steps.status(), seed.status(), batch.status(),
-                                 threads.status(), lr.status()}) {
-    if (!st.ok()) return fail(st);
-  }
-  o.steps = *steps;
-  o.seed = *seed;
-  o.batch = *batch;
-  o.lr = *lr;
-  o.progress = !args.Has("no-progress");
-  torch::set_num_threads(*threads);
-
-  absl::StatusOr<Rwkv4TrainModel> model = Rwkv4TrainModel::Load(*model_path);
-  if (!model.ok()) return fail(model.status());
-  model->SetRequiresGrad(false);
-  engine::EngineOptions eo;
-  eo.model_path = *model_path;
-  eo.num_threads = *threads;
-  absl::StatusOr<std::unique_ptr<engine::RwkvEngine>> eng =
-      engine::RwkvEngine::Create(eo);
-  if (!eng.ok()) return fail(eng.status());
-  absl::StatusOr<std::vector<std::string>> docs = LoadCorpus(*data);
-  if (!docs.ok()) return fail(docs.status());
-
-  absl::StatusOr<LearnedState> learned = TuneState(*model, *docs, o);
-  if (!learned.ok()) return fail(learned.status());
-  absl::StatusOr<std::string> bytes =
-      SerializeLearnedState(*learned, (*eng)->config().fingerprint);
-  if (!bytes.ok()) return fail(bytes.status());
-  // Round trip through the toolkit's loader before writing.
-  absl::StatusOr<engine::State> state =
-      engine::ParseState(*bytes, *out, (*eng)->model());
-  if (!state.ok()) return fail(state.status());
-  s = engine::WriteFileAtomically(*out, *bytes);
-  if (!s.ok()) return fail(s);
-  std::printf("wrote state %s\n", out->c_str());
-
-  std::optional<std::string> eval = args.Get("eval-data");
-  if (eval) {
-    absl::StatusOr<std::vector<std::string>> held = LoadCorpus(*eval);
-    if (!held.ok()) return fail(held.status());
-    const double zero = ReplyLoss(*model, *held, nullptr);
-    const double tuned = ReplyLoss(*model, *held, &*learned);
-    std::printf(
-        "held-out reply loss: zero state %.4f, tuned state %.4f nats/byte "
-        "(%.1f%% lower)\n",
-        zero, tuned, 100.0 * (1 - tuned / zero));
-    absl::StatusOr<double> ez =
-        EngineReplyLoss(**eng, (*eng)->NewState(), *held);
-    absl::StatusOr<double> et = EngineReplyLoss(**eng, *state, *held);
-    if (!ez.ok()) return fail(ez.status());
-    if (!et.ok()) return fail(et.status());
-    std::printf(
-        "held-out reply loss through the engine: zero state %.4f, tuned "
-        "state %.4f nats/byte (%.1f%% lower)\n",
-        *ez, *et, 100.0 * (1 - *et / *ez));
-  }
-  for (const char* q : {"What is the capital of France?", "How are you?",
-                        "What is the capital of Japan?"}) {
-    engine::State st = state->Clone();
-    absl::StatusOr<std::string> r = ChatTurn(**eng, st, q);
-    if (!r.ok()) return fail(r.status());
-    std::printf("  User: %s\n  Assistant: %s\n", q, r->c_str());
-  }
-  return 0;
 }
 
 }  // namespace rwkv::train

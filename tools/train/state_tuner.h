@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "engine/state.h"
 #include "tools/train/rwkv4_train_model.h"
 
 namespace rwkv::train {
@@ -64,8 +66,11 @@ absl::StatusOr<std::string> SerializeLearnedState(
 // corpus' fact and small-talk turns with every reply ending in " Arr!".
 std::vector<std::string> StyledDialogues(uint64_t seed, int count);
 
-// The `rwkv-train state-tune` command.
-int StateTuneMain(int argc, char** argv);
+// The same reply-only loss computed by the engine (fp32 inference path),
+// token by token from `start`.
+absl::StatusOr<double> EngineReplyLoss(engine::Engine& engine,
+                                       const engine::State& start,
+                                       const std::vector<std::string>& docs);
 
 }  // namespace rwkv::train
 

@@ -1,4 +1,4 @@
-#include "tools/default_model.h"
+#include "common/default_model.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace rwkv::tools {
+namespace rwkv::common {
 
 absl::StatusOr<std::string> DefaultModelPath() {
   namespace fs = std::filesystem;
@@ -36,4 +36,4 @@ absl::StatusOr<std::string> DefaultModelPath() {
       absl::StrJoin(candidates, ", "), "); pass --model or set RWKV_MODEL"));
 }
 
-}  // namespace rwkv::tools
+}  // namespace rwkv::common

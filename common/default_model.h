@@ -1,14 +1,14 @@
 // The model used when a program is given no --model: the demo model the
 // project trains itself and commits (models/demo/rwkv4-demo.pth), so the
 // README's commands work on a fresh machine with no download.
-#ifndef RWKV_TOOLS_DEFAULT_MODEL_H_
-#define RWKV_TOOLS_DEFAULT_MODEL_H_
+#ifndef RWKV_COMMON_DEFAULT_MODEL_H_
+#define RWKV_COMMON_DEFAULT_MODEL_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 
-namespace rwkv::tools {
+namespace rwkv::common {
 
 // Repository-relative path of the demo model.
 inline constexpr char kDemoModelRelPath[] = "models/demo/rwkv4-demo.pth";
@@ -19,6 +19,6 @@ inline constexpr char kDemoModelRelPath[] = "models/demo/rwkv4-demo.pth";
 // where it looked) if none exists.
 absl::StatusOr<std::string> DefaultModelPath();
 
-}  // namespace rwkv::tools
+}  // namespace rwkv::common
 
-#endif  // RWKV_TOOLS_DEFAULT_MODEL_H_
+#endif  // RWKV_COMMON_DEFAULT_MODEL_H_
