@@ -3,6 +3,7 @@
 #include <string>
 
 #include "server/http/http_errors.h"
+#include "server/http/http_request_log.h"
 #include "server/http/openai_json.h"
 
 namespace rwkv::server {
@@ -13,6 +14,7 @@ void SendJson(httplib::Response& res, const nlohmann::json& body, int status) {
 }
 
 void SendError(httplib::Response& res, const absl::Status& status) {
+  if (HttpRequestLog* log = HttpRequestLog::Current()) log->SetStatus(status);
   res.status = HttpStatusFor(status);
   if (const int after = RetryAfterSeconds(status); after > 0) {
     res.set_header("Retry-After", std::to_string(after));

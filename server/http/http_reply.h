@@ -1,6 +1,7 @@
 // Writing HTTP answers: a JSON body, or an error as OpenAI's error object
 // with its status code (http_errors.h) and, for retryable errors,
-// Retry-After. Thread-compatible (one response per call).
+// Retry-After (and the status goes into the thread's request record).
+// Thread-compatible (one response per call).
 #ifndef RWKV_SERVER_HTTP_HTTP_REPLY_H_
 #define RWKV_SERVER_HTTP_HTTP_REPLY_H_
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/http/http_reply.h"
+#include "server/http/http_request_log.h"
 #include "server/http/static_files.h"
 #include "server/quote.h"
 
@@ -118,13 +119,17 @@ void HttpServer::Route(const std::string& method, const std::string& pattern,
 void HttpServer::Dispatch(const std::string& name, Needs needs,
                           const Handler& handler, const httplib::Request& req,
                           httplib::Response& res) {
+  std::string session = req.get_header_value("X-Session-Id");
+  if (session.empty() && req.matches.size() > 1) session = req.matches[1];
+  HttpRequestLog log(metrics_, req.method, name, std::move(session));
+  HttpRequestLog::Scope scope(&log);
   // Authentication, tenants and quotas (issue 15) belong here.
   if (needs == Needs::kApp && !ready()) {
     SendError(res, NotReady(draining_.load()));
   } else {
     handler(req, res);
   }
-  metrics_->ObserveHttpRequest(req.method, name, res.status);
+  log.Finish(res.status);  // unless a stream has taken the record over
 }
 
 httplib::Server::HandlerResponse HttpServer::OnError(
@@ -145,7 +150,8 @@ httplib::Server::HandlerResponse HttpServer::OnError(
     SendError(res, absl::UnknownError(absl::StrCat("HTTP error ", code)));
     res.status = code;
   }
-  metrics_->ObserveHttpRequest(req.method, "(unrouted)", res.status);
+  HttpRequestLog log(metrics_, req.method, "(unrouted)", "");
+  log.Finish(res.status);
   return httplib::Server::HandlerResponse::Handled;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "server/http/http_reply.h"
+#include "server/http/http_request_log.h"
 
 namespace rwkv::server {
 
@@ -24,6 +25,8 @@ struct TurnResponder::State {
   // An event read but not handled yet (the first one).
   std::optional<TurnChannel::Event> pending;
   absl::Time next_probe = absl::InfinitePast();
+  // The request's record, for a stream (finished when the stream ends).
+  std::unique_ptr<HttpRequestLog> log;
   std::string text;  // the reply so far
   TurnChunk last;    // the chunk with the finish reason, once it came
   bool started = false;
@@ -71,6 +74,7 @@ void TurnResponder::Respond(bool stream, httplib::Response& res) && {
     return SendError(res, Outcome(s, *s.pending->finish));
   }
   if (!stream) return RespondWhole(s, res);
+  if (HttpRequestLog* log = HttpRequestLog::Current()) s.log = log->Defer();
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -90,6 +94,7 @@ void TurnResponder::RespondWhole(State& s, httplib::Response& res) {
       continue;
     }
     if (!e.finish->ok()) return SendError(res, Outcome(s, *e.finish));
+    if (HttpRequestLog* log = HttpRequestLog::Current()) log->SetUsage(s.last);
     return SendJson(res, s.format->Whole(s.text, s.last));
   }
 }
@@ -112,8 +117,13 @@ bool TurnResponder::Provide(State& s, httplib::DataSink& sink) {
     if (!e.chunk->text.empty()) out += s.format->StreamText(e.chunk->text);
   } else {
     s.done = true;
-    out += e.finish->ok() ? s.format->StreamEnd(s.text, s.last)
-                          : s.format->StreamError(Outcome(s, *e.finish));
+    const absl::Status outcome = Outcome(s, *e.finish);
+    out += outcome.ok() ? s.format->StreamEnd(s.text, s.last)
+                        : s.format->StreamError(outcome);
+    if (s.log != nullptr) {
+      s.log->SetUsage(s.last);
+      s.log->SetStatus(outcome);
+    }
   }
   if (s.channel->IsCancelled() &&
       absl::IsCancelled(s.channel->cancel_reason())) {
@@ -123,7 +133,10 @@ bool TurnResponder::Provide(State& s, httplib::DataSink& sink) {
     s.channel->Cancel(absl::CancelledError("the client closed the connection"));
     return false;
   }
-  if (s.done) sink.done();
+  if (s.done) {
+    sink.done();
+    if (s.log != nullptr) s.log->Finish(200);
+  }
   return true;
 }
 
