@@ -12,10 +12,11 @@ namespace rwkv::server {
 using json = nlohmann::json;
 
 CompletionFormat::CompletionFormat(Kind kind, std::string model,
-                                   bool include_usage)
+                                   bool include_usage, bool return_token_ids)
     : kind_(kind),
       model_(std::move(model)),
       include_usage_(include_usage),
+      return_token_ids_(return_token_ids),
       id_(RandomId(kind == Kind::kChat ? "chatcmpl-" : "cmpl-")),
       created_(UnixNow()) {}
 
@@ -53,8 +54,14 @@ std::string CompletionFormat::StreamStart() {
   return SseData(Chunk(std::move(choice)));
 }
 
-std::string CompletionFormat::StreamText(absl::string_view text) {
-  return SseData(Chunk(StreamChoice(text, nullptr)));
+std::string CompletionFormat::StreamChunk(const TurnChunk& chunk) {
+  if (chunk.text.empty() &&
+      !(return_token_ids_ && !chunk.token_ids.empty())) {
+    return "";
+  }
+  json choice = StreamChoice(chunk.text, nullptr);
+  if (return_token_ids_) choice["token_ids"] = chunk.token_ids;
+  return SseData(Chunk(std::move(choice)));
 }
 
 std::string CompletionFormat::StreamEnd(const std::string& /*text*/,

@@ -7,6 +7,9 @@
 // stream_options.include_usage a chunk with empty choices and the usage
 // (every other chunk then has "usage": null), and "data: [DONE]". An error
 // mid-stream is sent as data: {"error": {...}} before [DONE].
+// Extension (as vLLM's): with return_token_ids every choice also carries the
+// token ids it holds ("token_ids"), and chunks whose tokens add no text yet
+// are sent too.
 #ifndef RWKV_SERVER_HTTP_COMPLETION_FORMAT_H_
 #define RWKV_SERVER_HTTP_COMPLETION_FORMAT_H_
 
@@ -21,10 +24,11 @@ class CompletionFormat final : public ReplyFormat {
  public:
   enum class Kind { kChat, kText };
 
-  CompletionFormat(Kind kind, std::string model, bool include_usage);
+  CompletionFormat(Kind kind, std::string model, bool include_usage,
+                   bool return_token_ids = false);
 
   std::string StreamStart() override;
-  std::string StreamText(absl::string_view text) override;
+  std::string StreamChunk(const TurnChunk& chunk) override;
   std::string StreamEnd(const std::string& text,
                         const TurnChunk& last) override;
   std::string StreamError(const absl::Status& status) override;
@@ -43,6 +47,7 @@ class CompletionFormat final : public ReplyFormat {
   const Kind kind_;
   const std::string model_;
   const bool include_usage_;
+  const bool return_token_ids_;
   const std::string id_;
   const int64_t created_;
 };

@@ -92,6 +92,14 @@ absl::StatusOr<CompletionsHandler::Common> CompletionsHandler::ReadCommon(
     if (!usage.ok()) return usage.status();
     c.include_usage = usage->value_or(false);
   }
+  // Extensions (as vLLM has them): every token's id in the stream, and
+  // generation that runs to max_tokens past the end-of-text token.
+  absl::StatusOr<std::optional<bool>> ids = body.Bool("return_token_ids");
+  if (!ids.ok()) return ids.status();
+  c.return_token_ids = ids->value_or(false);
+  absl::StatusOr<std::optional<bool>> ignore_eos = body.Bool("ignore_eos");
+  if (!ignore_eos.ok()) return ignore_eos.status();
+  c.turn.ignore_eos = ignore_eos->value_or(false);
   if (absl::Status s = ReadSampling(body, c.turn.sampling); !s.ok()) return s;
   absl::StatusOr<int32_t> max_tokens =
       ReadMaxTokens(body, {"max_completion_tokens", "max_tokens"});
@@ -149,7 +157,7 @@ void CompletionsHandler::Run(const httplib::Request& req,
                              bool chat) const {
   auto format = std::make_shared<CompletionFormat>(
       chat ? CompletionFormat::Kind::kChat : CompletionFormat::Kind::kText,
-      ctx_->model, common.include_usage);
+      ctx_->model, common.include_usage, common.return_token_ids);
   const std::string session = req.get_header_value("X-Session-Id");
   if (!session.empty()) res.set_header("X-Session-Id", session);
   ChatApp* app = ctx_->app;

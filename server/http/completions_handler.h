@@ -32,6 +32,7 @@ class CompletionsHandler {
     TurnRequest turn;
     bool stream = false;
     bool include_usage = false;
+    bool return_token_ids = false;
   };
   static absl::StatusOr<Common> ReadCommon(const JsonFields& body);
   // Runs the turn (on the X-Session-Id session, or detached) and answers.

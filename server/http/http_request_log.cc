@@ -36,7 +36,9 @@ HttpRequestLog::HttpRequestLog(ServerMetrics* metrics, std::string method,
     : metrics_(metrics),
       method_(std::move(method)),
       route_(std::move(route)),
-      start_(absl::Now()) {
+      start_(absl::Now()),
+      quiet_(route_ == "/healthz" || route_ == "/readyz" ||
+             route_ == "/metrics") {
   record_.method = absl::StrCat("HTTP ", method_, " ", route_);
   record_.session_id = std::move(session_id);
 }
@@ -75,6 +77,7 @@ std::unique_ptr<HttpRequestLog> HttpRequestLog::Defer() {
   out->record_ = record_;
   out->start_ = start_;
   out->status_set_ = status_set_;
+  out->quiet_ = quiet_;
   finished_ = true;
   return out;
 }
@@ -85,7 +88,7 @@ void HttpRequestLog::Finish(int http_status) {
   if (!status_set_) record_.status_code = CodeOf(http_status);
   record_.duration = absl::Now() - start_;
   metrics_->ObserveHttpRequest(method_, route_, http_status);
-  common::LogRequest(record_);
+  if (!quiet_) common::LogRequest(record_);
 }
 
 }  // namespace rwkv::server

@@ -23,6 +23,8 @@ namespace rwkv::server {
 class HttpRequestLog {
  public:
   // `metrics` must outlive the record. `route` is the route's pattern name.
+  // Probes (/healthz, /readyz, /metrics) are counted but not logged: a
+  // scraper and an orchestrator call them every few seconds.
   HttpRequestLog(ServerMetrics* metrics, std::string method, std::string route,
                  std::string session_id);
   // Finishes with status 499 (client gone) if nothing else finished it.
@@ -65,6 +67,7 @@ class HttpRequestLog {
   absl::Time start_;
   bool status_set_ = false;
   bool finished_ = false;
+  bool quiet_ = false;
 };
 
 }  // namespace rwkv::server

@@ -20,8 +20,9 @@ class ReplyFormat {
   virtual ~ReplyFormat() = default;
   // SSE text sent before anything of the reply.
   virtual std::string StreamStart() = 0;
-  // SSE text for a piece of the reply's text (not empty).
-  virtual std::string StreamText(absl::string_view text) = 0;
+  // SSE text for a chunk of the reply ("" if there is nothing to send,
+  // e.g. tokens without text).
+  virtual std::string StreamChunk(const TurnChunk& chunk) = 0;
   // SSE text that ends a completed reply: `text` is all of it, `last` holds
   // the finish reason and usage.
   virtual std::string StreamEnd(const std::string& text,

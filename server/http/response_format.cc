@@ -87,11 +87,13 @@ std::string ResponseFormat::StreamStart() {
   return out;
 }
 
-std::string ResponseFormat::StreamText(absl::string_view text) {
+std::string ResponseFormat::StreamChunk(const TurnChunk& chunk) {
+  if (chunk.text.empty()) return "";
+  const std::string& text = chunk.text;
   return Event("response.output_text.delta", {{"item_id", message_id_},
                                               {"output_index", 0},
                                               {"content_index", 0},
-                                              {"delta", std::string(text)},
+                                              {"delta", text},
                                               {"logprobs", json::array()}});
 }
 

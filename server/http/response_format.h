@@ -36,7 +36,7 @@ class ResponseFormat final : public ReplyFormat {
   explicit ResponseFormat(Request request);
 
   std::string StreamStart() override;
-  std::string StreamText(absl::string_view text) override;
+  std::string StreamChunk(const TurnChunk& chunk) override;
   std::string StreamEnd(const std::string& text,
                         const TurnChunk& last) override;
   std::string StreamError(const absl::Status& status) override;

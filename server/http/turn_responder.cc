@@ -114,14 +114,14 @@ bool TurnResponder::Provide(State& s, httplib::DataSink& sink) {
   if (e.chunk.has_value()) {
     s.text += e.chunk->text;
     if (e.chunk->finish_reason != FinishReason::kNone) s.last = *e.chunk;
-    if (!e.chunk->text.empty()) out += s.format->StreamText(e.chunk->text);
+    out += s.format->StreamChunk(*e.chunk);
   } else {
     s.done = true;
     const absl::Status outcome = Outcome(s, *e.finish);
     out += outcome.ok() ? s.format->StreamEnd(s.text, s.last)
                         : s.format->StreamError(outcome);
     if (s.log != nullptr) {
-      s.log->SetUsage(s.last);
+      if (outcome.ok()) s.log->SetUsage(s.last);
       s.log->SetStatus(outcome);
     }
   }

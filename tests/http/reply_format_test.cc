@@ -26,6 +26,13 @@ TurnChunk Last(FinishReason reason) {
   return last;
 }
 
+TurnChunk Text(const std::string& text) {
+  TurnChunk c;
+  c.text = text;
+  c.token_ids = {1, 2};
+  return c;
+}
+
 // The data payloads of an SSE text, in order.
 std::vector<std::string> Data(const std::string& sse) {
   std::vector<std::string> out;
@@ -42,7 +49,8 @@ std::vector<std::string> Data(const std::string& sse) {
 TEST(CompletionFormatTest, ChatStreamIsOpenAIs) {
   CompletionFormat f(CompletionFormat::Kind::kChat, "m", true);
   std::string sse = f.StreamStart();
-  sse += f.StreamText(" Hi");
+  sse += f.StreamChunk(Text(" Hi"));
+  sse += f.StreamChunk(Text(""));  // tokens without text: nothing
   sse += f.StreamEnd(" Hi", Last(FinishReason::kEos));
   std::vector<std::string> data = Data(sse);
   ASSERT_EQ(data.size(), 5u);
@@ -69,12 +77,22 @@ TEST(CompletionFormatTest, ChatStreamIsOpenAIs) {
   EXPECT_EQ(first["id"], usage["id"]);
   // Without include_usage there is no usage member and no usage chunk.
   CompletionFormat plain(CompletionFormat::Kind::kChat, "m", false);
-  std::string sse2 = plain.StreamText("x");
+  std::string sse2 = plain.StreamChunk(Text("x"));
   sse2 += plain.StreamEnd("x", Last(FinishReason::kLength));
   std::vector<std::string> d2 = Data(sse2);
   ASSERT_EQ(d2.size(), 3u);
   EXPECT_FALSE(json::parse(d2[0]).contains("usage"));
   EXPECT_EQ(json::parse(d2[1])["choices"][0]["finish_reason"], "length");
+}
+
+TEST(CompletionFormatTest, ReturnTokenIdsSendsEveryTokensIds) {
+  CompletionFormat f(CompletionFormat::Kind::kText, "m", false,
+                     /*return_token_ids=*/true);
+  std::vector<std::string> data = Data(f.StreamChunk(Text("")));
+  ASSERT_EQ(data.size(), 1u);
+  json c = json::parse(data[0]);
+  EXPECT_EQ(c["choices"][0]["token_ids"], json::array({1, 2}));
+  EXPECT_EQ(c["choices"][0]["text"], "");
 }
 
 TEST(CompletionFormatTest, WholeBodiesAndErrors) {
@@ -107,7 +125,7 @@ TEST(ResponseFormatTest, StreamEventsAndTheStoredObject) {
   r.max_output_tokens = 50;
   ResponseFormat f(r);
   std::string sse = f.StreamStart();
-  sse += f.StreamText(" Hi");
+  sse += f.StreamChunk(Text(" Hi"));
   sse += f.StreamEnd(" Hi", Last(FinishReason::kStop));
   std::vector<std::string> types;
   int64_t expected_sequence = 0;
