@@ -10,8 +10,7 @@ absl::StatusOr<TargetInfo> GrpcLoadTarget::Info() {
   TargetInfo out;
   out.tokenizer = info->tokenizer();
   out.decode_steps = info->decode_steps();
-  // Rows per step over the phase: GetModelInfo counts generated tokens.
-  out.decode_rows = info->tokens_generated();
+  out.tokens_generated = info->tokens_generated();
   return out;
 }
 
@@ -41,8 +40,8 @@ absl::StatusOr<int> GrpcLoadTarget::Generate(const LoadTurn& turn,
   request.mutable_sampling()->set_temperature(
       static_cast<float>(turn.temperature));
   request.mutable_sampling()->set_seed(turn.seed);
-  absl::StatusOr<TurnResult> result = client_->Generate(
-      request, [&](const rwkv::v1::GenerateResponse& chunk) {
+  absl::StatusOr<TurnResult> result =
+      client_->Generate(request, [&](const rwkv::v1::GenerateResponse& chunk) {
         return chunk.token_ids_size() == 0 || on_tokens(chunk.token_ids_size());
       });
   if (!result.ok()) {

@@ -14,18 +14,23 @@ using json = nlohmann::json;
 
 namespace {
 
-// A value of an unlabelled sample in Prometheus text ("name value").
-int64_t MetricValue(const std::string& text, absl::string_view name) {
+// The sum of a metric's samples in Prometheus text ("name value" and
+// "name{labels} value" lines); -1 if there are none.
+int64_t MetricSum(const std::string& text, absl::string_view name) {
+  double sum = 0;
+  bool found = false;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (absl::StartsWith(line, name) && line.size() > name.size() &&
-        line[name.size()] == ' ') {
-      double v = 0;
-      if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) {
-        return static_cast<int64_t>(v);
-      }
+    if (!absl::StartsWith(line, name) || line.size() <= name.size()) continue;
+    const char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    const size_t space = line.rfind(' ');
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(space + 1), &v)) {
+      sum += v;
+      found = true;
     }
   }
-  return -1;
+  return found ? static_cast<int64_t>(sum) : -1;
 }
 
 // Reads a stream of Server-Sent Events piece by piece and hands each data
@@ -61,8 +66,8 @@ class SseParser {
 
 absl::Status HttpStatus(const httplib::Result& result, absl::string_view what) {
   if (!result) {
-    return absl::UnavailableError(absl::StrCat(
-        what, ": ", httplib::to_string(result.error())));
+    return absl::UnavailableError(
+        absl::StrCat(what, ": ", httplib::to_string(result.error())));
   }
   if (result->status >= 200 && result->status < 300) return absl::OkStatus();
   json body = json::parse(result->body, nullptr, false);
@@ -106,8 +111,10 @@ absl::StatusOr<TargetInfo> HttpLoadTarget::Info() {
   }
   httplib::Result metrics = c->Get("/metrics");
   if (absl::Status s = HttpStatus(metrics, "GET /metrics"); !s.ok()) return s;
-  info.decode_steps = MetricValue(metrics->body, "rwkv_batch_size_count");
-  info.decode_rows = MetricValue(metrics->body, "rwkv_batch_size_sum");
+  // As GetModelInfo counts them: batched steps and the tokens generated.
+  info.decode_steps = MetricSum(metrics->body, "rwkv_decode_steps_total");
+  info.tokens_generated =
+      MetricSum(metrics->body, "rwkv_generation_tokens_total");
   return info;
 }
 

@@ -2,7 +2,8 @@
 // /v1/sessions, turns as streamed POST /v1/completions on the session
 // (X-Session-Id; Server-Sent Events with the ignore_eos and return_token_ids
 // extensions, so every token is counted as on gRPC, also tokens without
-// text), the scheduler's counters from /metrics (rwkv_batch_size). One HTTP
+// text), the scheduler's counters from /metrics (decode steps, tokens
+// generated). One HTTP
 // connection per call (HTTP/1.1 has one request in flight per connection).
 // Thread-safe.
 #ifndef RWKV_CLIENT_HTTP_LOAD_TARGET_H_

@@ -264,8 +264,7 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
       r.long_prompt_tokens = long_tokens;
       r.long_prompt_ttft_ms = Ms(long_first - long_sent);
     } else if (r.errors++ == 0) {
-      r.first_error =
-          absl::StrCat("long prompt: ", long_error.message());
+      r.first_error = absl::StrCat("long prompt: ", long_error.message());
     }
   }
 
@@ -273,7 +272,8 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
   if (counters_after.ok() && counters_after->decode_steps >= 0) {
     r.server_decode_steps =
         counters_after->decode_steps - counters_before->decode_steps;
-    r.server_tokens = counters_after->decode_rows - counters_before->decode_rows;
+    r.server_tokens =
+        counters_after->tokens_generated - counters_before->tokens_generated;
     if (r.server_decode_steps > 0) {
       r.server_avg_batch = static_cast<double>(r.server_tokens) /
                            static_cast<double>(r.server_decode_steps);

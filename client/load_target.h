@@ -18,10 +18,11 @@ namespace rwkv::client {
 // The server's model and scheduler counters.
 struct TargetInfo {
   std::string tokenizer;  // "bytes", "world", "gpt-neox"
-  // Batched decode steps and the rows they computed since the server
-  // started; steps < 0: the server reports none.
+  // Batched decode steps and tokens generated since the server started
+  // (their ratio over a phase is the average batch); steps < 0: the server
+  // reports none.
   int64_t decode_steps = -1;
-  int64_t decode_rows = 0;
+  int64_t tokens_generated = 0;
 };
 
 // One streamed raw-text turn on a session.

@@ -92,8 +92,8 @@ absl::StatusOr<ResendBenchmark::Answer> ResendBenchmark::Complete(
 
 absl::StatusOr<std::vector<ResendTurnResult>> ResendBenchmark::Run(int turns) {
   std::mt19937_64 rng(std::random_device{}());
-  json history = json::array(
-      {{{"role", "system"}, {"content", TaggedSystemLine(rng)}}});
+  json history =
+      json::array({{{"role", "system"}, {"content", TaggedSystemLine(rng)}}});
   std::vector<ResendTurnResult> out;
   for (int t = 0; t < turns; ++t) {
     const std::string question = Question(t);

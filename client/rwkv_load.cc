@@ -130,8 +130,7 @@ int RunResend(const rwkv::client::LoadOptions& options) {
     std::cerr << "rwkv-load: " << target.status().message() << "\n";
     return 2;
   }
-  rwkv::client::ResendBenchmark bench(target->get(),
-                                      options.tokens_per_stream);
+  rwkv::client::ResendBenchmark bench(target->get(), options.tokens_per_stream);
   absl::StatusOr<std::vector<ResendTurnResult>> turns =
       bench.Run(options.resend_turns);
   if (!turns.ok()) {

@@ -55,8 +55,7 @@ std::string CompletionFormat::StreamStart() {
 }
 
 std::string CompletionFormat::StreamChunk(const TurnChunk& chunk) {
-  if (chunk.text.empty() &&
-      !(return_token_ids_ && !chunk.token_ids.empty())) {
+  if (chunk.text.empty() && !(return_token_ids_ && !chunk.token_ids.empty())) {
     return "";
   }
   json choice = StreamChoice(chunk.text, nullptr);

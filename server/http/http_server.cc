@@ -1,5 +1,7 @@
 #include "server/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <utility>
 
@@ -15,6 +17,8 @@ namespace rwkv::server {
 namespace {
 
 constexpr char kId[] = "([A-Za-z0-9._:-]{1,128})";
+// Connections waiting to be accepted (the kernel caps it at somaxconn).
+constexpr int kListenBacklog = 1024;
 
 absl::Status NotReady(bool draining) {
   return absl::UnavailableError(draining ? "the server is shutting down"
@@ -67,10 +71,18 @@ absl::Status HttpServer::Listen() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", listen, " (HTTP)"));
   }
+  if (!server_.SetBacklog(kListenBacklog)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", listen, " (HTTP backlog)"));
+  }
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   // stop() only works once the loop runs.
   while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
+}
+
+bool HttpServer::Server::SetBacklog(int backlog) {
+  return ::listen(svr_sock_, backlog) == 0;
 }
 
 std::string HttpServer::address() const {

@@ -117,10 +117,20 @@ class HttpServer {
   const SessionsHandler sessions_{&context_};
   const ModelsHandler models_{&context_};
 
+  // httplib's server with a longer accept queue (httplib 0.11 listens with a
+  // backlog of 5: a burst of new connections, e.g. 32 clients starting at
+  // once, overflows it and some connections fail).
+  class Server : public httplib::Server {
+   public:
+    // Re-listens on the bound socket with `backlog` (Linux takes the new
+    // value). REQUIRES: bound.
+    bool SetBacklog(int backlog);
+  };
+
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   ActiveTurns turns_;
-  httplib::Server server_;
+  Server server_;
   std::thread thread_;
   std::string host_;
   int port_ = 0;

@@ -4,6 +4,7 @@
 // and JSON formats, every error class with its HTTP code and named field,
 // client disconnects (rolled back), the Responses API chain, sessions over
 // HTTP, metrics from both fronts, readiness and shutdown, and the page.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -149,6 +150,21 @@ TEST_F(HttpE2eTest, StreamedChatIsOpenAIsServerSentEvents) {
   EXPECT_EQ(body["model"], "fake");
   EXPECT_EQ(body["choices"][0]["message"]["content"], streamed);
   EXPECT_EQ(body["usage"]["total_tokens"], prompt.size() + 6);
+}
+
+TEST_F(HttpE2eTest, ABurstOfConnectionsIsServed) {
+  // httplib 0.11 listens with a backlog of 5; the server raises it, so 64
+  // clients connecting at once are all served.
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 64; ++i) {
+    clients.emplace_back([&] {
+      httplib::Result r = Post("/v1/chat/completions", Chat("Hi", 2).dump());
+      if (r && r->status == 200) ++ok;
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 64);
 }
 
 TEST_F(HttpE2eTest, BadRequestsAre400NamingTheField) {
