@@ -19,6 +19,11 @@ absl::Status DetachedTurn::Check() const {
   return absl::OkStatus();
 }
 
+void DetachedTurn::OnPromptDone(const engine::State& state,
+                                absl::Span<const float> logits) {
+  if (cache_key_ != nullptr) cache_key_->InsertPrompt(state, logits);
+}
+
 void DetachedTurn::OnChunk(TurnChunk chunk) {
   if (cache_key_ != nullptr) cache_key_->Add(chunk);
   if (keep_.has_value()) reply_ += chunk.text;

@@ -1,8 +1,9 @@
 // DetachedTurn: the application's side of a turn that belongs to no session
 // (app_types.h, DetachedTurnRequest), handed to the scheduler as its
-// TurnSink. Chunks go to the front's stream. At the end the final state is
-// cached under the conversation's tokens (when the turn started from the
-// fresh state) and, if asked, kept as a new session; the last chunk is sent
+// TurnSink. Chunks go to the front's stream. When the turn started from the
+// fresh state, the states after its prompt and after its reply are cached
+// under the conversation's tokens (reply_cache_key.h); at the end the final
+// state is, if asked, kept as a new session; the last chunk is sent
 // only after that session is stored. An early end keeps nothing. The turn
 // stops when the client leaves (CANCELLED).
 // Used by the scheduler thread; the stream may be cancelled from any thread.
@@ -38,6 +39,8 @@ class DetachedTurn final : public TurnSink {
 
   absl::Status Check() const override;
   void OnStarted() override { stream_->OnStarted(); }
+  void OnPromptDone(const engine::State& state,
+                    absl::Span<const float> logits) override;
   void OnChunk(TurnChunk chunk) override;
   void OnComplete(engine::State final_state, absl::Span<const float> logits,
                   TurnChunk last) override;

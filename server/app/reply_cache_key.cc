@@ -6,6 +6,26 @@
 
 namespace rwkv::server {
 
+namespace {
+
+// Best effort (see the header).
+void InsertBestEffort(engine::PrefixCache* cache,
+                      const std::vector<int32_t>& key,
+                      const engine::State& state,
+                      absl::Span<const float> logits) {
+  (void)cache->Insert(
+      key, state,
+      engine::Logits(1, static_cast<int>(logits.size()),
+                     std::vector<float>(logits.begin(), logits.end())));
+}
+
+}  // namespace
+
+void ReplyCacheKey::InsertPrompt(const engine::State& state,
+                                 absl::Span<const float> logits) {
+  InsertBestEffort(cache_, key_, state, logits);
+}
+
 void ReplyCacheKey::Add(const TurnChunk& chunk) {
   reply_ids_.insert(reply_ids_.end(), chunk.token_ids.begin(),
                     chunk.token_ids.end());
@@ -31,12 +51,9 @@ void ReplyCacheKey::Insert(const engine::State& state,
   std::vector<int32_t> key = key_;
   const std::vector<int32_t> reply = ReplyKey();
   key.insert(key.end(), reply.begin(), reply.end());
-  // Best effort (see the header); the key holds exactly as many tokens as
-  // were fed (an end-of-text token is not).
-  (void)cache_->Insert(
-      key, state,
-      engine::Logits(1, static_cast<int>(logits.size()),
-                     std::vector<float>(logits.begin(), logits.end())));
+  // The key holds exactly as many tokens as were fed (an end-of-text token
+  // is not).
+  InsertBestEffort(cache_, key, state, logits);
 }
 
 }  // namespace rwkv::server

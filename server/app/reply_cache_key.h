@@ -1,7 +1,9 @@
 // ReplyCacheKey: files the state after a reply in the shared-prefix cache
 // under the conversation's tokens: the prompt's (fed from a fresh state)
-// followed by the reply's. For a chat reply, when the tokens fed spell
-// exactly the text a resent history renders the reply to
+// followed by the reply's; and the state after the prompt alone, so that a
+// resent history whose reply does not render to the tokens the model chose
+// still finds everything up to that reply. For a chat reply, when the tokens
+// fed spell exactly the text a resent history renders the reply to
 // (ConversationRenderer::RenderReply) and are as many, the rendered tokens
 // are the key, so the next request finds the state even if the model chose
 // a tokenization of its own; otherwise the tokens fed are. Best effort: a
@@ -35,6 +37,8 @@ class ReplyCacheKey {
         tokenizer_(tokenizer),
         key_(std::move(prompt)) {}
 
+  // Caches the state after the prompt (before any reply token).
+  void InsertPrompt(const engine::State& state, absl::Span<const float> logits);
   // A chunk of the reply (its ids were fed, its text sent).
   void Add(const TurnChunk& chunk);
   // Caches `state` (after the prompt and every reply token added) and the

@@ -53,6 +53,11 @@ class TurnSink {
   // The scheduler has begun feeding the prompt (the turn waited in the
   // queue until now). Once, before any chunk.
   virtual void OnStarted() {}
+  // The whole prompt has been fed: `state` holds it and `logits` are those
+  // after its last token (the first token is sampled from them next). Once,
+  // before any chunk; the state must not be kept (copy it).
+  virtual void OnPromptDone(const engine::State& state,
+                            absl::Span<const float> logits) {}
   // A piece of the reply, never the last one.
   virtual void OnChunk(TurnChunk chunk) = 0;
   // The turn ended: `final_state` holds the prompt and every reply token

@@ -53,6 +53,10 @@ class GenerateStream final : public Stream {
 
   bool OnLogits(absl::Span<const float> row,
                 Scheduler::Counters& counters) override {
+    if (!prompt_reported_) {
+      prompt_reported_ = true;
+      job_.sink->OnPromptDone(job_.state, row);
+    }
     absl::StatusOr<TurnRunner::Next> next = runner_.OnLogits(row);
     if (!next.ok()) {
       Fail(next.status());
@@ -81,6 +85,7 @@ class GenerateStream final : public Stream {
  private:
   GenerateJob job_;
   TurnRunner runner_;
+  bool prompt_reported_ = false;
 };
 
 class PrefillStream final : public Stream {

@@ -143,6 +143,27 @@ TEST_F(DetachedTurnTest, AResentConversationComputesOnlyTheNewMessage) {
   EXPECT_EQ(s->last.prompt_tokens, static_cast<int32_t>(Rendered(history)));
 }
 
+TEST_F(DetachedTurnTest, AResentReplyThatDiffersStillReusesItsPrompt) {
+  // A client that resends a reply other than the tokens the model chose
+  // (edited, or a tokenizer that spells it differently) still finds the
+  // state after the previous prompt: it computes that reply and the new
+  // message, not the whole history.
+  std::vector<ChatMessage> history = {{Role::kUser, "Hello", "m"}};
+  DetachedTurnRequest r;
+  r.turn = Chat(history, 6);
+  auto first = Run(std::move(r));
+  ASSERT_TRUE(first->status.ok());
+  const size_t prompt = Rendered(history);
+  history.push_back({Role::kAssistant, " an edited reply", "m"});
+  history.push_back({Role::kUser, "Next", "m"});
+  DetachedTurnRequest next;
+  next.turn = Chat(history, 2);
+  auto second = Run(std::move(next));
+  absl::MutexLock lock(&second->mu);
+  ASSERT_TRUE(second->status.ok()) << second->status;
+  EXPECT_EQ(second->last.cached_tokens, static_cast<int32_t>(prompt));
+}
+
 TEST_F(DetachedTurnTest, TheReplyIsTheSessionTurnsReply) {
   // The same conversation as a stateless request and as a session turn
   // gives the same greedy reply: both feed the same tokens.
@@ -224,7 +245,8 @@ TEST_F(DetachedTurnTest, ACancelledTurnKeepsNothing) {
   EXPECT_EQ(stream->status.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(app_->GetSession("kept").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(cache_->stats().inserts, inserts);
+  // Only the prompt's state, computed before the client left, was cached.
+  EXPECT_EQ(cache_->stats().inserts, inserts + 1);
 }
 
 TEST_F(DetachedTurnTest, KeepingAsATakenIdIsRefusedBeforeComputing) {
