@@ -15,22 +15,33 @@ using json = nlohmann::json;
 // of the value being parsed for error messages.
 class BoundedBuilder final : public json::json_sax_t {
  public:
-  explicit BoundedBuilder(const JsonLimits& limits) : limits_(limits) {}
+  BoundedBuilder(const JsonLimits& limits, size_t body_bytes)
+      : limits_(limits),
+        budget_(limits.bytes_per_body_byte * body_bytes + limits.extra_bytes) {}
 
-  bool null() override { return Add(json(nullptr)); }
-  bool boolean(bool v) override { return Add(json(v)); }
-  bool number_integer(number_integer_t v) override { return Add(json(v)); }
-  bool number_unsigned(number_unsigned_t v) override { return Add(json(v)); }
+  bool null() override { return Add(json(nullptr), 0); }
+  bool boolean(bool v) override { return Add(json(v), 0); }
+  bool number_integer(number_integer_t v) override { return Add(json(v), 0); }
+  bool number_unsigned(number_unsigned_t v) override { return Add(json(v), 0); }
   bool number_float(number_float_t v, const string_t&) override {
-    return Add(json(v));
+    return Add(json(v), 0);
   }
-  bool string(string_t& v) override { return Add(json(std::move(v))); }
+  bool string(string_t& v) override {
+    const size_t heap = v.size() + sizeof(string_t);
+    return Add(json(std::move(v)), heap);
+  }
   bool binary(binary_t&) override { return Fail("binary values"); }
-  bool start_object(std::size_t) override { return Open(json::object()); }
-  bool start_array(std::size_t) override { return Open(json::array()); }
+  bool start_object(std::size_t) override {
+    return Open(json::object(), sizeof(json::object_t));
+  }
+  bool start_array(std::size_t) override {
+    return Open(json::array(), sizeof(json::array_t));
+  }
   bool end_object() override { return Close(); }
   bool end_array() override { return Close(); }
   bool key(string_t& k) override {
+    // A map node: the key, its json and the tree's links.
+    if (!Charge(k.size() + sizeof(string_t) + kMapNodeBytes)) return false;
     frames_.back().key = std::move(k);
     return true;
   }
@@ -74,9 +85,25 @@ class BoundedBuilder final : public json::json_sax_t {
         absl::StrCat("the request body has ", what, Where()));
     return false;
   }
-  bool Count() {
+  // Red-black tree links and colour of a std::map node.
+  static constexpr size_t kMapNodeBytes = 32;
+
+  // Counts one more value taking `bytes` (beyond its own json) in memory.
+  bool Count(size_t bytes) {
     if (++values_ > limits_.max_values) {
       return Fail(absl::StrCat("more than ", limits_.max_values, " values"));
+    }
+    // An array element also costs its slot (twice: vector growth).
+    const bool in_array = !frames_.empty() && frames_.back().value->is_array();
+    return Charge(sizeof(json) * (in_array ? 2 : 1) + bytes);
+  }
+  bool Charge(size_t bytes) {
+    used_ += bytes;
+    if (used_ > budget_) {
+      return Fail(absl::StrCat(
+          "more structure than its size allows (it would take more than ",
+          budget_, " bytes parsed: ", limits_.bytes_per_body_byte,
+          " x the body + ", limits_.extra_bytes, ")"));
     }
     return true;
   }
@@ -96,13 +123,13 @@ class BoundedBuilder final : public json::json_sax_t {
     slot = std::move(v);
     return &slot;
   }
-  bool Add(json v) {
-    if (!Count()) return false;
+  bool Add(json v, size_t bytes) {
+    if (!Count(bytes)) return false;
     Place(std::move(v));
     return true;
   }
-  bool Open(json container) {
-    if (!Count()) return false;
+  bool Open(json container, size_t bytes) {
+    if (!Count(bytes)) return false;
     if (static_cast<int>(frames_.size()) >= limits_.max_depth) {
       return Fail(absl::StrCat("values nested deeper than ", limits_.max_depth,
                                " levels"));
@@ -124,6 +151,8 @@ class BoundedBuilder final : public json::json_sax_t {
   }
 
   const JsonLimits& limits_;
+  const size_t budget_;
+  size_t used_ = 0;
   json root_;
   std::vector<Frame> frames_;
   size_t values_ = 0;
@@ -136,7 +165,7 @@ absl::StatusOr<json> JsonBodyParser::Parse(absl::string_view body) const {
   if (body.empty()) {
     return absl::InvalidArgumentError("the request body is empty");
   }
-  BoundedBuilder builder(limits_);
+  BoundedBuilder builder(limits_, body.size());
   const bool ok = json::sax_parse(body.begin(), body.end(), &builder);
   if (!ok) {
     if (!builder.error().ok()) return builder.error();

@@ -50,6 +50,25 @@ TEST(JsonBodyParserTest, RefusesTooManyValues) {
   EXPECT_THAT(Message(r), HasSubstr("more than 100 values"));
 }
 
+TEST(JsonBodyParserTest, RefusesStructureBeyondItsMemoryBudget) {
+  // {"a0":0,"a1":0,...}: about 8 body bytes per member, far more than
+  // 4 x that in map nodes, keys and values.
+  JsonLimits limits;
+  limits.extra_bytes = 0;
+  std::string dense = "{";
+  for (int i = 0; i < 20000; ++i) {
+    dense += (i ? ",\"a" : "\"a") + std::to_string(i) + "\":0";
+  }
+  dense += "}";
+  absl::StatusOr<nlohmann::json> r = JsonBodyParser(limits).Parse(dense);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(r), HasSubstr("more structure than its size allows"));
+  // A realistic request (long message text) is far inside the budget.
+  const std::string chat = R"({"messages": [{"role": "user", "content": ")" +
+                           std::string(100000, 'x') + R"("}], "stream": true})";
+  EXPECT_TRUE(JsonBodyParser(limits).Parse(chat).ok());
+}
+
 TEST(JsonBodyParserTest, SyntaxErrorsNameTheOffsetAndField) {
   absl::StatusOr<nlohmann::json> r = JsonBodyParser().Parse(
       R"({"messages": [{"role": "user", "content": "hi"}, {"role": x}]})");
