@@ -65,7 +65,7 @@ rwkv_test(http_units_test
 
 rwkv_test(http_e2e_test
   SOURCES http/http_e2e_test.cc
-  LIBS rwkv_server rwkv_fake_engine
+  LIBS rwkv_server rwkv_fake_engine rwkv_client
   LABELS fast)
 
 # Real clients against rwkv-server (the committed demo model, one thread):

@@ -15,6 +15,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "client/http_load_target.h"
+#include "client/load_generator.h"
 #include "engine/state_file.h"
 #include "engine/tokenizer.h"
 #include "gmock/gmock.h"
@@ -530,6 +532,28 @@ TEST_F(HttpE2eTest, ServesThePageAndJsonErrorsForUnknownRoutes) {
   EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "fake");
   EXPECT_EQ(Get("/v1/models/fake")->status, 200);
   EXPECT_EQ(Get("/v1/models/gpt-4")->status, 404);
+}
+
+TEST_F(HttpE2eTest, TheLoadGeneratorRunsOverHttp) {
+  absl::StatusOr<std::unique_ptr<client::HttpLoadTarget>> target =
+      client::HttpLoadTarget::Create(server_->http_address());
+  ASSERT_TRUE(target.ok()) << target.status();
+  client::LoadOptions options;
+  options.tokens_per_stream = 20;
+  options.prompt_tokens = 6;
+  options.warmup_tokens = 2;
+  client::LoadGenerator generator(target->get(), options);
+  absl::StatusOr<client::PhaseResult> r = generator.RunPhase(3);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->errors, 0) << r->first_error;
+  EXPECT_EQ(r->turns, 3);
+  // Every token counted (the fake's bytes >= 128 add no text: the ids do).
+  EXPECT_EQ(r->tokens, 60);
+  EXPECT_EQ(r->prompt_tokens, 6);
+  EXPECT_EQ(r->inter_token_ms.count(), 57u);
+  EXPECT_GT(r->server_avg_batch, 0);
+  // Its sessions are deleted afterwards.
+  EXPECT_EQ(server_->sessions().session_count(), 0);
 }
 
 TEST_F(HttpE2eTest, CompletionsTakeARawPrompt) {
