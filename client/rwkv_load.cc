@@ -164,78 +164,13 @@ int RunResend(const rwkv::client::LoadOptions& options) {
   return 0;
 }
 
-// Runs the phases over `target`; nullopt (after a message) on failure.
-std::optional<std::vector<PhaseResult>> RunPhases(
-    LoadTarget* target, const rwkv::client::LoadOptions& options,
-    const std::vector<int>& phases) {
-  rwkv::client::LoadGenerator generator(target, options);
-  std::vector<PhaseResult> results;
-  for (int streams : phases) {
-    absl::StatusOr<PhaseResult> r = generator.RunPhase(streams);
-    if (!r.ok()) {
-      std::cerr << "rwkv-load: " << target->Describe() << ": phase with "
-                << streams << " streams failed: " << r.status().ToString()
-                << "\n";
-      return std::nullopt;
-    }
-    if (!options.json) {
-      std::cout << target->Describe() << "\n";
-      PrintPhase(*r);
-    }
-    results.push_back(*std::move(r));
-  }
-  return results;
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  rwkv::client::LoadOptions options;
-  CLI::App app("", "rwkv-load");
-  rwkv::client::AddLoadFlags(app, &options);
-  if (std::optional<int> exit =
-          rwkv::common::HandleCommandLine(app, argc, argv)) {
-    return *exit;
-  }
-  if (options.resend_turns > 0) return RunResend(options);
-
-  std::vector<int> phases = options.compare;
-  if (phases.empty()) phases.push_back(options.streams);
-  // The gRPC phases, then the HTTP ones (protocol both runs the two).
-  std::unique_ptr<rwkv::client::ChatClient> client;
-  std::unique_ptr<LoadTarget> grpc_target, http_target;
-  if (options.protocol != "http") {
-    client = rwkv::client::ChatClient::Connect(options.server);
-    grpc_target = std::make_unique<rwkv::client::GrpcLoadTarget>(
-        client.get(), options.server);
-  }
-  if (options.protocol != "grpc") {
-    absl::StatusOr<std::unique_ptr<rwkv::client::HttpLoadTarget>> http =
-        rwkv::client::HttpLoadTarget::Create(options.http_server);
-    if (!http.ok()) {
-      std::cerr << "rwkv-load: " << http.status().message() << "\n";
-      return 2;
-    }
-    http_target = *std::move(http);
-  }
-  std::vector<PhaseResult> grpc_results, http_results;
-  for (auto [target, results] :
-       {std::make_pair(grpc_target.get(), &grpc_results),
-        std::make_pair(http_target.get(), &http_results)}) {
-    if (target == nullptr) continue;
-    std::optional<std::vector<PhaseResult>> r =
-        RunPhases(target, options, phases);
-    if (!r.has_value()) return 1;
-    *results = *std::move(r);
-  }
+// The comparisons (phases, protocols, engine-only share), as text or JSON.
+void PrintResults(const rwkv::client::LoadOptions& options,
+                  const std::vector<PhaseResult>& grpc_results,
+                  const std::vector<PhaseResult>& http_results) {
   const bool both = !grpc_results.empty() && !http_results.empty();
   const std::vector<PhaseResult>& results =
       grpc_results.empty() ? http_results : grpc_results;
-  int errors = 0;
-  for (const auto* list : {&grpc_results, &http_results}) {
-    for (const PhaseResult& r : *list) errors += r.errors;
-  }
-
   const PhaseResult& last = results.back();
   const double ratio =
       results.size() > 1 && results.front().tokens_per_second > 0
@@ -312,5 +247,77 @@ int main(int argc, char** argv) {
               options.bench_tokens_per_second);
     }
   }
+}
+
+// Runs the phases over `target`; nullopt (after a message) on failure.
+std::optional<std::vector<PhaseResult>> RunPhases(
+    LoadTarget* target, const rwkv::client::LoadOptions& options,
+    const std::vector<int>& phases) {
+  rwkv::client::LoadGenerator generator(target, options);
+  std::vector<PhaseResult> results;
+  for (int streams : phases) {
+    absl::StatusOr<PhaseResult> r = generator.RunPhase(streams);
+    if (!r.ok()) {
+      std::cerr << "rwkv-load: " << target->Describe() << ": phase with "
+                << streams << " streams failed: " << r.status().ToString()
+                << "\n";
+      return std::nullopt;
+    }
+    if (!options.json) {
+      std::cout << target->Describe() << "\n";
+      PrintPhase(*r);
+    }
+    results.push_back(*std::move(r));
+  }
+  return results;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rwkv::client::LoadOptions options;
+  CLI::App app("", "rwkv-load");
+  rwkv::client::AddLoadFlags(app, &options);
+  if (std::optional<int> exit =
+          rwkv::common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
+  }
+  if (options.resend_turns > 0) return RunResend(options);
+
+  std::vector<int> phases = options.compare;
+  if (phases.empty()) phases.push_back(options.streams);
+  // The gRPC phases, then the HTTP ones (protocol both runs the two).
+  std::unique_ptr<rwkv::client::ChatClient> client;
+  std::unique_ptr<LoadTarget> grpc_target, http_target;
+  if (options.protocol != "http") {
+    client = rwkv::client::ChatClient::Connect(options.server);
+    grpc_target = std::make_unique<rwkv::client::GrpcLoadTarget>(
+        client.get(), options.server);
+  }
+  if (options.protocol != "grpc") {
+    absl::StatusOr<std::unique_ptr<rwkv::client::HttpLoadTarget>> http =
+        rwkv::client::HttpLoadTarget::Create(options.http_server);
+    if (!http.ok()) {
+      std::cerr << "rwkv-load: " << http.status().message() << "\n";
+      return 2;
+    }
+    http_target = *std::move(http);
+  }
+  std::vector<PhaseResult> grpc_results, http_results;
+  for (auto [target, results] :
+       {std::make_pair(grpc_target.get(), &grpc_results),
+        std::make_pair(http_target.get(), &http_results)}) {
+    if (target == nullptr) continue;
+    std::optional<std::vector<PhaseResult>> r =
+        RunPhases(target, options, phases);
+    if (!r.has_value()) return 1;
+    *results = *std::move(r);
+  }
+  int errors = 0;
+  for (const auto* list : {&grpc_results, &http_results}) {
+    for (const PhaseResult& r : *list) errors += r.errors;
+  }
+
+  PrintResults(options, grpc_results, http_results);
   return errors > 0 ? 1 : 0;
 }
