@@ -103,3 +103,12 @@ rwkv_test(crash_recovery_test
 target_compile_definitions(crash_recovery_test PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
 add_dependencies(crash_recovery_test rwkv-server)
+
+# store-bench: the durable store's throughput, latency, restart and bytes
+# figures through real rwkv-server processes (a program, not a test).
+add_executable(store-bench bench/store_bench.cc)
+target_link_libraries(store-bench PRIVATE rwkv_server_process rwkv_client
+  rwkv_proto gRPC::grpc++ nlohmann_json::nlohmann_json absl::strings
+  absl::time)
+target_include_directories(store-bench PRIVATE ${PROJECT_SOURCE_DIR})
+add_dependencies(store-bench rwkv-server)
