@@ -44,6 +44,8 @@ struct ChatMessage {
 struct TurnRequest {
   std::string session_id;
   std::string text;
+  // How errors name `text` of a raw turn (e.g. "prompt" over HTTP).
+  std::string text_field = "text";
   bool chat = false;
   // Chat turns only: several messages (rendered as a conversation, see
   // ConversationRenderer) instead of `text`. The assistant's turn follows.

@@ -85,6 +85,7 @@ class ChatApp {
   ModelInfo GetModelInfo() const;
   const ChatTemplate& chat_template() const { return template_; }
   const ConversationRenderer& renderer() const { return renderer_; }
+  const AppOptions& options() const { return options_; }
   const engine::Tokenizer& tokenizer() const { return prompts_.tokenizer(); }
 
  private:

@@ -1,6 +1,9 @@
 #include "server/app/conversation_renderer.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
+#include "server/app/field_error.h"
 #include "server/app/request_checks.h"
 
 namespace rwkv::server {
@@ -27,20 +30,20 @@ absl::StatusOr<std::vector<int32_t>> ConversationRenderer::Render(
     absl::Span<const ChatMessage> messages,
     absl::string_view list_field) const {
   if (messages.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(list_field, " is empty"));
+    return FieldError(list_field, "is empty");
   }
   std::vector<int32_t> out;
   for (size_t i = 0; i < messages.size(); ++i) {
     const ChatMessage& m = messages[i];
     // The byte limit first, before anything scans the text.
     if (absl::Status s = prompts_->CheckBytes(m.content, m.field); !s.ok()) {
-      return s;
+      return WithField(std::move(s), m.field);
     }
     // A reply may be empty (the model ended its turn at once).
     if (absl::Status s =
             CheckText(m.content, m.field, m.role == Role::kAssistant);
         !s.ok()) {
-      return s;
+      return WithField(std::move(s), m.field);
     }
     std::string piece;
     switch (m.role) {
@@ -59,13 +62,15 @@ absl::StatusOr<std::vector<int32_t>> ConversationRenderer::Render(
           if (absl::Status s =
                   Append(template_->assistant_prefix(), m.field, out);
               !s.ok()) {
-            return s;
+            return WithField(std::move(s), m.field);
           }
         }
         piece = template_->Reply(m.content);
         break;
     }
-    if (absl::Status s = Append(piece, m.field, out); !s.ok()) return s;
+    if (absl::Status s = Append(piece, m.field, out); !s.ok()) {
+      return WithField(std::move(s), m.field);
+    }
   }
   if (messages.back().role != Role::kUser) {
     if (absl::Status s =

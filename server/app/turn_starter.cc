@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "server/app/detached_turn.h"
+#include "server/app/field_error.h"
 #include "server/app/metered_turn_stream.h"
 #include "server/app/request_checks.h"
 #include "server/app/turn_controller.h"
@@ -41,12 +42,16 @@ absl::StatusOr<std::vector<int32_t>> TurnStarter::Prompt(
     const ChatMessage message{ChatMessage::Role::kUser, r.text, "message"};
     return d_.renderer->Render({message}, "message");
   }
+  const std::string& field = r.text_field;
   // The byte limit applies before anything scans the text.
-  if (absl::Status s = d_.prompts->CheckBytes(r.text, "text"); !s.ok()) {
-    return s;
+  if (absl::Status s = d_.prompts->CheckBytes(r.text, field); !s.ok()) {
+    return WithField(std::move(s), field);
   }
-  if (absl::Status s = CheckText(r.text, "text", false); !s.ok()) return s;
-  return d_.prompts->Tokenize(r.text, "text");
+  if (absl::Status s = CheckText(r.text, field, false); !s.ok()) return s;
+  absl::StatusOr<std::vector<int32_t>> tokens =
+      d_.prompts->Tokenize(r.text, field);
+  if (!tokens.ok()) return WithField(tokens.status(), field);
+  return tokens;
 }
 
 absl::StatusOr<GenerateJob> TurnStarter::Prepare(const TurnRequest& r) const {

@@ -76,7 +76,7 @@ absl::StatusOr<std::string> ReadPrompt(const JsonFields& body) {
 }  // namespace
 
 absl::StatusOr<CompletionsHandler::Common> CompletionsHandler::ReadCommon(
-    const JsonFields& body) {
+    const JsonFields& body, int32_t max_tokens_limit) {
   Common c;
   absl::StatusOr<std::optional<std::string>> model = body.String("model");
   if (!model.ok()) return model.status();
@@ -101,8 +101,8 @@ absl::StatusOr<CompletionsHandler::Common> CompletionsHandler::ReadCommon(
   if (!ignore_eos.ok()) return ignore_eos.status();
   c.turn.ignore_eos = ignore_eos->value_or(false);
   if (absl::Status s = ReadSampling(body, c.turn.sampling); !s.ok()) return s;
-  absl::StatusOr<int32_t> max_tokens =
-      ReadMaxTokens(body, {"max_completion_tokens", "max_tokens"});
+  absl::StatusOr<int32_t> max_tokens = ReadMaxTokens(
+      body, {"max_completion_tokens", "max_tokens"}, max_tokens_limit);
   if (!max_tokens.ok()) return max_tokens.status();
   c.turn.max_tokens = *max_tokens;
   absl::StatusOr<std::vector<std::string>> stop = ReadStop(body);
@@ -128,7 +128,8 @@ void CompletionsHandler::Chat(const httplib::Request& req,
   absl::StatusOr<std::vector<ChatMessage>> list =
       ReadMessages(*messages, "messages");
   if (!list.ok()) return SendError(res, list.status());
-  absl::StatusOr<Common> common = ReadCommon(fields);
+  absl::StatusOr<Common> common =
+      ReadCommon(fields, ctx_->app->options().max_tokens_limit);
   if (!common.ok()) return SendError(res, common.status());
   common->turn.chat = true;
   common->turn.messages = *std::move(list);
@@ -146,9 +147,11 @@ void CompletionsHandler::Text(const httplib::Request& req,
   }
   absl::StatusOr<std::string> prompt = ReadPrompt(fields);
   if (!prompt.ok()) return SendError(res, prompt.status());
-  absl::StatusOr<Common> common = ReadCommon(fields);
+  absl::StatusOr<Common> common =
+      ReadCommon(fields, ctx_->app->options().max_tokens_limit);
   if (!common.ok()) return SendError(res, common.status());
   common->turn.text = *std::move(prompt);
+  common->turn.text_field = "prompt";
   Run(req, res, *std::move(common), /*chat=*/false);
 }
 

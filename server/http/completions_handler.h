@@ -34,7 +34,9 @@ class CompletionsHandler {
     bool include_usage = false;
     bool return_token_ids = false;
   };
-  static absl::StatusOr<Common> ReadCommon(const JsonFields& body);
+  // `max_tokens_limit`: the server's (--max-tokens-limit).
+  static absl::StatusOr<Common> ReadCommon(const JsonFields& body,
+                                           int32_t max_tokens_limit);
   // Runs the turn (on the X-Session-Id session, or detached) and answers.
   void Run(const httplib::Request& req, httplib::Response& res, Common common,
            bool chat) const;

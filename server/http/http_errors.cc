@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "server/http/json_fields.h"
+#include "server/app/field_error.h"
 
 namespace rwkv::server {
 namespace {
@@ -97,7 +97,7 @@ nlohmann::json ErrorObject(const absl::Status& status) {
                           {"type", TypeFor(HttpStatusFor(status))},
                           {"param", nullptr},
                           {"code", CodeName(status.code())}};
-  if (std::optional<std::string> param = ErrorParam(status)) {
+  if (std::optional<std::string> param = ErrorField(status)) {
     error["param"] = *param;
   }
   return error;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/app/field_error.h"
 
 namespace rwkv::server {
 namespace {
@@ -52,9 +53,10 @@ class BoundedBuilder final : public json::json_sax_t {
     const size_t colon = what.find(": ");
     if (colon != std::string::npos) what = what.substr(colon + 2);
     // nlohmann counts from 1; offsets count from 0.
-    error_ = absl::InvalidArgumentError(
+    error_ = ErrorAtPath(
         absl::StrCat("the request body is not valid JSON at byte offset ",
-                     position > 0 ? position - 1 : 0, Where(), ": ", what));
+                     position > 0 ? position - 1 : 0),
+        absl::StrCat(": ", what));
     return false;
   }
 
@@ -68,8 +70,9 @@ class BoundedBuilder final : public json::json_sax_t {
     size_t index = 0;  // arrays: elements so far
   };
 
-  // " (in messages[2].content)", or "" at the top.
-  std::string Where() const {
+  // The path of the value being parsed ("messages[2].content"), or "" at
+  // the top.
+  std::string Path() const {
     std::string path;
     for (const Frame& f : frames_) {
       if (f.value->is_array()) {
@@ -78,11 +81,23 @@ class BoundedBuilder final : public json::json_sax_t {
         absl::StrAppend(&path, path.empty() ? "" : ".", f.key);
       }
     }
-    return path.empty() ? "" : absl::StrCat(" (in ", path, ")");
+    return path;
+  }
+  // INVALID_ARGUMENT "<head> (in <path>)<tail>", or "<head><tail>" at the
+  // top. The path is the error's field when it names a request parameter
+  // (the body is an object, so the path starts with a member's name).
+  absl::Status ErrorAtPath(absl::string_view head,
+                           absl::string_view tail = "") const {
+    const std::string path = Path();
+    if (path.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(head, tail));
+    }
+    absl::Status error = absl::InvalidArgumentError(
+        absl::StrCat(head, " (in ", path, ")", tail));
+    return path.front() == '[' ? error : WithField(std::move(error), path);
   }
   bool Fail(absl::string_view what) {
-    error_ = absl::InvalidArgumentError(
-        absl::StrCat("the request body has ", what, Where()));
+    error_ = ErrorAtPath(absl::StrCat("the request body has ", what));
     return false;
   }
   // Red-black tree links and colour of a std::map node.

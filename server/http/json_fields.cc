@@ -2,13 +2,10 @@
 
 #include <cmath>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace rwkv::server {
 namespace {
-
-constexpr char kParamPayload[] = "rwkv.dev/openai-param";
 
 absl::Status WrongType(absl::string_view field, absl::string_view want,
                        const nlohmann::json& got) {
@@ -17,18 +14,6 @@ absl::Status WrongType(absl::string_view field, absl::string_view want,
 }
 
 }  // namespace
-
-absl::Status FieldError(absl::string_view field, absl::string_view what) {
-  absl::Status s = absl::InvalidArgumentError(absl::StrCat(field, " ", what));
-  s.SetPayload(kParamPayload, absl::Cord(field));
-  return s;
-}
-
-std::optional<std::string> ErrorParam(const absl::Status& status) {
-  auto param = status.GetPayload(kParamPayload);
-  if (!param.has_value()) return std::nullopt;
-  return std::string(*param);
-}
 
 const char* JsonTypeName(const nlohmann::json& value) {
   switch (value.type()) {

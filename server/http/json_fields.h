@@ -2,7 +2,7 @@
 // request parsers. Absent and null members read as nullopt; a member of the
 // wrong type is INVALID_ARGUMENT naming its path ("messages[2].role must be
 // a string") with the path attached as the error's OpenAI "param"
-// (FieldError / ErrorParam). Thread-compatible; borrows the object.
+// (server/app/field_error.h). Thread-compatible; borrows the object.
 #ifndef RWKV_SERVER_HTTP_JSON_FIELDS_H_
 #define RWKV_SERVER_HTTP_JSON_FIELDS_H_
 
@@ -14,13 +14,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
+#include "server/app/field_error.h"
 
 namespace rwkv::server {
-
-// INVALID_ARGUMENT "<field> <what>", with `field` as the error's param.
-absl::Status FieldError(absl::string_view field, absl::string_view what);
-// The param FieldError attached, if any.
-std::optional<std::string> ErrorParam(const absl::Status& status);
 
 class JsonFields {
  public:

@@ -58,10 +58,10 @@ absl::Status ReadSampling(const JsonFields& body, SamplingRequest& sampling) {
 }
 
 absl::StatusOr<int32_t> ReadMaxTokens(const JsonFields& body,
-                                      const std::vector<const char*>& names) {
+                                      const std::vector<const char*>& names,
+                                      int32_t limit) {
   for (const char* name : names) {
-    absl::StatusOr<std::optional<int64_t>> n =
-        body.Integer(name, 1, std::numeric_limits<int32_t>::max());
+    absl::StatusOr<std::optional<int64_t>> n = body.Integer(name, 1, limit);
     if (!n.ok()) return n.status();
     if (n->has_value()) return static_cast<int32_t>(**n);
   }

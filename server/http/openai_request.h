@@ -36,9 +36,10 @@ absl::Status RejectUnsupported(const JsonFields& body,
 // extension top_k into `sampling`.
 absl::Status ReadSampling(const JsonFields& body, SamplingRequest& sampling);
 
-// The first of `names` present, as max_tokens (>= 1); 0 if none is.
+// The first of `names` present, as max_tokens in [1, limit]; 0 if none is.
 absl::StatusOr<int32_t> ReadMaxTokens(const JsonFields& body,
-                                      const std::vector<const char*>& names);
+                                      const std::vector<const char*>& names,
+                                      int32_t limit);
 
 // "stop": a string or an array of strings.
 absl::StatusOr<std::vector<std::string>> ReadStop(const JsonFields& body);

@@ -100,8 +100,8 @@ absl::StatusOr<ResponsesHandler::Parsed> ResponsesHandler::Parse(
   if (!messages.ok()) return messages.status();
   TurnRequest& turn = p.request.turn;
   if (absl::Status s = ReadSampling(body, turn.sampling); !s.ok()) return s;
-  absl::StatusOr<int32_t> max_tokens =
-      ReadMaxTokens(body, {"max_output_tokens"});
+  absl::StatusOr<int32_t> max_tokens = ReadMaxTokens(
+      body, {"max_output_tokens"}, ctx_->app->options().max_tokens_limit);
   if (!max_tokens.ok()) return max_tokens.status();
   turn.chat = true;
   turn.messages = *std::move(messages);

@@ -182,13 +182,13 @@ TEST_F(HttpE2eTest, BadRequestsAre400NamingTheField) {
       {R"({"messages": []})", "messages is empty", "messages"},
       {R"({"model": "m"})", "messages is missing", "messages"},
       {R"({"messages": [{"role": "user", "content": ""}]})",
-       "messages[0].content is empty", ""},
+       "messages[0].content is empty", "messages[0].content"},
       {R"({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"})",
        "temperature must be a number, got a string", "temperature"},
       {R"({"messages": [{"role": "user", "content": "x"}], "stream": 1})",
        "stream must be a boolean", "stream"},
       {"{\"messages\": [{\"role\": \"user\", \"content\": \"\xc3\x28\"}]}",
-       "(in messages[0].content)", ""},
+       "(in messages[0].content)", "messages[0].content"},
       {R"({"messages": [{"role": "user", "content": "x"}], "n": 2})",
        "n is not supported: one choice per request", "n"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": [{}]})",
@@ -196,7 +196,13 @@ TEST_F(HttpE2eTest, BadRequestsAre400NamingTheField) {
       {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})",
        "logprobs is not supported", "logprobs"},
       {R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 99999})",
-       "max_tokens must be in [0, 4096]", ""},
+       "max_tokens must be at most 4096", "max_tokens"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "stop": [1]})",
+       "stop[0] must be a string", "stop[0]"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "stream": true,
+           "stream_options": {"include_usage": "yes"}})",
+       "stream_options.include_usage must be a boolean",
+       "stream_options.include_usage"},
       {std::string(40, '[') + std::string(40, ']'), "nested deeper than 32",
        ""},
       {"{\"messages\": \"" + big + "\"}", "larger than the limit of 65536", ""},
@@ -565,6 +571,11 @@ TEST_F(HttpE2eTest, CompletionsTakeARawPrompt) {
   EXPECT_EQ(body["object"], "text_completion");
   EXPECT_EQ(body["usage"]["prompt_tokens"], 16);
   EXPECT_EQ(Post("/v1/completions", R"({"prompt": [1, 2]})")->status, 400);
+  httplib::Result empty = Post("/v1/completions", R"({"prompt": ""})");
+  EXPECT_EQ(empty->status, 400);
+  json error = json::parse(empty->body)["error"];
+  EXPECT_EQ(error["message"], "prompt is empty");
+  EXPECT_EQ(error["param"], "prompt");
   EXPECT_EQ(Post("/v1/completions", R"({"prompt": "x", "echo": true})")->status,
             400);
 }

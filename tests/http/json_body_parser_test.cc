@@ -3,10 +3,12 @@
 // and the field being parsed.
 #include "server/http/json_body_parser.h"
 
+#include <optional>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/app/field_error.h"
 
 namespace rwkv::server {
 namespace {
@@ -75,6 +77,7 @@ TEST(JsonBodyParserTest, SyntaxErrorsNameTheOffsetAndField) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(r), HasSubstr("not valid JSON at byte offset 58"));
   EXPECT_THAT(Message(r), HasSubstr("(in messages[1].role)"));
+  EXPECT_EQ(ErrorField(r.status()), "messages[1].role");
   EXPECT_THAT(Message(JsonBodyParser().Parse("")), HasSubstr("body is empty"));
   EXPECT_THAT(Message(JsonBodyParser().Parse("{} x")),
               HasSubstr("not valid JSON"));
@@ -86,6 +89,9 @@ TEST(JsonBodyParserTest, InvalidUtf8IsRefusedInItsField) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(r), HasSubstr("UTF-8"));
   EXPECT_THAT(Message(r), HasSubstr("(in messages[0].content)"));
+  EXPECT_EQ(ErrorField(r.status()), "messages[0].content");
+  // At the top there is no field to name.
+  EXPECT_EQ(ErrorField(JsonBodyParser().Parse("\xff").status()), std::nullopt);
   // A lone surrogate escape is not text either.
   EXPECT_THAT(Message(JsonBodyParser().Parse(R"({"a": "\ud800"})")),
               HasSubstr("surrogate"));

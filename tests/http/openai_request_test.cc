@@ -41,7 +41,7 @@ TEST(OpenAiRequestTest, BadMessagesNameTheField) {
         ReadMessages(json::parse(text), "messages");
     EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
     return std::string(m.status().message()) + " | param " +
-           ErrorParam(m.status()).value_or("none");
+           ErrorField(m.status()).value_or("none");
   };
   EXPECT_THAT(error("[]"), HasSubstr("messages is empty | param messages"));
   EXPECT_THAT(error("{}"), HasSubstr("messages must be an array of messages, "
@@ -74,7 +74,8 @@ TEST(OpenAiRequestTest, ReadsSamplingLimitsAndStops) {
   EXPECT_EQ(*s.presence_penalty, -1);
   EXPECT_EQ(*s.frequency_penalty, 1.5f);
   EXPECT_EQ(*s.top_k, 4);
-  EXPECT_EQ(*ReadMaxTokens(f, {"max_completion_tokens", "max_tokens"}), 9);
+  EXPECT_EQ(*ReadMaxTokens(f, {"max_completion_tokens", "max_tokens"}, 4096),
+            9);
   EXPECT_EQ(*ReadStop(f), (std::vector<std::string>{"a", "b"}));
   json one = json::parse(R"({"stop": "x"})");
   EXPECT_EQ(*ReadStop(JsonFields(one, "")), std::vector<std::string>{"x"});
@@ -95,10 +96,17 @@ TEST(OpenAiRequestTest, BadValuesNameTheField) {
   EXPECT_EQ(sampling_error(R"({"seed": -1})"),
             "seed must be in [0, 9223372036854775807], got -1");
   json zero = json::parse(R"({"max_tokens": 0})");
-  EXPECT_THAT(std::string(ReadMaxTokens(JsonFields(zero, ""), {"max_tokens"})
-                              .status()
-                              .message()),
-              HasSubstr("max_tokens must be in [1, "));
+  EXPECT_THAT(
+      std::string(ReadMaxTokens(JsonFields(zero, ""), {"max_tokens"}, 4096)
+                      .status()
+                      .message()),
+      HasSubstr("max_tokens must be in [1, 4096]"));
+  json big = json::parse(R"({"max_output_tokens": 4097})");
+  absl::Status over =
+      ReadMaxTokens(JsonFields(big, ""), {"max_output_tokens"}, 4096).status();
+  EXPECT_EQ(std::string(over.message()),
+            "max_output_tokens must be at most 4096");
+  EXPECT_EQ(ErrorField(over), "max_output_tokens");
   json stop = json::parse(R"({"stop": ["a", 1]})");
   EXPECT_EQ(std::string(ReadStop(JsonFields(stop, "")).status().message()),
             "stop[1] must be a string, got a number");
@@ -112,7 +120,7 @@ TEST(OpenAiRequestTest, UnsupportedParametersAreRefusedByName) {
   json two = json::parse(R"({"n": 2})");
   absl::Status s = RejectUnsupported(JsonFields(two, ""), list);
   EXPECT_EQ(s.message(), "n is not supported: one choice per request");
-  EXPECT_EQ(ErrorParam(s), "n");
+  EXPECT_EQ(ErrorField(s), "n");
 }
 
 TEST(HttpErrorsTest, CodesAndErrorObjects) {

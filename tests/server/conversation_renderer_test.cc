@@ -12,6 +12,7 @@
 #include "engine/tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/app/field_error.h"
 #include "tests/testing/shared_data.h"
 
 namespace rwkv::server {
@@ -88,21 +89,26 @@ TEST(ConversationRendererTest, ErrorsNameTheField) {
              /*max_tokens=*/40);
   EXPECT_THAT(std::string(r.Render({}).status().message()),
               HasSubstr("messages is empty"));
+  EXPECT_EQ(ErrorField(r.Render({}).status()), "messages");
   absl::Status s =
       r.Render({ChatMessage{Role::kUser, "", "messages[3].content"}}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("messages[3].content is empty"));
+  // The field is also attached (the HTTP front's "param").
+  EXPECT_EQ(ErrorField(s), "messages[3].content");
   s = r.Render({ChatMessage{Role::kSystem, "\xc3(", "messages[0].content"}})
           .status();
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("messages[0].content is not valid UTF-8"));
+  EXPECT_EQ(ErrorField(s), "messages[0].content");
   s = r.Render({ChatMessage{Role::kUser, std::string(20, 'a'), "m0"},
                 ChatMessage{Role::kAssistant, " b", "messages[1].content"}})
           .status();
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("conversation is too long: more than 40 tokens at "
                         "messages[1].content"));
+  EXPECT_EQ(ErrorField(s), "messages[1].content");
 }
 
 // The prefix property, checked with the GPT-NeoX BPE tokenizer, which merges
