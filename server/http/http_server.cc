@@ -167,11 +167,42 @@ httplib::Server::HandlerResponse HttpServer::OnError(
   return httplib::Server::HandlerResponse::Handled;
 }
 
+httplib::Server::HandlerResponse HttpServer::RefuseUnboundedBody(
+    const httplib::Request& req, httplib::Response& res) {
+  absl::Status refusal;
+  int code = 0;
+  const std::string encoding = req.get_header_value("Content-Encoding");
+  if (!encoding.empty() && encoding != "identity") {
+    refusal = absl::InvalidArgumentError(
+        absl::StrCat("request bodies with Content-Encoding ", Quote(encoding),
+                     " are not accepted; send the body uncompressed"));
+    code = 415;
+  } else if (req.has_header("Transfer-Encoding")) {
+    refusal = absl::InvalidArgumentError(
+        "a request body must come with a Content-Length (chunked transfer "
+        "encoding is not accepted)");
+    code = 411;
+  } else {
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+  SendError(res, refusal);
+  res.status = code;
+  // The body was not read: the connection cannot carry another request.
+  res.set_header("Connection", "close");
+  HttpRequestLog log(metrics_, req.method, "(refused)", "");
+  log.Finish(res.status);
+  return httplib::Server::HandlerResponse::Handled;
+}
+
 void HttpServer::RegisterRoutes() {
   server_.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         return OnError(req, res);
       }));
+  server_.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        return RefuseUnboundedBody(req, res);
+      });
   Route("GET", "/healthz", "/healthz", Needs::kNothing,
         [](const httplib::Request&, httplib::Response& res) {
           SendJson(res, {{"status", "ok"}});

@@ -104,6 +104,13 @@ class HttpServer {
   // body too large).
   httplib::Server::HandlerResponse OnError(const httplib::Request& req,
                                            httplib::Response& res);
+  // Before any body is read: refuses bodies whose size cannot be bounded
+  // up front. httplib 0.11 applies the body limit to a Content-Length body
+  // only; a chunked body (411 Length Required) would be read whole, and a
+  // gzip or brotli body (415) is decompressed whole (a small body can
+  // expand a thousandfold).
+  httplib::Server::HandlerResponse RefuseUnboundedBody(
+      const httplib::Request& req, httplib::Response& res);
   bool ready() const { return ready_.load() && !draining_.load(); }
 
   // Constant after construction.

@@ -223,6 +223,46 @@ TEST_F(HttpE2eTest, BadRequestsAre400NamingTheField) {
   }
 }
 
+TEST_F(HttpE2eTest, BodiesOfUnboundedSizeAreRefusedBeforeReading) {
+  // Chunked: httplib would read it whole, past --http-max-body-bytes; the
+  // server wants a Content-Length (411). 80 KiB over a 64 KiB limit.
+  const std::string big =
+      json{{"messages",
+            {{{"role", "user"}, {"content", std::string(80 << 10, 'x')}}}}}
+          .dump();
+  httplib::Result chunked = Client()->Post(
+      "/v1/chat/completions", httplib::Headers{},
+      [&](size_t offset, httplib::DataSink& sink) {
+        if (offset < big.size()) {
+          sink.write(big.data() + offset,
+                     std::min<size_t>(4096, big.size() - offset));
+        } else {
+          sink.done();
+        }
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 411);
+  json e = json::parse(chunked->body)["error"];
+  EXPECT_THAT(e["message"].get<std::string>(),
+              HasSubstr("must come with a Content-Length"));
+  EXPECT_EQ(e["type"], "invalid_request_error");
+  // Compressed: httplib would decompress it whole (415).
+  httplib::Result gzip = Post("/v1/chat/completions", Chat("Hi", 2).dump(),
+                              {{"Content-Encoding", "gzip"}});
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(gzip->status, 415);
+  EXPECT_THAT(gzip->body,
+              HasSubstr("Content-Encoding 'gzip' are not accepted"));
+  EXPECT_EQ(engine_->tokens_fed(), 0);
+  // Counted, and the server goes on serving.
+  EXPECT_THAT(Metrics(),
+              HasSubstr("rwkv_http_requests_total{code=\"411\",method=\"POST\","
+                        "route=\"(refused)\"} 1"));
+  EXPECT_EQ(Post("/v1/chat/completions", Chat("Hi", 2).dump())->status, 200);
+}
+
 TEST_F(HttpE2eTest, SessionErrorsAre404And409) {
   httplib::Result res = Post("/v1/chat/completions", Chat("Hi", 4).dump(),
                              {{"X-Session-Id", "nobody"}});
