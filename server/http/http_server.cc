@@ -185,11 +185,13 @@ httplib::Server::HandlerResponse HttpServer::RefuseUnboundedBody(
   } else {
     return httplib::Server::HandlerResponse::Unhandled;
   }
+  HttpRequestLog log(metrics_, req.method, "(refused)", "");
+  HttpRequestLog::Scope scope(&log);
   SendError(res, refusal);
   res.status = code;
-  // The body was not read: the connection cannot carry another request.
+  // The body was not read: the client must not send another request on
+  // this connection.
   res.set_header("Connection", "close");
-  HttpRequestLog log(metrics_, req.method, "(refused)", "");
   log.Finish(res.status);
   return httplib::Server::HandlerResponse::Handled;
 }

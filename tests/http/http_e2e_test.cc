@@ -4,6 +4,11 @@
 // and JSON formats, every error class with its HTTP code and named field,
 // client disconnects (rolled back), the Responses API chain, sessions over
 // HTTP, metrics from both fronts, readiness and shutdown, and the page.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -110,6 +115,24 @@ class HttpE2eTest : public ::testing::Test {
     return Session(id);
   }
   std::string Metrics() { return Get("/metrics")->body; }
+  // Sends `request` in one write on a new connection and returns all the
+  // server sends back until it closes.
+  std::string RawExchange(const std::string& request) const {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->http_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        write(fd, request.data(), request.size()) ==
+            static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+    }
+    close(fd);
+    return out;
+  }
 
   FakeEngine* engine_ = nullptr;
   std::unique_ptr<RwkvServer> server_;
@@ -225,26 +248,19 @@ TEST_F(HttpE2eTest, BadRequestsAre400NamingTheField) {
 
 TEST_F(HttpE2eTest, BodiesOfUnboundedSizeAreRefusedBeforeReading) {
   // Chunked: httplib would read it whole, past --http-max-body-bytes; the
-  // server wants a Content-Length (411). 80 KiB over a 64 KiB limit.
-  const std::string big =
-      json{{"messages",
-            {{{"role", "user"}, {"content", std::string(80 << 10, 'x')}}}}}
-          .dump();
-  httplib::Result chunked = Client()->Post(
-      "/v1/chat/completions", httplib::Headers{},
-      [&](size_t offset, httplib::DataSink& sink) {
-        if (offset < big.size()) {
-          sink.write(big.data() + offset,
-                     std::min<size_t>(4096, big.size() - offset));
-        } else {
-          sink.done();
-        }
-        return true;
-      },
-      "application/json");
-  ASSERT_TRUE(chunked);
-  EXPECT_EQ(chunked->status, 411);
-  json e = json::parse(chunked->body)["error"];
+  // server wants a Content-Length (411). Sent in one write on a raw socket
+  // that asks to close after the answer, so the server has it all before it
+  // answers (a client still writing a big body when the connection closes
+  // sees it reset).
+  const std::string body = Chat("Hi", 2).dump();
+  const std::string answer = RawExchange(absl::StrCat(
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n",
+      absl::Hex(body.size()), "\r\n", body, "\r\n0\r\n\r\n"));
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 411 "));
+  const json e =
+      json::parse(answer.substr(answer.find("\r\n\r\n") + 4))["error"];
   EXPECT_THAT(e["message"].get<std::string>(),
               HasSubstr("must come with a Content-Length"));
   EXPECT_EQ(e["type"], "invalid_request_error");
