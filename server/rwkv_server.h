@@ -1,12 +1,20 @@
 // RwkvServer: one running rwkv-server: the engine, tokenizer, session store
-// and sessions, scheduler, application layer, ChatService, the standard
-// health service and server reflection, wired together and listening. Used by
+// and sessions, scheduler, application layer, and its two fronts over that
+// one application layer: gRPC (ChatService, the standard health service and
+// server reflection) and HTTP (the OpenAI-compatible API, the web page,
+// /metrics, /healthz, /readyz), wired together and listening. Used by
 // main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
-// port()).
+// port() / http_port()).
 //
-// Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
-// give running streams `grace` to finish, then cancel them (their turns are
-// rolled back); stop the scheduler; the engine goes last (destructor).
+// Start-up in two steps, so that HTTP probes answer while a model loads:
+// Listen() binds the HTTP front (/healthz 200, /readyz 503, /metrics), then
+// Serve() takes the loaded engine, wires the rest and starts gRPC; /readyz
+// turns 200. Start() does both.
+//
+// Shutdown order (Shutdown()): health NOT_SERVING and /readyz 503, new HTTP
+// API requests 503; stop accepting gRPC calls and give running streams of
+// both fronts `grace` to finish, then cancel them (their turns are rolled
+// back); stop the scheduler; the engine goes last (destructor).
 // Thread-safe: Shutdown() may be called from any thread, once or more.
 #ifndef RWKV_SERVER_RWKV_SERVER_H_
 #define RWKV_SERVER_RWKV_SERVER_H_
@@ -24,6 +32,8 @@
 #include "grpcpp/grpcpp.h"
 #include "server/app/app_options.h"
 #include "server/app/chat_app.h"
+#include "server/http/http_server.h"
+#include "server/metrics/server_metrics.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
 #include "server/session/redis_session_store.h"
@@ -36,6 +46,8 @@ namespace rwkv::server {
 struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
   std::string listen = "127.0.0.1:50051";
+  // The HTTP front; http.listen "" disables it.
+  HttpOptions http;
   // Where sessions are kept: "rocksdb" (durable, on disk under
   // rocksdb.dir: every acknowledged change survives a crash),
   // "redis://HOST:PORT[/DB]" (shared by every replica using that Redis:
@@ -57,11 +69,21 @@ struct ServerOptions {
 
 class RwkvServer {
  public:
-  // Starts serving. Errors: a bad initial state file, a listen address that
-  // cannot be bound (UNAVAILABLE).
+  // Starts serving: Listen() then Serve(). Errors: a bad initial state file,
+  // a listen address that cannot be bound (UNAVAILABLE).
   static absl::StatusOr<std::unique_ptr<RwkvServer>> Start(
       std::unique_ptr<engine::Engine> engine,
       std::unique_ptr<engine::Tokenizer> tokenizer, ServerOptions options);
+  // Binds the HTTP front (if enabled) before there is a model.
+  static absl::StatusOr<std::unique_ptr<RwkvServer>> Listen(
+      ServerOptions options);
+  // Wires `engine` and `tokenizer` into the server and starts gRPC; the
+  // HTTP front then serves the API. `options` replace Listen()'s (except
+  // the HTTP listener's, already bound), so facts learnt while loading
+  // (model path, device) can be added. Call once, after Listen().
+  absl::Status Serve(std::unique_ptr<engine::Engine> engine,
+                     std::unique_ptr<engine::Tokenizer> tokenizer,
+                     ServerOptions options);
   // Shuts down (zero grace) if still running.
   ~RwkvServer();
 
@@ -70,6 +92,12 @@ class RwkvServer {
 
   int port() const { return port_; }
   std::string address() const;
+  // The HTTP front's port and host:port (0 and "" when it is disabled).
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
+  std::string http_address() const {
+    return http_ != nullptr ? http_->address() : "";
+  }
+  ServerMetrics& metrics() { return *metrics_; }
   const engine::Engine& engine() const { return *engine_; }
   SessionManager& sessions() { return *sessions_; }
   Scheduler& scheduler() { return *scheduler_; }
@@ -77,8 +105,18 @@ class RwkvServer {
 
  private:
   RwkvServer() = default;
+  // Loads the --initial-state files into options_.app.
+  absl::Status LoadInitialStates();
+  // Opens the session store options_.store names.
+  absl::Status OpenStore();
+  absl::Status OpenRedisStore();
+  // Builds the gRPC server and starts it.
+  absl::Status StartGrpc();
 
-  // Destroyed in reverse order: the gRPC server first, the engine last.
+  ServerOptions options_;
+  // Destroyed in reverse order: the fronts first, the engine, then the
+  // metrics last.
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<engine::Engine> engine_;
   std::shared_ptr<const engine::Model> model_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
@@ -89,6 +127,7 @@ class RwkvServer {
   std::unique_ptr<ChatApp> app_;
   std::unique_ptr<ChatService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;
   std::string host_;
   int port_ = 0;
 

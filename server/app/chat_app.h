@@ -26,8 +26,11 @@
 #include "server/app/app_options.h"
 #include "server/app/app_types.h"
 #include "server/app/chat_template.h"
+#include "server/app/conversation_renderer.h"
 #include "server/app/prefix_prefill.h"
 #include "server/app/prompt_tokenizer.h"
+#include "server/app/turn_metrics.h"
+#include "server/app/turn_starter.h"
 #include "server/sched/scheduler.h"
 #include "server/session/session_manager.h"
 
@@ -39,11 +42,14 @@ class ChatApp {
   using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
   using StatusCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // `prefix_cache` may be null (no caching).
+  // `prefix_cache` may be null (no caching); `metrics` too (turns are not
+  // measured).
   ChatApp(std::shared_ptr<const engine::Model> model,
           const engine::Tokenizer* tokenizer, SessionManager* sessions,
           Scheduler* scheduler, engine::PrefixCache* prefix_cache,
-          AppOptions options);
+          AppOptions options, TurnMetrics* metrics = nullptr);
+  ChatApp(const ChatApp&) = delete;
+  ChatApp& operator=(const ChatApp&) = delete;
 
   // Sessions.
   void CreateSession(CreateSessionRequest request, Callback<SessionInfo> done);
@@ -55,9 +61,14 @@ class ChatApp {
   void TouchSession(const std::string& id, int64_t ttl_seconds,
                     Callback<SessionInfo> done);
 
-  // A Generate/Chat turn; its output and end go to `stream` (errors found
-  // before it starts too).
+  // A Generate/Chat turn on a session; its output and end go to `stream`
+  // (errors found before it starts too).
   void StartTurn(TurnRequest request, std::shared_ptr<TurnStream> stream);
+  // A turn that belongs to no session (see DetachedTurnRequest): stateless
+  // requests that resend a whole conversation, and turns continued from a
+  // stored state that keep their result as a new session.
+  void StartDetachedTurn(DetachedTurnRequest request,
+                         std::shared_ptr<TurnStream> stream);
 
   // State tools.
   void ForkSession(ForkRequest request, Callback<SessionInfo> done);
@@ -73,6 +84,9 @@ class ChatApp {
 
   ModelInfo GetModelInfo() const;
   const ChatTemplate& chat_template() const { return template_; }
+  const ConversationRenderer& renderer() const { return renderer_; }
+  const AppOptions& options() const { return options_; }
+  const engine::Tokenizer& tokenizer() const { return prompts_.tokenizer(); }
 
  private:
   // The state a new session starts from before its prefix: parsed bytes,
@@ -84,9 +98,6 @@ class ChatApp {
   };
   // Takes request.initial_state's bytes (parsed in place, never copied).
   absl::StatusOr<Base> ResolveBase(CreateSessionRequest& request) const;
-  // The session's state after a turn's checks; then queues the turn.
-  absl::Status SubmitTurn(const TurnRequest& request,
-                          std::shared_ptr<TurnStream> stream);
   // Checks a request that creates a session with `id`.
   absl::StatusOr<absl::Duration> CheckNewSession(const std::string& id,
                                                  absl::string_view id_field,
@@ -106,6 +117,8 @@ class ChatApp {
   const PrefixPrefill prefill_;
   // The fresh state plain sessions start from (shared, immutable).
   const StatePtr fresh_state_;
+  const ConversationRenderer renderer_;
+  TurnStarter turns_;
 };
 
 }  // namespace rwkv::server

@@ -6,11 +6,9 @@ namespace rwkv::server {
 
 TurnController::TurnController(SessionLease lease,
                                std::shared_ptr<TurnStream> stream,
-                               engine::PrefixCache* cache,
-                               std::vector<int32_t> cache_key)
+                               std::unique_ptr<ReplyCacheKey> cache_key)
     : lease_(std::move(lease)),
       stream_(std::move(stream)),
-      cache_(cache_key.empty() ? nullptr : cache),
       cache_key_(std::move(cache_key)) {}
 
 absl::Status TurnController::Check() const {
@@ -21,25 +19,16 @@ absl::Status TurnController::Check() const {
 }
 
 void TurnController::OnChunk(TurnChunk chunk) {
-  if (cache_ != nullptr) {
-    cache_key_.insert(cache_key_.end(), chunk.token_ids.begin(),
-                      chunk.token_ids.end());
-  }
+  if (cache_key_ != nullptr) cache_key_->Add(chunk);
   stream_->OnChunk(std::move(chunk));
 }
 
 void TurnController::OnComplete(engine::State final_state,
                                 absl::Span<const float> logits,
                                 TurnChunk last) {
-  if (cache_ != nullptr) {
-    cache_key_.insert(cache_key_.end(), last.token_ids.begin(),
-                      last.token_ids.end());
-    // Best effort: a full or too small cache just does not keep it. The
-    // key holds exactly the tokens fed (an end-of-text token is not).
-    (void)cache_->Insert(
-        cache_key_, final_state,
-        engine::Logits(1, static_cast<int>(logits.size()),
-                       std::vector<float>(logits.begin(), logits.end())));
+  if (cache_key_ != nullptr) {
+    cache_key_->Add(last);
+    cache_key_->Insert(final_state, logits);
   }
   lease_.Commit(
       std::make_shared<const engine::State>(std::move(final_state)),
