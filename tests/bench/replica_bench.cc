@@ -37,6 +37,7 @@
 #include "absl/time/clock.h"
 #include "client/chat_client.h"
 #include "client/latency_stats.h"
+#include "client/grpc_load_target.h"
 #include "client/load_generator.h"
 #include "common/cli_parse.h"
 #include "engine/rwkv_engine.h"
@@ -366,7 +367,8 @@ absl::StatusOr<client::PhaseResult> Load(const BenchOptions& o,
   lo.warmup_tokens = 4;
   lo.duration_seconds = o.seconds;
   auto c = client::ChatClient::Connect(address);
-  client::LoadGenerator gen(c.get(), lo);
+  client::GrpcLoadTarget target(c.get(), address);
+  client::LoadGenerator gen(&target, lo);
   return gen.RunPhase(o.streams);
 }
 
