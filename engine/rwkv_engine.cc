@@ -496,8 +496,24 @@ absl::StatusOr<Logits> RwkvEngine::Forward(absl::Span<const int32_t> tokens,
   if (model_->fast_cpu()) {
     State* one = &state;
     return internal::CatchTorch("forward", [&]() -> absl::StatusOr<Logits> {
-      return ForwardFused(tokens, absl::MakeConstSpan(&one, 1),
-                          static_cast<int64_t>(tokens.size()));
+      // The fused step updates the state in place: keep a copy (a few
+      // hundred KB, next to the weights streamed per token) so that
+      // non-finite logits leave the state as it was, as on the other path.
+      StateImpl* impl = StateAccess::Get(state);
+      std::vector<at::Tensor> before;
+      before.reserve(impl->tensors.size());
+      for (const at::Tensor& t : impl->tensors) before.push_back(t.clone());
+      const int64_t count = impl->token_count;
+      absl::StatusOr<Logits> out =
+          ForwardFused(tokens, absl::MakeConstSpan(&one, 1),
+                       static_cast<int64_t>(tokens.size()));
+      if (!out.ok()) return out;
+      if (absl::Status finite = out->CheckRowFinite(0); !finite.ok()) {
+        impl->tensors = std::move(before);
+        impl->token_count = count;
+        return finite;
+      }
+      return out;
     });
   }
   return internal::CatchTorch("forward", [&]() -> absl::StatusOr<Logits> {

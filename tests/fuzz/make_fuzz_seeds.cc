@@ -155,9 +155,25 @@ void StateSeeds() {
   rwkv::engine::EngineOptions options;
   options.num_threads = 1;
   auto engine = *rwkv::engine::RwkvEngine::CreateRandom(spec, options);
-  rwkv::engine::State state = engine->NewState();
-  const std::vector<int32_t> tokens = {1, 2, 3};
-  (void)engine->Forward(tokens, state);
+  // The state's values come from an exact formula, not from a forward: the
+  // seeds must be the same bytes on every CPU (the fused forward's rounding
+  // differs between AVX-512 and the portable path).
+  const std::vector<std::string> names = engine->NewState().ComponentNames();
+  std::vector<std::vector<float>> values(names.size());
+  std::vector<TensorToWrite> tensors;
+  for (size_t i = 0; i < names.size(); ++i) {
+    for (int k = 0; k < 32; ++k) {
+      values[i].push_back(
+          static_cast<float>((k * 37 + static_cast<int>(i) * 11) % 97) / 64.0f);
+    }
+    tensors.push_back({names[i],
+                       DType::kFloat32,
+                       {2, 16},
+                       values[i].data(),
+                       values[i].size() * sizeof(float)});
+  }
+  rwkv::engine::State state = *rwkv::engine::ParseState(
+      *rwkv::engine::SerializePth(tensors), "seed", engine->model());
   using rwkv::engine::StateDtype;
   Write("state_file", "fp32.pt",
         *rwkv::engine::SerializeState(state, StateDtype::kFloat32));
@@ -166,19 +182,6 @@ void StateSeeds() {
   Write("state_file", "bf16.pt",
         *rwkv::engine::SerializeState(state, StateDtype::kBFloat16));
   // The same components as a .safetensors file without metadata.
-  std::vector<std::vector<float>> values;
-  std::vector<TensorToWrite> tensors;
-  for (const std::string& name : state.ComponentNames()) {
-    values.push_back(*state.ComponentValues(name));
-  }
-  const std::vector<std::string> names = state.ComponentNames();
-  for (size_t i = 0; i < names.size(); ++i) {
-    tensors.push_back({names[i],
-                       DType::kFloat32,
-                       {2, 16},
-                       values[i].data(),
-                       values[i].size() * sizeof(float)});
-  }
   Write("state_file", "plain.safetensors",
         *rwkv::engine::SerializeSafetensors(tensors));
   values[3].assign(32, 3e38f);  // att_x_prev out of range: unhealthy
