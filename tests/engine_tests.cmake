@@ -42,8 +42,11 @@ rwkv_test(fused_forward_test
 # portable/AVX2 kernels and the one-lane build of the fused forward), as on
 # a CPU without AVX-512: parity with the references and the bit-identical
 # modes must hold there too.
-foreach(t fused_forward_test rwkv_engine_test rwkv7_parity_test)
-  gtest_discover_tests(${t} TEST_PREFIX "no_avx512/" DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "engine"
-    ENVIRONMENT "OMP_NUM_THREADS=1;RWKV_NO_AVX512=1")
-endforeach()
+# (Release build only: the sanitizer build runs these binaries as asan.*.)
+if(NOT RWKV_SANITIZE)
+  foreach(t fused_forward_test rwkv_engine_test rwkv7_parity_test)
+    gtest_discover_tests(${t} TEST_PREFIX "no_avx512/" DISCOVERY_TIMEOUT 60
+      PROPERTIES LABELS "engine"
+      ENVIRONMENT "OMP_NUM_THREADS=1;RWKV_NO_AVX512=1")
+  endforeach()
+endif()

@@ -82,18 +82,21 @@ rwkv_test(http_e2e_test
 # Real clients against rwkv-server (the committed demo model, one thread):
 # curl -N and promtool; the openai npm package; Chromium via puppeteer-core
 # (its screenshot: build/http_page_test.png). setup.sh installs them all.
-set(RWKV_WITH_SERVER ${CMAKE_CURRENT_SOURCE_DIR}/http/with_server.sh
-    $<TARGET_FILE:rwkv-server> --)
-add_test(NAME http_curl_promtool_test
-  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/curl_promtool_test.sh)
-add_test(NAME http_openai_sdk_test
-  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
-          openai_sdk_test.mjs)
-add_test(NAME http_page_test
-  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
-          page_test.mjs ${CMAKE_BINARY_DIR}/http_page_test.png)
-set_tests_properties(http_curl_promtool_test http_openai_sdk_test http_page_test
-  PROPERTIES LABELS engine ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+if(NOT RWKV_SANITIZE)
+  set(RWKV_WITH_SERVER ${CMAKE_CURRENT_SOURCE_DIR}/http/with_server.sh
+      $<TARGET_FILE:rwkv-server> --)
+  add_test(NAME http_curl_promtool_test
+    COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/curl_promtool_test.sh)
+  add_test(NAME http_openai_sdk_test
+    COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+            openai_sdk_test.mjs)
+  add_test(NAME http_page_test
+    COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+            page_test.mjs ${CMAKE_BINARY_DIR}/http_page_test.png)
+  set_tests_properties(http_curl_promtool_test http_openai_sdk_test http_page_test
+    PROPERTIES LABELS engine ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
+
 # The durable session store on a real RocksDB (temp directories).
 find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
 rwkv_test(rocksdb_store_test
@@ -153,10 +156,12 @@ target_compile_definitions(replica-bench PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>"
   RWKV_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 add_dependencies(replica-bench rwkv-server)
-add_test(NAME replica_bench_smoke
-  COMMAND replica-bench --quick --streams 4 --seconds 1)
-set_tests_properties(replica_bench_smoke PROPERTIES LABELS engine
-  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+if(NOT RWKV_SANITIZE)
+  add_test(NAME replica_bench_smoke
+    COMMAND replica-bench --quick --streams 4 --seconds 1)
+  set_tests_properties(replica_bench_smoke PROPERTIES LABELS engine
+    ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
 
 # store-bench: the durable store's throughput, latency, restart and bytes
 # figures through real rwkv-server processes (a program, not a test).

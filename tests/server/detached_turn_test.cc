@@ -108,7 +108,7 @@ TEST_F(DetachedTurnTest, AResentConversationComputesOnlyTheNewMessage) {
     auto s = Run(std::move(r));
     absl::MutexLock lock(&s->mu);
     ASSERT_TRUE(s->status.ok()) << s->status;
-    const TurnChunk& usage = s->last;
+    const TurnChunk usage = s->last;  // a copy, read under the lock
     const size_t rendered = Rendered(history);
     EXPECT_EQ(usage.prompt_tokens, static_cast<int32_t>(rendered));
     // Everything up to the previous reply came from the cache ...
@@ -152,7 +152,10 @@ TEST_F(DetachedTurnTest, AResentReplyThatDiffersStillReusesItsPrompt) {
   DetachedTurnRequest r;
   r.turn = Chat(history, 6);
   auto first = Run(std::move(r));
-  ASSERT_TRUE(first->status.ok());
+  {
+    absl::MutexLock lock(&first->mu);
+    ASSERT_TRUE(first->status.ok());
+  }
   const size_t prompt = Rendered(history);
   history.push_back({Role::kAssistant, " an edited reply", "m"});
   history.push_back({Role::kUser, "Next", "m"});
