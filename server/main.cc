@@ -2,11 +2,15 @@
 // server reflection) for one RWKV model. Flags: server/server_flags.h and
 // `rwkv-server --help` (every flag also has an RWKV_* variable and a --config
 // file key).
-// SIGTERM/SIGINT: stop accepting calls, let running streams finish for
-// --shutdown-grace seconds, cancel the rest (rolled back), exit 0.
+// SIGTERM/SIGINT: every new call is answered UNAVAILABLE, running calls get
+// --shutdown-grace seconds to finish, the rest end UNAVAILABLE (rolled back),
+// exit 0. SIGHUP: reread the --api-keys file (a bad file keeps the old keys).
+// --hash-key: print the SHA-256 of the API key read from stdin and exit.
 #include <signal.h>
 
 #include <cstdio>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +23,7 @@
 #include "common/log.h"
 #include "engine/rwkv_engine.h"
 #include "engine/tokenizer.h"
+#include "server/auth/api_key_table.h"
 #include "server/rwkv_server.h"
 #include "server/server_flags.h"
 #include "server/store_admin.h"
@@ -64,6 +69,19 @@ int main(int argc, char** argv) {
   }
   rwkv::common::SetLogFormat(flags.log_format);
   rwkv::server::ServerOptions& options = flags.server;
+  if (flags.hash_key) {
+    std::string key((std::istreambuf_iterator<char>(std::cin)),
+                    std::istreambuf_iterator<char>());
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
+      key.pop_back();
+    }
+    if (key.empty()) {
+      std::fputs("rwkv-server --hash-key: no key on stdin\n", stderr);
+      return 2;
+    }
+    std::printf("%s\n", rwkv::server::HashApiKey(key).c_str());
+    return 0;
+  }
   if (flags.list_sessions) {
     absl::StatusOr<std::string> listing =
         rwkv::server::ListStoredSessions(options.rocksdb);
@@ -77,6 +95,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   rwkv::engine::EngineOptions& engine_options = flags.engine;
@@ -139,10 +158,33 @@ int main(int argc, char** argv) {
       options.store == "memory" ? "memory"
                                 : absl::StrCat("rocksdb:", options.rocksdb.dir),
       ", max state bytes ", options.sessions.max_state_bytes,
-      ", prefix cache bytes ", options.prefix_cache_bytes));
+      ", prefix cache bytes ", options.prefix_cache_bytes,
+      options.tls.enabled()
+          ? (options.tls.client_ca_file.empty() ? "; TLS" : "; mutual TLS")
+          : "; plaintext"));
 
+  if (options.auth.api_keys_file.empty()) {
+    LogInfo("no --api-keys: every caller is the anonymous tenant");
+  } else {
+    LogInfo(absl::StrCat("API keys from ", options.auth.api_keys_file));
+  }
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    if (options.auth.api_keys_file.empty()) {
+      LogInfo("SIGHUP: no --api-keys file to reload");
+      continue;
+    }
+    absl::StatusOr<size_t> keys = (*server)->ReloadApiKeys();
+    if (keys.ok()) {
+      LogInfo(absl::StrCat("SIGHUP: reloaded ", *keys, " API keys from ",
+                           options.auth.api_keys_file));
+    } else {
+      LogError(absl::StrCat("SIGHUP: keeping the API keys in use: ",
+                            keys.status().message()));
+    }
+  }
   LogInfo(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                        "; shutting down (grace ",
                        absl::FormatDuration(flags.shutdown_grace), ")"));

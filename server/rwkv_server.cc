@@ -1,8 +1,11 @@
 #include "server/rwkv_server.h"
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -12,8 +15,68 @@
 #include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
+namespace {
 
 using common::LogInfo;
+
+// True for addresses only this machine can reach.
+bool IsLoopback(const std::string& listen) {
+  if (absl::StartsWith(listen, "unix:")) return true;
+  const size_t colon = listen.rfind(':');
+  std::string host =
+      colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read ", path));
+  }
+  if (text.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": ", path, " is not a PEM file (no -----BEGIN line)"));
+  }
+  return text;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const TlsOptions& tls) {
+  if (!tls.enabled()) {
+    if (!tls.key_file.empty() || !tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-key and --tls-client-ca need --tls-cert");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert needs --tls-key");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(tls.key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!tls.client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca =
+        ReadPem(tls.client_ca_file, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     std::unique_ptr<engine::Engine> engine,
@@ -28,7 +91,23 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
                      " tokens but the model's vocabulary has only ",
                      engine->config().vocab_size));
   }
+  if (options.auth.api_keys_file.empty() && !options.allow_unauthenticated &&
+      !IsLoopback(options.listen)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", options.listen,
+        " without API keys: anyone who can reach it could read, change and "
+        "delete every session. Give --api-keys FILE (see --hash-key), or "
+        "--allow-unauthenticated to serve openly anyway (e.g. behind an "
+        "authenticating proxy), or listen on 127.0.0.1"));
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+      Authenticator::Create(options.auth);
+  if (!auth.ok()) return auth.status();
   std::unique_ptr<RwkvServer> s(new RwkvServer());
+  s->auth_ = *std::move(auth);
   for (const auto& [name, path] : options.initial_state_files) {
     absl::StatusOr<engine::State> state =
         engine::LoadStateFile(path, engine->model());
@@ -72,14 +151,14 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
   s->app_ = std::make_unique<ChatApp>(s->model_, s->tokenizer_.get(),
                                       s->sessions_.get(), s->scheduler_.get(),
                                       s->prefix_cache_.get(), options.app);
-  s->service_ = std::make_unique<ChatService>(s->app_.get());
+  s->service_ = std::make_unique<ChatService>(
+      RpcEnv{s->app_.get(), s->auth_.get(), &s->gate_});
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   // Without this, Linux lets a second server bind the same port silently
   // (SO_REUSEPORT) and the two split the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -89,8 +168,11 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || port == 0) {
     s->scheduler_->Stop();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        options.tls.enabled()
+            ? " (or the TLS certificate and key do not load or match)"
+            : ""));
   }
   s->port_ = port;
   const size_t colon = options.listen.rfind(':');
@@ -120,18 +202,27 @@ void RwkvServer::Shutdown(absl::Duration grace) {
     }
     shut_down_ = true;
   }
+  // From here on every new call is UNAVAILABLE (the gate), never CANCELLED.
+  gate_.StartDraining();
   if (server_ != nullptr) {
     if (grpc::HealthCheckServiceInterface* health =
             server_->GetHealthCheckService()) {
       health->SetServingStatus(false);
     }
-    // Waits for running calls until the deadline, then cancels them; the
-    // scheduler is still running, so cancelled streams finish cleanly.
+  }
+  // Calls already admitted finish within the grace; then the scheduler
+  // ends what is still running with UNAVAILABLE (rolled back), and those
+  // calls answer.
+  gate_.WaitIdle(absl::Now() + grace);
+  if (scheduler_ != nullptr) scheduler_->Stop();
+  gate_.WaitIdle(absl::Now() + absl::Seconds(5));
+  if (server_ != nullptr) {
+    // Every admitted call has answered: what gRPC still holds are calls
+    // whose answer is on its way (and idle connections, told to go away).
     server_->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoMilliseconds(grace));
+                      std::chrono::milliseconds(500));
     server_->Wait();
   }
-  if (scheduler_ != nullptr) scheduler_->Stop();
   if (store_ != nullptr) store_->Sync();  // every answered write is stored
   absl::MutexLock lock(&mu_);
   stopped_ = true;

@@ -4,9 +4,17 @@
 // main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
 // port()).
 //
-// Shutdown order (Shutdown()): health NOT_SERVING; stop accepting calls and
-// give running streams `grace` to finish, then cancel them (their turns are
-// rolled back); stop the scheduler; the engine goes last (destructor).
+// Shutdown order (Shutdown()): the call gate starts draining (from then on
+// every new call is answered UNAVAILABLE "the server is shutting down", never
+// CANCELLED) and health says NOT_SERVING; calls already running get `grace`
+// to finish; the scheduler stops (turns still running end UNAVAILABLE and are
+// rolled back); then gRPC shuts down; the engine goes last (destructor).
+//
+// Security: with auth.api_keys_file every ChatService call needs
+// "authorization: Bearer <key>" (server/auth/); without it the server refuses
+// to listen on anything but a loopback address unless allow_unauthenticated.
+// tls.cert_file/key_file serve TLS; tls.client_ca_file also requires client
+// certificates signed by that CA (mutual TLS).
 // Thread-safe: Shutdown() may be called from any thread, once or more.
 #ifndef RWKV_SERVER_RWKV_SERVER_H_
 #define RWKV_SERVER_RWKV_SERVER_H_
@@ -23,7 +31,9 @@
 #include "engine/tokenizer.h"
 #include "grpcpp/grpcpp.h"
 #include "server/app/app_options.h"
+#include "server/app/call_gate.h"
 #include "server/app/chat_app.h"
+#include "server/auth/authenticator.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
 #include "server/session/rocksdb_session_store.h"
@@ -31,6 +41,16 @@
 #include "server/session/session_store.h"
 
 namespace rwkv::server {
+
+// PEM files; all empty: plaintext.
+struct TlsOptions {
+  std::string cert_file;
+  std::string key_file;
+  // Clients must present a certificate this CA signed (mutual TLS).
+  std::string client_ca_file;
+
+  bool enabled() const { return !cert_file.empty(); }
+};
 
 struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
@@ -49,6 +69,11 @@ struct ServerOptions {
   int64_t prefix_cache_bytes = int64_t{256} << 20;
   // Largest request message (state uploads).
   int max_message_bytes = 64 << 20;
+  // API keys and the default per-tenant limits.
+  AuthOptions auth;
+  // Serve without API keys on a non-loopback address.
+  bool allow_unauthenticated = false;
+  TlsOptions tls;
 };
 
 class RwkvServer {
@@ -63,6 +88,9 @@ class RwkvServer {
 
   // See the file comment. Returns once everything has stopped.
   void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Rereads the API keys file (SIGHUP); on error the old keys stay.
+  absl::StatusOr<size_t> ReloadApiKeys() { return auth_->Reload(); }
 
   int port() const { return port_; }
   std::string address() const;
@@ -83,6 +111,8 @@ class RwkvServer {
   std::unique_ptr<SessionManager> sessions_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatApp> app_;
+  std::unique_ptr<Authenticator> auth_;
+  CallGate gate_;
   std::unique_ptr<ChatService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::string host_;

@@ -7,11 +7,13 @@ namespace rwkv::server {
 TurnController::TurnController(SessionLease lease,
                                std::shared_ptr<TurnStream> stream,
                                engine::PrefixCache* cache,
-                               std::vector<int32_t> cache_key)
+                               std::vector<int32_t> cache_key,
+                               std::unique_ptr<TenantThrottle::Ticket> ticket)
     : lease_(std::move(lease)),
       stream_(std::move(stream)),
       cache_(cache_key.empty() ? nullptr : cache),
-      cache_key_(std::move(cache_key)) {}
+      cache_key_(std::move(cache_key)),
+      ticket_(std::move(ticket)) {}
 
 absl::Status TurnController::Check() const {
   if (stream_->IsCancelled()) {
@@ -21,6 +23,7 @@ absl::Status TurnController::Check() const {
 }
 
 void TurnController::OnChunk(TurnChunk chunk) {
+  if (ticket_ != nullptr) ticket_->Charge(chunk.token_ids.size());
   if (cache_ != nullptr) {
     cache_key_.insert(cache_key_.end(), chunk.token_ids.begin(),
                       chunk.token_ids.end());
@@ -31,6 +34,7 @@ void TurnController::OnChunk(TurnChunk chunk) {
 void TurnController::OnComplete(engine::State final_state,
                                 absl::Span<const float> logits,
                                 TurnChunk last) {
+  if (ticket_ != nullptr) ticket_->Charge(last.token_ids.size());
   if (cache_ != nullptr) {
     cache_key_.insert(cache_key_.end(), last.token_ids.begin(),
                       last.token_ids.end());

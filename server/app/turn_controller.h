@@ -17,6 +17,7 @@
 
 #include "engine/prefix_cache.h"
 #include "server/app/app_types.h"
+#include "server/app/tenant_throttle.h"
 #include "server/sched/job.h"
 #include "server/session/session_lease.h"
 
@@ -27,8 +28,11 @@ class TurnController final : public TurnSink {
   // `cache` (may be null) must outlive the turn; with `cache_key` non-empty
   // (the prompt's tokens from a fresh state) the final state is cached
   // under cache_key + the reply's tokens.
+  // `ticket` (may be null) is the tenant's turn slot: held until the turn
+  // ends, charged with the tokens generated.
   TurnController(SessionLease lease, std::shared_ptr<TurnStream> stream,
-                 engine::PrefixCache* cache, std::vector<int32_t> cache_key);
+                 engine::PrefixCache* cache, std::vector<int32_t> cache_key,
+                 std::unique_ptr<TenantThrottle::Ticket> ticket = nullptr);
 
   absl::Status Check() const override;
   void OnChunk(TurnChunk chunk) override;
@@ -42,6 +46,7 @@ class TurnController final : public TurnSink {
   engine::PrefixCache* const cache_;
   // The conversation's tokens so far (cache_key + reply tokens sent).
   std::vector<int32_t> cache_key_;
+  std::unique_ptr<TenantThrottle::Ticket> ticket_;
 };
 
 }  // namespace rwkv::server

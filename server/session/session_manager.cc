@@ -65,6 +65,7 @@ uint64_t SessionManager::NewVersion() {
 SessionManager::SessionManager(SessionManagerOptions options,
                                SessionStore* store)
     : options_(std::move(options)), store_(store) {
+  if (store_->durable()) LoadUsage();
   if (options_.sweep_interval > absl::ZeroDuration()) {
     sweeper_ = std::thread([this] { SweeperLoop(); });
   }
@@ -135,13 +136,65 @@ SessionInfo SessionManager::InfoLocked(const Entry& entry) const {
   return info;
 }
 
-absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
+void SessionManager::LoadUsage() {
+  std::string after;
+  for (;;) {
+    absl::StatusOr<std::vector<SessionMeta>> metas = store_->List(after, 1000);
+    if (!metas.ok()) {
+      LogWarning(absl::StrCat("counting stored sessions per tenant: ",
+                              metas.status().message()));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    for (const SessionMeta& meta : *metas) AccountLocked(meta, 1);
+    if (metas->size() < 1000) return;
+    after = metas->back().id;
+  }
+}
+
+void SessionManager::AccountLocked(const SessionMeta& meta, int sign) {
+  TenantUsage& u = usage_[meta.owner];
+  u.sessions += sign;
+  u.state_bytes += sign * meta.state_bytes;
+  if (u.sessions <= 0) usage_.erase(meta.owner);
+}
+
+absl::Status SessionManager::CheckQuotaLocked(const std::string& owner,
+                                              const TenantSessionQuota& quota,
+                                              int64_t state_bytes) const {
+  TenantUsage u;
+  if (auto it = usage_.find(owner); it != usage_.end()) u = it->second;
+  if (quota.max_sessions > 0 && u.sessions >= quota.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant ", Quote(owner), " holds ", u.sessions,
+        " sessions, its limit (delete sessions or wait for them to expire)"));
+  }
+  if (quota.max_state_bytes > 0 &&
+      u.state_bytes + state_bytes > quota.max_state_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("tenant ", Quote(owner), " holds ", u.state_bytes,
+                     " bytes of session state; ", state_bytes,
+                     " more would pass its limit of ", quota.max_state_bytes,
+                     " (delete sessions or wait for them to expire)"));
+  }
+  return absl::OkStatus();
+}
+
+TenantUsage SessionManager::usage(const std::string& tenant) const {
+  absl::MutexLock lock(&mu_);
+  auto it = usage_.find(tenant);
+  return it == usage_.end() ? TenantUsage{} : it->second;
+}
+
+absl::Status SessionManager::NotFoundLocked(const std::string& id,
+                                            const SessionAccess& access) const {
   auto it = gone_.find(id);
-  if (it == gone_.end()) {
+  if (it == gone_.end() || !access.Allows(it->second.owner)) {
+    // The same words for another tenant's session as for an unknown id.
     return absl::NotFoundError(
         absl::StrCat("session ", Quote(id), " not found (unknown id)"));
   }
-  switch (it->second) {
+  switch (it->second.reason) {
     case GoneReason::kExpired:
       return absl::NotFoundError(absl::StrCat(
           "session ", Quote(id), " expired (unused for longer than its TTL)"));
@@ -164,12 +217,14 @@ absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
 }
 
 absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
-    const std::string& id, Deferred& deferred) {
+    const std::string& id, Deferred& deferred, const SessionAccess& access) {
   for (;;) {
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      if (!store_->durable()) return NotFoundLocked(id);
-      if (absl::Status s = LoadLocked(id, deferred); !s.ok()) return s;
+      if (!store_->durable()) return NotFoundLocked(id, access);
+      if (absl::Status s = LoadLocked(id, deferred); !s.ok()) {
+        return absl::IsNotFound(s) ? NotFoundLocked(id, access) : s;
+      }
       continue;
     }
     Entry& entry = *it->second;
@@ -181,10 +236,13 @@ absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
       mu_.Await(absl::Condition(&done));
       continue;
     }
-    if (!entry.live) return NotFoundLocked(id);
+    if (!entry.live) return NotFoundLocked(id, access);
+    if (!access.Allows(entry.record.meta.owner)) {
+      return NotFoundLocked(id, access);  // as if it did not exist
+    }
     if (!entry.busy && Now() >= entry.record.meta.expires()) {
       RemoveLocked(id, GoneReason::kExpired, deferred);
-      return NotFoundLocked(id);
+      return NotFoundLocked(id, access);
     }
     return &entry;
   }
@@ -196,7 +254,7 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
   if (absl::IsNotFound(meta.status())) return NotFoundLocked(id);
   if (!meta.ok()) return meta.status();
   if (Now() >= meta->expires()) {
-    DropStoredLocked(id, GoneReason::kExpired, deferred);
+    DropStoredLocked(*meta, GoneReason::kExpired, deferred);
     return NotFoundLocked(id);
   }
   auto placeholder = std::make_unique<Entry>();
@@ -223,13 +281,24 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
   return absl::OkStatus();
 }
 
-void SessionManager::DropStoredLocked(const std::string& id, GoneReason reason,
-                                      Deferred& deferred) {
+void SessionManager::DropStoredLocked(const SessionMeta& meta,
+                                      GoneReason reason, Deferred& deferred) {
   StoreWrite del;
   del.op = StoreWrite::Op::kDelete;
-  del.record.meta.id = id;
+  del.record.meta.id = meta.id;
   deferred.writes.push_back(std::move(del));
-  RememberGoneLocked(id, reason);
+  AccountLocked(meta, -1);
+  RememberGoneLocked(meta.id, reason, meta.owner);
+}
+
+void SessionManager::DropStoredIdLocked(const std::string& id,
+                                        GoneReason reason, Deferred& deferred) {
+  absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+  if (meta.ok()) return DropStoredLocked(*meta, reason, deferred);
+  SessionMeta unknown;  // unreadable: deleted all the same, owner unknown
+  unknown.id = id;
+  unknown.owner = "\x01unreadable";
+  DropStoredLocked(unknown, reason, deferred);
 }
 
 void SessionManager::TouchLocked(Entry& entry) {
@@ -259,9 +328,12 @@ void SessionManager::UnindexLocked(Entry& entry) {
 }
 
 void SessionManager::RememberGoneLocked(const std::string& id,
-                                        GoneReason reason) {
+                                        GoneReason reason,
+                                        const std::string& owner) {
   if (options_.remembered_ids <= 0) return;
-  if (gone_.insert_or_assign(id, reason).second) gone_order_.push_back(id);
+  if (gone_.insert_or_assign(id, Gone{reason, owner}).second) {
+    gone_order_.push_back(id);
+  }
   while (static_cast<int>(gone_order_.size()) > options_.remembered_ids) {
     gone_.erase(gone_order_.front());
     gone_order_.pop_front();
@@ -283,7 +355,8 @@ void SessionManager::RemoveLocked(const std::string& id, GoneReason reason,
     del.op = StoreWrite::Op::kDelete;
     del.record.meta.id = id;
     deferred.writes.push_back(std::move(del));
-    RememberGoneLocked(id, reason);
+    AccountLocked(entry.record.meta, -1);
+    RememberGoneLocked(id, reason, entry.record.meta.owner);
   }
   deferred.garbage.push_back(std::move(entry.record));
   entries_.erase(it);
@@ -320,9 +393,12 @@ bool SessionManager::MakeDiskRoomLocked(int64_t extra, const std::string& keep,
         continue;
       }
       if (it != entries_.end()) {
+        const SessionMeta meta = it->second->record.meta;
         RemoveLocked(id, GoneReason::kEvicted, deferred);
+        DropStoredLocked(meta, GoneReason::kEvictedFromDisk, deferred);
+      } else {
+        DropStoredIdLocked(id, GoneReason::kEvictedFromDisk, deferred);
       }
-      DropStoredLocked(id, GoneReason::kEvictedFromDisk, deferred);
       dropped.insert(id);
       stored -= bytes;
       evicted = true;
@@ -358,7 +434,7 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
       taken = !absl::IsNotFound(cold.status());
       if (cold.ok() && Now() >= cold->expires()) {
-        DropStoredLocked(id, GoneReason::kExpired, deferred);
+        DropStoredLocked(*cold, GoneReason::kExpired, deferred);
         taken = false;
       }
     }
@@ -378,13 +454,16 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
   return absl::OkStatus();
 }
 
-absl::Status SessionManager::CheckCanCreate(const std::string& id) {
+absl::Status SessionManager::CheckCanCreate(const std::string& id,
+                                            const std::string& owner,
+                                            const TenantSessionQuota& quota) {
   if (!id.empty()) {
     if (absl::Status s = ValidateId(id); !s.ok()) return s;
   }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  return CheckCanCreateLocked(id, deferred);
+  if (absl::Status s = CheckCanCreateLocked(id, deferred); !s.ok()) return s;
+  return CheckQuotaLocked(owner, quota, 0);
 }
 
 void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
@@ -412,7 +491,8 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
   {
     Deferred deferred(this);  // flushed before the put below
     absl::MutexLock lock(&mu_);
-    if (absl::Status s = ReserveLocked(session.id, charge, record, deferred);
+    if (absl::Status s =
+            ReserveLocked(session.id, charge, session.quota, record, deferred);
         !s.ok()) {
       return done(s);
     }
@@ -426,9 +506,15 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
 
 absl::Status SessionManager::ReserveLocked(const std::string& id,
                                            int64_t charge,
+                                           const TenantSessionQuota& quota,
                                            SessionRecord& record,
                                            Deferred& deferred) {
   if (absl::Status s = CheckCanCreateLocked(id, deferred); !s.ok()) return s;
+  if (absl::Status s =
+          CheckQuotaLocked(record.meta.owner, quota, record.meta.state_bytes);
+      !s.ok()) {
+    return s;
+  }
   if (options_.max_state_bytes > 0 && charge > options_.max_state_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("one session needs ", charge,
@@ -452,6 +538,7 @@ absl::Status SessionManager::ReserveLocked(const std::string& id,
   entry->record = record;
   entry->charge = charge;
   total_bytes_ += charge;
+  AccountLocked(record.meta, 1);
   gone_.erase(record.meta.id);  // a stale "gone" reason no longer applies
   entries_.emplace(record.meta.id, std::move(entry));
   return absl::OkStatus();
@@ -477,6 +564,7 @@ void SessionManager::FinishCreate(const std::string& id, absl::Status stored,
         info = InfoLocked(entry);
       } else {
         total_bytes_ -= entry.charge;
+        AccountLocked(entry.record.meta, -1);
         deferred.garbage.push_back(std::move(entry.record));
         entries_.erase(it);
       }
@@ -485,19 +573,22 @@ void SessionManager::FinishCreate(const std::string& id, absl::Status stored,
   done(std::move(info));
 }
 
-absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id) {
+absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id,
+                                                const SessionAccess& access) {
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> entry = FindLocked(id, deferred, access);
   if (!entry.ok()) return entry.status();
   return InfoLocked(**entry);
 }
 
-absl::StatusOr<SessionPage> SessionManager::List(
-    int page_size, const std::string& page_token) {
+absl::StatusOr<SessionPage> SessionManager::List(int page_size,
+                                                 const std::string& page_token,
+                                                 const SessionAccess& access) {
   if (page_size <= 0) page_size = 100;
   page_size = std::min(page_size, 1000);
   Sweep();  // expired sessions are neither listed nor counted
+  if (!access.all) return ListOwnedBy(page_size, page_token, access);
   SessionPage page;
   page.total = store_->Count();
   std::string after = page_token;
@@ -524,7 +615,41 @@ absl::StatusOr<SessionPage> SessionManager::List(
   }
 }
 
-void SessionManager::Delete(const std::string& id, StatusCallback done) {
+absl::StatusOr<SessionPage> SessionManager::ListOwnedBy(
+    int page_size, const std::string& page_token, const SessionAccess& access) {
+  // Every stored session is scanned: the page and the total count only the
+  // tenant's (O(all sessions); ListSessions is not a hot path).
+  SessionPage page;
+  std::string after;
+  for (;;) {
+    absl::StatusOr<std::vector<SessionMeta>> metas = store_->List(after, 1000);
+    if (!metas.ok()) return metas.status();
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = Now();
+    for (const SessionMeta& meta : *metas) {
+      after = meta.id;
+      if (!access.Allows(meta.owner)) continue;
+      auto it = entries_.find(meta.id);
+      if (it != entries_.end() && !it->second->live) continue;  // creating
+      SessionInfo info =
+          it != entries_.end() ? InfoLocked(*it->second) : InfoFromMeta(meta);
+      if (!info.busy && now >= info.expires()) continue;
+      ++page.total;
+      if (meta.id <= page_token) continue;
+      if (static_cast<int>(page.sessions.size()) == page_size) {
+        if (page.next_page_token.empty()) {
+          page.next_page_token = page.sessions.back().id;
+        }
+        continue;
+      }
+      page.sessions.push_back(std::move(info));
+    }
+    if (metas->size() < 1000) return page;
+  }
+}
+
+void SessionManager::Delete(const std::string& id, StatusCallback done,
+                            const SessionAccess& access) {
   std::vector<StoreWrite> writes;
   {
     Deferred deferred(this);
@@ -532,10 +657,14 @@ void SessionManager::Delete(const std::string& id, StatusCallback done) {
     if (!entries_.contains(id) && store_->durable()) {
       // A cold session: delete it without reading its state.
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
-      if (absl::IsNotFound(cold.status())) return done(NotFoundLocked(id));
-      DropStoredLocked(id, GoneReason::kDeleted, deferred);
+      if (absl::IsNotFound(cold.status()) ||
+          (cold.ok() && !access.Allows(cold->owner)) ||
+          (!cold.ok() && !access.all)) {
+        return done(NotFoundLocked(id, access));
+      }
+      DropStoredIdLocked(id, GoneReason::kDeleted, deferred);
     } else {
-      absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
+      absl::StatusOr<Entry*> entry = FindLocked(id, deferred, access);
       if (!entry.ok()) return done(entry.status());
       RemoveLocked(id, GoneReason::kDeleted, deferred);
     }
@@ -545,7 +674,8 @@ void SessionManager::Delete(const std::string& id, StatusCallback done) {
 }
 
 void SessionManager::Touch(const std::string& id, absl::Duration ttl,
-                           Callback<SessionInfo> done) {
+                           Callback<SessionInfo> done,
+                           const SessionAccess& access) {
   absl::Duration new_ttl;
   if (ttl > absl::ZeroDuration()) {
     if (absl::Status s = ResolveTtl(ttl, &new_ttl); !s.ok()) return done(s);
@@ -555,7 +685,7 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+    absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
     if (!found.ok()) return done(found.status());
     Entry& entry = **found;
     if (ttl > absl::ZeroDuration()) entry.record.meta.ttl = new_ttl;
@@ -572,19 +702,21 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
                 });
 }
 
-absl::StatusOr<StatePtr> SessionManager::ReadState(const std::string& id) {
+absl::StatusOr<StatePtr> SessionManager::ReadState(
+    const std::string& id, const SessionAccess& access) {
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
   if (!found.ok()) return found.status();
   TouchLocked(**found);
   return (*found)->record.state;
 }
 
-absl::StatusOr<SessionLease> SessionManager::Lease(const std::string& id) {
+absl::StatusOr<SessionLease> SessionManager::Lease(
+    const std::string& id, const SessionAccess& access) {
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   if (entry.busy) {
@@ -665,6 +797,8 @@ void SessionManager::FinishCommit(const std::string& id, uint64_t lease_id,
       entry.busy = false;
       entry.revoked.reset();
       if (stored.ok()) {
+        AccountLocked(entry.record.meta, -1);
+        AccountLocked(record.meta, 1);
         deferred.garbage.push_back(std::move(entry.record));
         entry.record = std::move(record);
         total_bytes_ -= entry.charge;
@@ -708,7 +842,7 @@ int SessionManager::Sweep() {
     // earlier, so one held in RAM is left to the RAM index above).
     for (const std::string& id : store_->Expired(now, 10000)) {
       if (entries_.contains(id)) continue;
-      DropStoredLocked(id, GoneReason::kExpired, deferred);
+      DropStoredIdLocked(id, GoneReason::kExpired, deferred);
       ++expired;
     }
   }
