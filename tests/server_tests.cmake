@@ -47,6 +47,12 @@ rwkv_test(server_layers_test
   LIBS rwkv_server_app rwkv_fake_engine
   LABELS fast)
 
+# API keys, tenants and quotas through gRPC (FakeEngine, in-process server).
+rwkv_test(tenant_e2e_test
+  SOURCES server/tenant_e2e_test.cc server/api_key_table_test.cc
+  LIBS rwkv_server rwkv_fake_engine rwkv_client gRPC::grpc++
+  LABELS fast)
+
 rwkv_test(server_defects_e2e_test
   SOURCES server/server_defects_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine

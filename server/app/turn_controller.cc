@@ -45,17 +45,20 @@ void TurnController::OnComplete(engine::State final_state,
         engine::Logits(1, static_cast<int>(logits.size()),
                        std::vector<float>(logits.begin(), logits.end())));
   }
-  lease_.Commit(
-      std::make_shared<const engine::State>(std::move(final_state)),
-      SessionLease::Initial::kKeep,
-      [stream = stream_, last = std::move(last)](absl::Status stored) mutable {
-        if (stored.ok()) stream->OnChunk(std::move(last));
-        stream->OnFinish(stored);
-      });
+  // The tenant's turn slot is free before the client hears the end.
+  lease_.Commit(std::make_shared<const engine::State>(std::move(final_state)),
+                SessionLease::Initial::kKeep,
+                [stream = stream_, last = std::move(last),
+                 ticket = std::move(ticket_)](absl::Status stored) mutable {
+                  ticket.reset();
+                  if (stored.ok()) stream->OnChunk(std::move(last));
+                  stream->OnFinish(stored);
+                });
 }
 
 void TurnController::OnError(absl::Status status) {
   lease_.Abandon();
+  ticket_.reset();
   stream_->OnFinish(status);
 }
 
