@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/connect_options.h"
 #include "client/turn_canceller.h"
 #include "grpcpp/channel.h"
 #include "rwkv/v1/chat.grpc.pb.h"
@@ -48,6 +49,10 @@ class ChatClient {
  public:
   // A client over an insecure channel to `address` ("host:port").
   static std::unique_ptr<ChatClient> Connect(const std::string& address);
+  // With an API key and/or TLS (connect_options.h). Errors: unreadable TLS
+  // files (INVALID_ARGUMENT naming them).
+  static absl::StatusOr<std::unique_ptr<ChatClient>> Connect(
+      const std::string& address, const ConnectOptions& options);
 
   // Uses `channel` (e.g. a server's InProcessChannel in tests).
   explicit ChatClient(std::shared_ptr<grpc::Channel> channel);
@@ -59,6 +64,8 @@ class ChatClient {
   // deadline unless `set_turn_timeout` gives one.
   void set_unary_timeout(absl::Duration timeout) { unary_timeout_ = timeout; }
   void set_turn_timeout(absl::Duration timeout) { turn_timeout_ = timeout; }
+  // Sent as "authorization: Bearer <key>" with every ChatService call.
+  void set_api_key(std::string key) { api_key_ = std::move(key); }
 
   // ---- sessions
   absl::StatusOr<rwkv::v1::SessionInfo> CreateSession(
@@ -125,8 +132,9 @@ class ChatClient {
   absl::StatusOr<HealthStatus> CheckHealth(const std::string& service);
 
  private:
-  // A context with the unary deadline applied.
+  // A context with the unary deadline and the API key applied.
   void PrepareUnary(grpc::ClientContext* context) const;
+  void AddApiKey(grpc::ClientContext* context) const;
   template <typename Request>
   absl::StatusOr<TurnResult> RunTurn(
       const Request& request, const ChunkCallback& on_chunk,
@@ -138,6 +146,7 @@ class ChatClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<rwkv::v1::ChatService::Stub> stub_;
   absl::Duration unary_timeout_ = absl::Seconds(30);
+  std::string api_key_;
   absl::Duration turn_timeout_ = absl::InfiniteDuration();
 };
 

@@ -8,10 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "client/connect_options.h"
+
 namespace rwkv::client {
 
 struct LoadOptions {
   std::string server = "127.0.0.1:50051";
+  // API key and TLS.
+  ConnectOptions connect;
   // Concurrent streaming clients, each with its own session.
   int streams = 8;
   // Tokens each stream generates per turn (max_tokens, ignore_eos).

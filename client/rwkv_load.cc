@@ -123,8 +123,13 @@ int main(int argc, char** argv) {
           rwkv::common::HandleCommandLine(app, argc, argv)) {
     return *exit;
   }
-  std::unique_ptr<rwkv::client::ChatClient> client =
-      rwkv::client::ChatClient::Connect(options.server);
+  absl::StatusOr<std::unique_ptr<rwkv::client::ChatClient>> connected =
+      rwkv::client::ChatClient::Connect(options.server, options.connect);
+  if (!connected.ok()) {
+    std::cerr << "rwkv-load: " << connected.status().message() << "\n";
+    return 2;
+  }
+  std::unique_ptr<rwkv::client::ChatClient> client = *std::move(connected);
   rwkv::client::LoadGenerator generator(client.get(), options);
 
   std::vector<int> phases = options.compare;
