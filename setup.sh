@@ -14,6 +14,8 @@ PACKAGES=(
   libcli11-dev          # command lines of every program (header-only)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev            # SHA-256 of API keys (server/auth)
+  openssl               # tests make TLS certificates at test time
 )
 
 missing=()

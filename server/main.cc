@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/cli_parse.h"
 #include "common/default_model.h"
 #include "common/log.h"
@@ -188,10 +190,18 @@ int main(int argc, char** argv) {
   LogInfo(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                        "; shutting down (grace ",
                        absl::FormatDuration(flags.shutdown_grace), ")"));
-  (*server)->Shutdown(flags.shutdown_grace);
+  (*server)->Drain(flags.shutdown_grace);
   const rwkv::server::SchedulerStats stats = (*server)->scheduler().stats();
+  // The last answers leave; calls arriving meanwhile are told UNAVAILABLE.
+  absl::SleepFor(absl::Milliseconds(200));
+  (*server)->CloseSessions();
   LogInfo(absl::StrCat("stopped; ", stats.tokens_generated,
                        " tokens generated, average batch ",
                        stats.avg_batch_size()));
-  return 0;
+  // No gRPC shutdown: it would cancel (CANCELLED) calls that arrive while it
+  // runs. The process exits; calls in flight see the connection close
+  // (UNAVAILABLE).
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(0);
 }

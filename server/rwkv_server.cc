@@ -192,15 +192,15 @@ std::string RwkvServer::address() const {
   return absl::StrCat(host_, ":", port_);
 }
 
-void RwkvServer::Shutdown(absl::Duration grace) {
+void RwkvServer::Drain(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      // Another caller is stopping the server: return once it has.
-      mu_.Await(absl::Condition(&stopped_));
+    if (draining_) {
+      // Another caller is draining: return once it has.
+      mu_.Await(absl::Condition(&drained_));
       return;
     }
-    shut_down_ = true;
+    draining_ = true;
   }
   // From here on every new call is UNAVAILABLE (the gate), never CANCELLED.
   gate_.StartDraining();
@@ -216,14 +216,37 @@ void RwkvServer::Shutdown(absl::Duration grace) {
   gate_.WaitIdle(absl::Now() + grace);
   if (scheduler_ != nullptr) scheduler_->Stop();
   gate_.WaitIdle(absl::Now() + absl::Seconds(5));
+  if (store_ != nullptr) store_->Sync();  // every answered write is stored
+  absl::MutexLock lock(&mu_);
+  drained_ = true;
+}
+
+void RwkvServer::CloseSessions() {
+  Drain(absl::ZeroDuration());
+  // No call passes the gate any more: nothing reaches these.
+  app_.reset();
+  scheduler_.reset();
+  sessions_.reset();
+  store_.reset();
+}
+
+void RwkvServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) {
+      mu_.Await(absl::Condition(&stopped_));
+      return;
+    }
+    shut_down_ = true;
+  }
+  Drain(grace);
   if (server_ != nullptr) {
-    // Every admitted call has answered: what gRPC still holds are calls
-    // whose answer is on its way (and idle connections, told to go away).
+    // Every admitted call has answered: what gRPC still holds are answers
+    // on their way and idle connections (told to go away).
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(500));
     server_->Wait();
   }
-  if (store_ != nullptr) store_->Sync();  // every answered write is stored
   absl::MutexLock lock(&mu_);
   stopped_ = true;
 }

@@ -4,11 +4,16 @@
 // main.cc and by the end-to-end tests (listen on "127.0.0.1:0" and read
 // port()).
 //
-// Shutdown order (Shutdown()): the call gate starts draining (from then on
-// every new call is answered UNAVAILABLE "the server is shutting down", never
-// CANCELLED) and health says NOT_SERVING; calls already running get `grace`
-// to finish; the scheduler stops (turns still running end UNAVAILABLE and are
-// rolled back); then gRPC shuts down; the engine goes last (destructor).
+// Shutdown in two halves. Drain(grace): the call gate starts draining (from
+// then on every new call is answered UNAVAILABLE "the server is shutting
+// down") and health says NOT_SERVING; calls already running get `grace` to
+// finish; the scheduler stops (turns still running end UNAVAILABLE and are
+// rolled back); every answered write is synced. Shutdown(grace) = Drain, then
+// gRPC's own shutdown; the engine goes last (destructor). gRPC's shutdown
+// cancels (CANCELLED) calls that reach it while it runs, so rwkv-server does
+// not use it: after Drain and a quiet moment it closes the session store
+// (CloseSessions) and exits, and calls still in flight see the connection
+// close (UNAVAILABLE).
 //
 // Security: with auth.api_keys_file every ChatService call needs
 // "authorization: Bearer <key>" (server/auth/); without it the server refuses
@@ -86,8 +91,13 @@ class RwkvServer {
   // Shuts down (zero grace) if still running.
   ~RwkvServer();
 
-  // See the file comment. Returns once everything has stopped.
+  // See the file comment. Each returns once done; safe to call again.
+  void Drain(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
   void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+  // After Drain: destroys the application layer, scheduler, sessions and
+  // store (a clean close of the store) while gRPC keeps answering
+  // UNAVAILABLE. Only Shutdown or the destructor may follow.
+  void CloseSessions() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Rereads the API keys file (SIGHUP); on error the old keys stay.
   absl::StatusOr<size_t> ReloadApiKeys() { return auth_->Reload(); }
@@ -119,6 +129,8 @@ class RwkvServer {
   int port_ = 0;
 
   absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;  // Drain() has finished
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown() has finished
 };

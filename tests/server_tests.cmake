@@ -79,6 +79,16 @@ target_compile_definitions(crash_recovery_test PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
 add_dependencies(crash_recovery_test rwkv-server)
 
+# TLS/mTLS handshakes (certificates made by openssl at test time), SIGHUP key
+# reloads and the SIGTERM race, on rwkv-server child processes.
+rwkv_test(security_process_test
+  SOURCES server/security_process_test.cc
+  LIBS rwkv_server_process rwkv_server_auth rwkv_client gRPC::grpc++
+  LABELS engine)
+target_compile_definitions(security_process_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
+add_dependencies(security_process_test rwkv-server)
+
 # store-bench: the durable store's throughput, latency, restart and bytes
 # figures through real rwkv-server processes (a program, not a test).
 add_executable(store-bench bench/store_bench.cc)
