@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages this project needs (only those missing) and
-# builds everything in ./build (Release). Safe to run again: it only rebuilds
-# what changed. Usage: ./setup.sh [extra cmake -D options]
+# builds everything in ./build (Release), then the sanitizer build in
+# ./build/sanitize (clang-16: ASan + UBSan, -Wthread-safety, the libFuzzer
+# targets; tests/sanitize/README.md), whose tests and fuzz runs the ctest of
+# ./build also runs. Safe to run again: it only rebuilds what changed.
+# Usage: ./setup.sh [extra cmake -D options for ./build]
+# RWKV_SKIP_SANITIZE=1 ./setup.sh skips the sanitizer build (and its
+# packages): enough for ./run-demo.sh, not for the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -14,9 +19,16 @@ PACKAGES=(
   libcli11-dev          # command lines of every program (header-only)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
+  librocksdb-dev        # the durable session store (server/session/)
   libssl-dev            # SHA-256 of API keys (server/auth)
   openssl               # tests make TLS certificates at test time
 )
+
+# The sanitizer build (a separate list: the container image does not need it).
+SANITIZE_PACKAGES=(clang-16 libclang-rt-16-dev libomp-16-dev)
+sanitize=1
+if [[ "${RWKV_SKIP_SANITIZE:-0}" == 1 ]]; then sanitize=0; fi
+if ((sanitize)); then PACKAGES+=("${SANITIZE_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -35,3 +47,11 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build build -j"$(nproc)"
 echo "setup.sh: built; programs are in $(pwd)/build/bin"
+
+if ((sanitize)); then
+  CC=clang-16 CXX=clang++-16 cmake -S . -B build/sanitize \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRWKV_SANITIZE=ON
+  cmake --build build/sanitize -j"$(nproc)"
+  echo "setup.sh: sanitizer build in $(pwd)/build/sanitize (its tests run" \
+       "with ctest --test-dir build)"
+fi

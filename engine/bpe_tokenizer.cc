@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/json_text_shape.h"
+#include "engine/parse_budget.h"
 #include "engine/utf8.h"
 #include "nlohmann/json.hpp"
 
@@ -250,31 +253,441 @@ std::string Quote(std::string_view s) {
                       s.size() > 80 ? "..." : "", "`");
 }
 
+// A tokenizer.json read as a stream of JSON events (no document tree of the
+// whole file): model.vocab and model.merges, nearly all of the file, are
+// taken entry by entry; the small parts the tokenizer needs (normalizer,
+// pre_tokenizer, decoder, added_tokens and model's type and subword
+// options) are built as JSON trees; every other value is skipped. All of it
+// is charged to the budget.
+class TokenizerJsonReader : public nlohmann::json_sax<Json> {
+ public:
+  // A merge as written: "a b" (text), ["a", "b"] (pair) or anything else.
+  struct MergeText {
+    enum class Form : uint8_t { kText, kPair, kBad };
+    Form form;
+    uint32_t offset;  // in merge_blob: text, or left then right
+    uint32_t left;    // kPair: bytes of the left token
+    uint32_t size;    // all bytes
+  };
+  // What the reader found. A std::optional<Json> is set when its key was
+  // present.
+  struct Found {
+    std::optional<Json> normalizer, pre_tokenizer, decoder, added_tokens;
+    std::optional<Json> model_type, subword_prefix, word_suffix;
+    bool has_model = false, model_is_object = false;
+    bool has_vocab = false, vocab_is_object = false;
+    bool has_merges = false, merges_is_array = false;
+    absl::Status vocab_error;  // the first bad vocab entry
+    absl::flat_hash_map<std::string, int32_t> vocab;
+    std::vector<bool> id_used;  // by id (the map moves its keys as it grows)
+    std::string merge_blob;
+    std::vector<MergeText> merges;
+  };
+
+  TokenizerJsonReader(std::string_view source, ParseBudget* budget,
+                      Found* found)
+      : source_(source), budget_(budget), found_(found) {}
+
+  // Set when the reader stopped the parse (a JSON syntax error, a second
+  // vocab, or a spent budget: then over_budget() and the message is
+  // complete, source included).
+  const absl::Status& status() const { return status_; }
+  bool over_budget() const { return over_budget_; }
+
+  bool null() override { return Scalar(Json(nullptr)); }
+  bool boolean(bool v) override { return Scalar(Json(v)); }
+  bool number_integer(number_integer_t v) override { return Scalar(Json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return Scalar(Json(v)); }
+  bool number_float(number_float_t v, const string_t&) override {
+    return Scalar(Json(v));
+  }
+  bool string(string_t& v) override;
+  bool binary(binary_t&) override { return Scalar(Json(nullptr)); }
+  bool start_object(std::size_t) override { return Open(/*is_object=*/true); }
+  bool start_array(std::size_t) override { return Open(/*is_object=*/false); }
+  bool key(string_t& k) override;
+  bool end_object() override { return Close(); }
+  bool end_array() override { return Close(); }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception& e) override {
+    return Fail(absl::InvalidArgumentError(e.what()));
+  }
+
+ private:
+  // What the innermost open container (or the value about to start) is.
+  enum class Where : uint8_t { kRoot, kModel, kVocab, kMerges, kMergePair };
+
+  // A JSON tree value costs its node, a map node when it is an object
+  // member, and its heap string if any.
+  static constexpr uint64_t kTreeNodeBytes = 128;
+
+  bool Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+    return false;
+  }
+  bool Charge(uint64_t bytes) {
+    if (budget_->TryCharge(bytes)) return true;
+    return OverBudget("tokenizer.json");
+  }
+  bool OverBudget(const std::string& what) {
+    over_budget_ = true;
+    return Fail(budget_->Exceeded(absl::StrCat(AbslView(source_), ": ", what)));
+  }
+  // The slot a value at the current position is built into, or null.
+  std::optional<Json>* SlotForValue();
+  bool Scalar(Json value);
+  bool Open(bool is_object);
+  bool Close();
+  bool AddToTree(Json value, bool is_container);
+  bool VocabEntry(const Json& value);
+  bool AddMerge(MergeText::Form form, std::string_view a, std::string_view b);
+
+  std::string_view source_;
+  ParseBudget* budget_;
+  Found* found_;
+  absl::Status status_;
+  bool over_budget_ = false;
+
+  int depth_ = 0;       // open containers
+  int skip_depth_ = 0;  // > 0: inside a skipped container opened at this depth
+  std::vector<Where> where_;  // per open container outside trees
+  std::string key_;           // the last key outside trees
+  // The tree being built: its open containers and their pending keys.
+  std::vector<Json*> tree_;
+  std::vector<std::string> tree_keys_;
+  // A ["a", "b"] merge being read.
+  std::vector<std::string> pair_;
+  bool pair_bad_ = false;
+};
+
+std::optional<Json>* TokenizerJsonReader::SlotForValue() {
+  if (where_.empty()) return nullptr;
+  if (where_.back() == Where::kRoot) {
+    if (key_ == "normalizer") return &found_->normalizer;
+    if (key_ == "pre_tokenizer") return &found_->pre_tokenizer;
+    if (key_ == "decoder") return &found_->decoder;
+    if (key_ == "added_tokens") return &found_->added_tokens;
+  } else if (where_.back() == Where::kModel) {
+    if (key_ == "type") return &found_->model_type;
+    if (key_ == "continuing_subword_prefix") return &found_->subword_prefix;
+    if (key_ == "end_of_word_suffix") return &found_->word_suffix;
+  }
+  return nullptr;
+}
+
+bool TokenizerJsonReader::AddToTree(Json value, bool is_container) {
+  if (!Charge(kTreeNodeBytes +
+              (value.is_string()
+                   ? ParseBudget::StringBytes(
+                         value.get_ref<const std::string&>().size())
+                   : 0))) {
+    return false;
+  }
+  Json* parent = tree_.back();
+  Json* added;
+  if (parent->is_array()) {
+    parent->push_back(std::move(value));
+    added = &parent->back();
+  } else {
+    added = &((*parent)[tree_keys_.back()] = std::move(value));
+  }
+  if (is_container) {
+    tree_.push_back(added);
+    tree_keys_.emplace_back();
+  }
+  return true;
+}
+
+bool TokenizerJsonReader::Scalar(Json value) {
+  if (skip_depth_ != 0) return true;
+  if (!tree_.empty()) return AddToTree(std::move(value), false);
+  if (where_.empty()) {
+    return Fail(absl::InvalidArgumentError("top level is not a JSON object"));
+  }
+  switch (where_.back()) {
+    case Where::kRoot:
+      if (key_ == "model") found_->has_model = true;
+      break;
+    case Where::kModel:
+      if (key_ == "vocab") found_->has_vocab = true;
+      if (key_ == "merges") found_->has_merges = true;
+      break;
+    case Where::kVocab:
+      return VocabEntry(value);
+    case Where::kMerges:
+      if (value.is_string()) {
+        return AddMerge(MergeText::Form::kText,
+                        value.get_ref<const std::string&>(), {});
+      }
+      return AddMerge(MergeText::Form::kBad, {}, {});
+    case Where::kMergePair:
+      if (value.is_string() && pair_.size() < 2) {
+        if (!Charge(ParseBudget::StringBytes(
+                value.get_ref<const std::string&>().size()))) {
+          return false;
+        }
+        pair_.push_back(value.get<std::string>());
+      } else {
+        pair_bad_ = true;
+      }
+      break;
+  }
+  if (std::optional<Json>* slot = SlotForValue()) {
+    if (!Charge(kTreeNodeBytes)) return false;
+    *slot = std::move(value);
+  }
+  return true;
+}
+
+bool TokenizerJsonReader::string(string_t& v) {
+  if (skip_depth_ == 0 && !tree_.empty()) {
+    if (!Charge(kTreeNodeBytes + ParseBudget::StringBytes(v.size()))) {
+      return false;
+    }
+    Json* parent = tree_.back();
+    if (parent->is_array()) {
+      parent->push_back(std::move(v));
+    } else {
+      (*parent)[tree_keys_.back()] = std::move(v);
+    }
+    return true;
+  }
+  if (skip_depth_ == 0 && !where_.empty() && where_.back() == Where::kMerges) {
+    return AddMerge(MergeText::Form::kText, v, {});
+  }
+  if (skip_depth_ == 0 && SlotForValue() != nullptr &&
+      !Charge(ParseBudget::StringBytes(v.size()))) {
+    return false;
+  }
+  return Scalar(Json(std::move(v)));
+}
+
+bool TokenizerJsonReader::Open(bool is_object) {
+  ++depth_;
+  if (skip_depth_ != 0) return true;
+  if (!tree_.empty()) {
+    return AddToTree(is_object ? Json::object() : Json::array(), true);
+  }
+  if (where_.empty()) {
+    if (!is_object) {
+      return Fail(absl::InvalidArgumentError("top level is not a JSON object"));
+    }
+    where_.push_back(Where::kRoot);
+    return true;
+  }
+  if (std::optional<Json>* slot = SlotForValue()) {
+    if (!Charge(kTreeNodeBytes)) return false;
+    *slot = is_object ? Json::object() : Json::array();
+    tree_.push_back(&**slot);
+    tree_keys_.emplace_back();
+    return true;
+  }
+  const Where here = where_.back();
+  if (here == Where::kRoot && key_ == "model") {
+    found_->has_model = true;
+    found_->model_is_object = is_object;
+    if (is_object) {
+      where_.push_back(Where::kModel);
+      return true;
+    }
+  } else if (here == Where::kModel && key_ == "vocab") {
+    if (found_->has_vocab) {
+      return Fail(absl::InvalidArgumentError("model.vocab appears twice"));
+    }
+    found_->has_vocab = true;
+    found_->vocab_is_object = is_object;
+    if (is_object) {
+      where_.push_back(Where::kVocab);
+      return true;
+    }
+  } else if (here == Where::kModel && key_ == "merges") {
+    if (found_->has_merges) {
+      return Fail(absl::InvalidArgumentError("model.merges appears twice"));
+    }
+    found_->has_merges = true;
+    found_->merges_is_array = !is_object;
+    if (!is_object) {
+      where_.push_back(Where::kMerges);
+      return true;
+    }
+  } else if (here == Where::kVocab) {
+    VocabEntry(Json::object());  // records the error; the value is skipped
+  } else if (here == Where::kMerges && !is_object) {
+    pair_.clear();
+    pair_bad_ = false;
+    where_.push_back(Where::kMergePair);
+    return true;
+  } else if (here == Where::kMerges) {  // an object is not a merge
+    if (!AddMerge(MergeText::Form::kBad, {}, {})) return false;
+  } else if (here == Where::kMergePair) {
+    pair_bad_ = true;
+  }
+  skip_depth_ = depth_;
+  return true;
+}
+
+bool TokenizerJsonReader::Close() {
+  --depth_;
+  if (skip_depth_ != 0) {
+    if (depth_ < skip_depth_) skip_depth_ = 0;
+    return true;
+  }
+  if (!tree_.empty()) {
+    tree_.pop_back();
+    tree_keys_.pop_back();
+    return true;
+  }
+  const Where closed = where_.back();
+  where_.pop_back();
+  if (closed == Where::kMergePair) {
+    if (pair_bad_ || pair_.size() != 2) {
+      return AddMerge(MergeText::Form::kBad, {}, {});
+    }
+    return AddMerge(MergeText::Form::kPair, pair_[0], pair_[1]);
+  }
+  return true;
+}
+
+bool TokenizerJsonReader::key(string_t& k) {
+  if (skip_depth_ != 0) return true;
+  if (!tree_.empty()) {
+    if (!Charge(ParseBudget::StringBytes(k.size()))) return false;
+    tree_keys_.back() = k;
+    return true;
+  }
+  if (k.size() > key_.capacity() &&
+      !Charge(ParseBudget::StringBytes(k.size()))) {
+    return false;
+  }
+  key_ = k;
+  return true;
+}
+
+bool TokenizerJsonReader::VocabEntry(const Json& value) {
+  if (!found_->vocab_error.ok()) return true;  // the first error is reported
+  auto error = [&](const std::string& what) {
+    found_->vocab_error = absl::InvalidArgumentError(what);
+    return true;
+  };
+  if (!value.is_number_integer()) {
+    return error(
+        absl::StrCat("vocab entry ", Quote(key_), " has a non-integer id"));
+  }
+  const int64_t id = value.get<int64_t>();
+  if (id < 0 || id > BpeTokenizer::kMaxId) {
+    return error(absl::StrCat("vocab entry ", Quote(key_), " has id ", id,
+                              " outside [0, ", BpeTokenizer::kMaxId, "]"));
+  }
+  if (!IsValidUtf8(key_)) {
+    return error(
+        absl::StrCat("vocab entry ", Quote(key_), " is not valid UTF-8"));
+  }
+  std::vector<bool>& id_used = found_->id_used;
+  if (static_cast<size_t>(id) >= id_used.size()) {
+    const size_t old_cap = id_used.capacity();
+    if (static_cast<size_t>(id) >= old_cap) {  // grow by doubling
+      const uint64_t bits = std::max<uint64_t>(id + 1, 2 * old_cap);
+      if (!Charge(bits / 8 + 8 + ParseBudget::kAllocOverhead)) return false;
+      id_used.reserve(bits);
+      if (old_cap > 0) {
+        budget_->Refund(old_cap / 8 + 8 + ParseBudget::kAllocOverhead);
+      }
+    }
+    id_used.resize(id + 1, false);
+  }
+  if (id_used[id]) {
+    std::string first;
+    for (const auto& [token, token_id] : found_->vocab) {
+      if (token_id == id) first = token;
+    }
+    return error(absl::StrCat("vocab maps both ", Quote(first), " and ",
+                              Quote(key_), " to id ", id));
+  }
+  id_used[id] = true;
+  if (!budget_->ReserveTable(&found_->vocab, 1) ||
+      !Charge(ParseBudget::StringBytes(key_.size()))) {
+    return OverBudget("tokenizer.json: model.vocab");
+  }
+  // A repeated key keeps its first id, as before. The key is copied first:
+  // absl's tables are not exception-safe if constructing an entry in place
+  // throws (std::bad_alloc), while moving a string cannot.
+  std::string token = key_;
+  found_->vocab.emplace(std::move(token), static_cast<int32_t>(id));
+  return true;
+}
+
+bool TokenizerJsonReader::AddMerge(MergeText::Form form, std::string_view a,
+                                   std::string_view b) {
+  std::string& blob = found_->merge_blob;
+  if (blob.size() + a.size() + b.size() >= (uint64_t{1} << 32)) {
+    return Fail(absl::InvalidArgumentError("model.merges is too large"));
+  }
+  const size_t cap = blob.capacity();
+  if (blob.size() + a.size() + b.size() > cap) {
+    const size_t grown = std::max(blob.size() + a.size() + b.size(), 2 * cap);
+    if (!Charge(ParseBudget::StringBytes(grown))) return false;
+    blob.reserve(grown);
+    if (cap > 0) budget_->Refund(ParseBudget::StringBytes(cap));
+  }
+  if (!budget_->Reserve(&found_->merges, 1)) {
+    return OverBudget("tokenizer.json: model.merges");
+  }
+  found_->merges.push_back({form, static_cast<uint32_t>(blob.size()),
+                            static_cast<uint32_t>(a.size()),
+                            static_cast<uint32_t>(a.size() + b.size())});
+  blob.append(a);
+  blob.append(b);
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
     std::string_view json, std::string_view source) {
+  return GuardAllocation(
+      source, [&]() -> absl::StatusOr<std::unique_ptr<BpeTokenizer>> {
+        ParseBudget budget = ParseBudget::ForInput(json.size());
+        return Parse(json, source, &budget);
+      });
+}
+
+absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::Parse(
+    std::string_view json, std::string_view source, ParseBudget* budget) {
   auto error = [&](absl::string_view what) {
     return absl::InvalidArgumentError(
         absl::StrCat(AbslView(source), ": tokenizer.json: ", what));
   };
+  auto over = [&](const std::string& what) {
+    return budget->Exceeded(
+        absl::StrCat(AbslView(source), ": tokenizer.json: ", what));
+  };
   auto tok = std::unique_ptr<BpeTokenizer>(new BpeTokenizer());
   tok->source_ = std::string(source);
+  // The lexer's buffers, and the reader's copy of the last key.
+  if (!budget->TryCharge(ScanJsonText(json).LexerBytes())) {
+    return over("the JSON lexer");
+  }
+  TokenizerJsonReader::Found found;
+  {
+    TokenizerJsonReader reader(source, budget, &found);
+    if (!Json::sax_parse(json.begin(), json.end(), &reader)) {
+      if (reader.over_budget()) return reader.status();
+      return error(reader.status().ok() ? "parse error"
+                                        : reader.status().message());
+    }
+  }
   try {
-    const Json root = Json::parse(json.begin(), json.end());
-    if (!root.is_object()) return error("top level is not a JSON object");
-
     // --- Pipeline components -------------------------------------------
-    if (auto it = root.find("normalizer"); it != root.end() && !it->is_null()) {
-      const std::string type = it->value("type", "");
+    if (found.normalizer.has_value() && !found.normalizer->is_null()) {
+      const std::string type = found.normalizer->value("type", "");
       if (type != "NFC") {
         return error(absl::StrCat("unsupported normalizer type ", Quote(type),
                                   " (only NFC or null)"));
       }
       tok->nfc_ = true;
     }
-    auto pre = root.find("pre_tokenizer");
-    if (pre == root.end() || !pre->is_object() ||
+    const std::optional<Json>& pre = found.pre_tokenizer;
+    if (!pre.has_value() || !pre->is_object() ||
         pre->value("type", "") != "ByteLevel") {
       return error(
           "pre_tokenizer must be {\"type\": \"ByteLevel\"}; only byte-level "
@@ -286,68 +699,47 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
           "supported");
     }
     tok->add_prefix_space_ = GetBool(*pre, "add_prefix_space", false);
-    if (auto it = root.find("decoder"); it != root.end() && !it->is_null()) {
-      if (!it->is_object() || it->value("type", "") != "ByteLevel") {
+    if (found.decoder.has_value() && !found.decoder->is_null()) {
+      if (!found.decoder->is_object() ||
+          found.decoder->value("type", "") != "ByteLevel") {
         return error("unsupported decoder (only ByteLevel or null)");
       }
     }
 
     // --- Model -----------------------------------------------------------
-    auto model_it = root.find("model");
-    if (model_it == root.end() || !model_it->is_object()) {
+    if (!found.has_model || !found.model_is_object) {
       return error("missing \"model\" object");
     }
-    const Json& model = *model_it;
-    if (auto it = model.find("type"); it != model.end() && *it != "BPE") {
-      return error(absl::StrCat("model type ", Quote(it->dump()),
+    if (found.model_type.has_value() && *found.model_type != "BPE") {
+      return error(absl::StrCat("model type ", Quote(found.model_type->dump()),
                                 " is not supported (only BPE)"));
     }
-    for (const char* key :
-         {"continuing_subword_prefix", "end_of_word_suffix"}) {
-      auto it = model.find(key);
-      if (it != model.end() && !it->is_null() &&
-          !(it->is_string() && it->get<std::string>().empty())) {
+    for (const auto& [key, value] :
+         {std::pair{"continuing_subword_prefix", &found.subword_prefix},
+          std::pair{"end_of_word_suffix", &found.word_suffix}}) {
+      if (value->has_value() && !(*value)->is_null() &&
+          !((*value)->is_string() && (*value)->get<std::string>().empty())) {
         return error(absl::StrCat("model.", key, " is not supported"));
       }
     }
-    auto vocab_it = model.find("vocab");
-    if (vocab_it == model.end() || !vocab_it->is_object() ||
-        vocab_it->empty()) {
-      return error("missing or empty model.vocab object");
+    if (!found.has_vocab || !found.vocab_is_object || found.vocab.empty()) {
+      if (found.vocab_error.ok()) {
+        return error("missing or empty model.vocab object");
+      }
     }
-    auto merges_it = model.find("merges");
-    if (merges_it == model.end() || !merges_it->is_array()) {
+    if (!found.has_merges || !found.merges_is_array) {
       return error("missing model.merges array");
     }
-
-    absl::flat_hash_map<std::string, int32_t> vocab;
-    vocab.reserve(vocab_it->size());
+    if (!found.vocab_error.ok()) return error(found.vocab_error.message());
+    const absl::flat_hash_map<std::string, int32_t>& vocab = found.vocab;
+    // The map is complete: its keys stay where they are from here on.
     std::vector<const std::string*> token_of_id;
-    for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
-      if (!it->is_number_integer()) {
-        return error(absl::StrCat("vocab entry ", Quote(it.key()),
-                                  " has a non-integer id"));
-      }
-      const int64_t id = it->get<int64_t>();
-      if (id < 0 || id > kMaxId) {
-        return error(absl::StrCat("vocab entry ", Quote(it.key()), " has id ",
-                                  id, " outside [0, ", kMaxId, "]"));
-      }
-      if (!IsValidUtf8(it.key())) {
-        return error(absl::StrCat("vocab entry ", Quote(it.key()),
-                                  " is not valid UTF-8"));
-      }
-      if (static_cast<size_t>(id) >= token_of_id.size()) {
-        token_of_id.resize(id + 1, nullptr);
-      }
-      if (token_of_id[id] != nullptr) {
-        return error(absl::StrCat("vocab maps both ", Quote(*token_of_id[id]),
-                                  " and ", Quote(it.key()), " to id ", id));
-      }
-      auto [slot, inserted] = vocab.emplace(it.key(), static_cast<int32_t>(id));
-      (void)inserted;
-      token_of_id[id] = &slot->first;
+    if (!budget->Reserve(&token_of_id, found.id_used.size())) {
+      return over(absl::StrCat("the id table for ids up to ",
+                               found.id_used.size() - 1));
     }
+    token_of_id.resize(found.id_used.size(), nullptr);
+    for (const auto& [token, id] : vocab) token_of_id[id] = &token;
 
     // Bytes that never occur in valid UTF-8 (C0, C1, F5..FF) may be missing
     // (GPT-NeoX 20B lacks them); Encode only sees valid UTF-8.
@@ -370,41 +762,45 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
       tok->byte_to_id_[b] = it->second;
     }
 
-    tok->merges_.reserve(merges_it->size());
+    if (!budget->ReserveTable(&tok->merges_, found.merges.size())) {
+      return over(absl::StrCat(found.merges.size(), " merges"));
+    }
     int32_t rank = 0;
-    for (const Json& m : *merges_it) {
-      std::string left, right;
-      if (m.is_string()) {
-        const std::string& line = m.get_ref<const std::string&>();
-        const size_t space = line.find(' ');
-        if (space == std::string::npos ||
-            line.find(' ', space + 1) != std::string::npos) {
-          return error(absl::StrCat("merge #", rank + 1, " ", Quote(line),
+    std::string merged_text;
+    for (const TokenizerJsonReader::MergeText& m : found.merges) {
+      const std::string_view text(found.merge_blob.data() + m.offset, m.size);
+      std::string_view left, right;
+      if (m.form == TokenizerJsonReader::MergeText::Form::kText) {
+        const size_t space = text.find(' ');
+        if (space == std::string_view::npos ||
+            text.find(' ', space + 1) != std::string_view::npos) {
+          return error(absl::StrCat("merge #", rank + 1, " ", Quote(text),
                                     " is not two tokens separated by one "
                                     "space"));
         }
-        left = line.substr(0, space);
-        right = line.substr(space + 1);
-      } else if (m.is_array() && m.size() == 2 && m[0].is_string() &&
-                 m[1].is_string()) {
-        left = m[0].get<std::string>();
-        right = m[1].get<std::string>();
+        left = text.substr(0, space);
+        right = text.substr(space + 1);
+      } else if (m.form == TokenizerJsonReader::MergeText::Form::kPair) {
+        left = text.substr(0, m.left);
+        right = text.substr(m.left);
       } else {
-        return error(absl::StrCat("merge #", rank + 1, " ", Quote(m.dump()),
+        return error(absl::StrCat("merge #", rank + 1,
                                   " is neither \"a b\" nor [\"a\", \"b\"]"));
       }
-      auto l = vocab.find(left);
-      auto r = vocab.find(right);
-      auto merged = vocab.find(left + right);
-      for (auto [it, text] : {std::pair{l, &left}, std::pair{r, &right}}) {
+      auto l = vocab.find(AbslView(left));
+      auto r = vocab.find(AbslView(right));
+      merged_text.assign(left);
+      merged_text.append(right);
+      auto merged = vocab.find(merged_text);
+      for (auto [it, part] : {std::pair{l, left}, std::pair{r, right}}) {
         if (it == vocab.end()) {
           return error(absl::StrCat("merge #", rank + 1, ": token ",
-                                    Quote(*text), " is not in model.vocab"));
+                                    Quote(part), " is not in model.vocab"));
         }
       }
       if (merged == vocab.end()) {
         return error(absl::StrCat("merge #", rank + 1, ": merged token ",
-                                  Quote(left + right),
+                                  Quote(merged_text),
                                   " is not in model.vocab"));
       }
       tok->merges_[(static_cast<uint64_t>(l->second) << 32) |
@@ -414,10 +810,11 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
 
     // --- Added tokens ----------------------------------------------------
     std::vector<std::string> added_bytes_of_id;  // Decoding overrides.
-    if (auto it = root.find("added_tokens");
-        it != root.end() && !it->is_null()) {
-      if (!it->is_array()) return error("added_tokens is not an array");
-      for (const Json& t : *it) {
+    if (found.added_tokens.has_value() && !found.added_tokens->is_null()) {
+      const Json& added_tokens = *found.added_tokens;
+      if (!added_tokens.is_array())
+        return error("added_tokens is not an array");
+      for (const Json& t : added_tokens) {
         if (!t.is_object() || !t.contains("id") || !t.contains("content") ||
             !t["id"].is_number_integer() || !t["content"].is_string()) {
           return error(absl::StrCat("added token ", Quote(t.dump()),
@@ -442,7 +839,18 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
                          GetBool(t, "rstrip", false),
                          GetBool(t, "normalized", !special)};
         if (static_cast<size_t>(id) >= added_bytes_of_id.size()) {
+          if (!budget->Reserve(&added_bytes_of_id,
+                               id + 1 - added_bytes_of_id.size())) {
+            return over(absl::StrCat("the id table for added token ", id));
+          }
           added_bytes_of_id.resize(id + 1);
+        }
+        // The decoded bytes, the NFC content and the trie of the token.
+        if (!budget->TryCharge(
+                3 * ParseBudget::StringBytes(added.content.size()) +
+                sizeof(AddedToken)) ||
+            !budget->Reserve(&tok->added_, 1)) {
+          return over("added_tokens");
         }
         added_bytes_of_id[id] = ByteLevelDecode(added.content);
         if (added.normalized && tok->nfc_) {
@@ -453,6 +861,19 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
         if (added.content == "<|endoftext|>") tok->eos_token_ = added.id;
         tok->added_.push_back(std::move(added));
       }
+    }
+    // The tries of the added tokens, sized first (a node per byte at most).
+    size_t raw_bytes = 0, normalized_bytes = 0;
+    for (const AddedToken& t : tok->added_) {
+      (t.normalized ? normalized_bytes : raw_bytes) += t.content.size();
+    }
+    if (!budget->ReserveTable(&tok->raw_added_.edges, raw_bytes) ||
+        !budget->ReserveTable(&tok->normalized_added_.edges,
+                              normalized_bytes) ||
+        !budget->Reserve(&tok->raw_added_.node_token, raw_bytes) ||
+        !budget->Reserve(&tok->normalized_added_.node_token,
+                         normalized_bytes)) {
+      return over("the added tokens' index");
     }
     for (size_t i = 0; i < tok->added_.size(); ++i) {
       const AddedToken& t = tok->added_[i];
@@ -468,8 +889,21 @@ absl::StatusOr<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromJson(
     // --- Decoding table --------------------------------------------------
     tok->vocab_size_ = static_cast<int>(
         std::max(token_of_id.size(), added_bytes_of_id.size()));
+    uint64_t blob_bytes = 0;
+    for (const std::string* t : token_of_id) {
+      if (t != nullptr) blob_bytes += t->size();
+    }
+    for (const std::string& b : added_bytes_of_id) blob_bytes += b.size();
+    if (!budget->TryCharge(
+            ParseBudget::VectorBytes<uint32_t>(uint64_t(tok->vocab_size_) + 1) +
+            ParseBudget::VectorBytes<uint64_t>(tok->vocab_size_ / 64 + 1) +
+            ParseBudget::StringBytes(blob_bytes))) {
+      return over(
+          absl::StrCat("the id table for ids up to ", tok->vocab_size_ - 1));
+    }
     tok->offsets_.assign(tok->vocab_size_ + 1, 0);
     tok->defined_.assign(tok->vocab_size_, false);
+    tok->blob_.reserve(blob_bytes);
     for (int32_t id = 0; id < tok->vocab_size_; ++id) {
       tok->offsets_[id] = static_cast<uint32_t>(tok->blob_.size());
       const size_t uid = static_cast<size_t>(id);

@@ -1,6 +1,8 @@
 // BpeTokenizer: byte-level BPE from a Hugging Face tokenizer.json (GPT-NeoX
 // 20B style: NFC, added tokens, GPT-2 regex, ranked merges, byte-level
-// decoder). Immutable after construction; safe to share across threads.
+// decoder). The file is read as a stream of JSON events and what loading
+// builds is held to ParseBudget::ForInput(file size), 4 x the file + 4 MiB.
+// Immutable after construction; safe to share across threads.
 #ifndef RWKV_ENGINE_BPE_TOKENIZER_H_
 #define RWKV_ENGINE_BPE_TOKENIZER_H_
 
@@ -15,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/parse_budget.h"
 #include "engine/tokenizer.h"
 
 namespace rwkv::engine {
@@ -30,7 +33,9 @@ class BpeTokenizer : public Tokenizer {
   // ["a", "b"] pairs, normalizer null or NFC, pre_tokenizer ByteLevel (with
   // the GPT-2 regex), decoder null or ByteLevel. The post_processor is
   // ignored (ByteLevel only adjusts offsets). `source` (normally the path)
-  // prefixes error messages.
+  // prefixes error messages. InvalidArgument for a malformed file or one
+  // that needs more memory than its budget; ResourceExhausted if an
+  // allocation fails.
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> FromJson(
       std::string_view json, std::string_view source);
 
@@ -81,6 +86,9 @@ class BpeTokenizer : public Tokenizer {
   struct MergeScratch;
 
   BpeTokenizer() = default;
+
+  static absl::StatusOr<std::unique_ptr<BpeTokenizer>> Parse(
+      std::string_view json, std::string_view source, ParseBudget* budget);
 
   // Splits `text` at leftmost-longest matches of the added tokens in
   // `index`, appending their ids to `ids` and calling `gap` (which returns

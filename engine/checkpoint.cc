@@ -9,10 +9,19 @@
 #include "absl/strings/str_join.h"
 #include "engine/checkpoint_contents.h"
 #include "engine/mapped_file.h"
+#include "engine/parse_budget.h"
 #include "engine/pth_reader.h"
 #include "engine/safetensors_reader.h"
 
 namespace rwkv::engine {
+namespace {
+
+// A node of Checkpoint::index_ (std::map<std::string, size_t>).
+constexpr uint64_t kIndexNodeBytes =
+    4 * sizeof(void*) + sizeof(std::pair<const std::string, size_t>) +
+    ParseBudget::kAllocOverhead;
+
+}  // namespace
 
 std::string_view DTypeName(DType dtype) {
   switch (dtype) {
@@ -134,9 +143,11 @@ absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& path) {
 
 absl::StatusOr<Checkpoint> Checkpoint::Open(const std::string& path,
                                             const Options& options) {
-  absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(path);
-  if (!file.ok()) return file.status();
-  return FromMapped(*std::move(file), path, options);
+  return GuardAllocation(path, [&]() -> absl::StatusOr<Checkpoint> {
+    absl::StatusOr<std::unique_ptr<MappedFile>> file = MappedFile::Open(path);
+    if (!file.ok()) return file.status();
+    return FromMapped(*std::move(file), path, options);
+  });
 }
 
 absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
@@ -147,15 +158,26 @@ absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
 absl::StatusOr<Checkpoint> Checkpoint::FromBytes(std::string bytes,
                                                  std::string_view source_name,
                                                  const Options& options) {
-  return FromMapped(MappedFile::FromString(std::move(bytes)), source_name,
-                    options);
+  return GuardAllocation(source_name, [&]() -> absl::StatusOr<Checkpoint> {
+    return FromMapped(MappedFile::FromString(std::move(bytes)), source_name,
+                      options);
+  });
 }
 
 absl::StatusOr<Checkpoint> Checkpoint::FromMapped(
     std::unique_ptr<MappedFile> file, std::string_view source_name,
     const Options& options) {
   const std::string source(source_name);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<Checkpoint> {
+    return Build(std::move(file), source, options);
+  });
+}
+
+absl::StatusOr<Checkpoint> Checkpoint::Build(std::unique_ptr<MappedFile> file,
+                                             const std::string& source,
+                                             const Options& options) {
   const absl::Span<const uint8_t> b = file->bytes();
+  ParseBudget budget = ParseBudget::ForInput(b.size());
   if (b.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": file is empty"));
   }
@@ -165,10 +187,10 @@ absl::StatusOr<Checkpoint> Checkpoint::FromMapped(
       ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6) ||
        (b[2] == 6 && b[3] == 6))) {
     format = "pth";
-    contents = ReadPth(b, source, options.verify_checksums);
+    contents = ReadPth(b, source, options.verify_checksums, &budget);
   } else if (b.size() >= 9 && b[8] == '{') {
     format = "safetensors";
-    contents = ReadSafetensors(b, source);
+    contents = ReadSafetensors(b, source, &budget);
   } else if (b.size() >= 2 && b[0] == 0x80 && b[1] <= 5) {
     return absl::InvalidArgumentError(
         absl::StrCat(source,
@@ -190,6 +212,12 @@ absl::StatusOr<Checkpoint> Checkpoint::FromMapped(
   ckpt.tensors_ = std::move(contents->tensors);
   ckpt.metadata_ = std::move(contents->metadata);
   for (size_t i = 0; i < ckpt.tensors_.size(); ++i) {
+    if (!budget.TryCharge(
+            kIndexNodeBytes +
+            ParseBudget::StringBytes(ckpt.tensors_[i].name.size()))) {
+      return budget.Exceeded(absl::StrCat(source, ": the index of ",
+                                          ckpt.tensors_.size(), " tensors"));
+    }
     if (!ckpt.index_.emplace(ckpt.tensors_[i].name, i).second) {
       return absl::DataLossError(
           absl::StrCat(source, ": duplicate tensor '",

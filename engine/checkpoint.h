@@ -68,7 +68,12 @@ class Checkpoint {
   // is contiguous and aligned, and is copied otherwise (strided views,
   // misaligned records). Errors name the file and the problem: NotFound for
   // a missing file, InvalidArgument for an unsupported but well-formed file,
-  // DataLoss for a corrupt or truncated one.
+  // DataLoss for a corrupt or truncated one. What parsing builds besides the
+  // file's bytes (directory, pickle objects, names, index, copies) is held
+  // to ParseBudget::ForInput(file size), 4 x the file's size + 4 MiB: a file
+  // that needs more is refused (InvalidArgument naming what it was
+  // building); an allocation failure is ResourceExhausted, never an
+  // exception.
   static absl::StatusOr<Checkpoint> Open(const std::string& path);
   static absl::StatusOr<Checkpoint> Open(const std::string& path,
                                          const Options& options);
@@ -110,6 +115,9 @@ class Checkpoint {
   static absl::StatusOr<Checkpoint> FromMapped(std::unique_ptr<MappedFile> file,
                                                std::string_view source,
                                                const Options& options);
+  static absl::StatusOr<Checkpoint> Build(std::unique_ptr<MappedFile> file,
+                                          const std::string& source,
+                                          const Options& options);
 
   std::string source_;
   std::string_view format_;

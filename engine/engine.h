@@ -35,7 +35,9 @@ class Engine {
   // Feeds `tokens` into `state` and returns the logits after the last token
   // (batch_size 1). One token runs the single-step path; more run sequence
   // mode (every matmul over all tokens at once). On error `state` is
-  // unchanged. REQUIRES: tokens non-empty, each in [0, vocab_size).
+  // unchanged; logits that are not finite are such an error
+  // (NonFiniteLogitsError, OutOfRange: see logits.h).
+  // REQUIRES: tokens non-empty, each in [0, vocab_size).
   virtual absl::StatusOr<Logits> Forward(absl::Span<const int32_t> tokens,
                                          State& state) = 0;
 
@@ -46,7 +48,10 @@ class Engine {
   // have been partly advanced (RWKV-7 updates att_kv in place), so every
   // state of the batch is reset to empty (valid() == false) rather than
   // left half-updated; callers that must not lose a state batch copies
-  // (the server's turns do).
+  // (the server's turns do). Rows are independent: a row whose logits are
+  // not finite (Logits::CheckRowFinite) fails alone; its state has advanced
+  // into out-of-range values and must be restored by the caller, the other
+  // rows are valid.
   virtual absl::StatusOr<Logits> ForwardBatch(
       absl::Span<const int32_t> tokens, absl::Span<State* const> states) = 0;
 };

@@ -12,10 +12,15 @@ struct EngineOptions {
   std::string model_path;
   // "cpu" (default) or "cuda" / "cuda:N" (needs a CUDA build of LibTorch).
   std::string device = "cpu";
-  // Weight and activation dtype: "fp32" (default), "bf16", or "fp16" (CUDA
-  // only: LibTorch's CPU kernels have no fp16 matmul). The recurrent state
-  // is always kept in fp32, as the reference implementation does.
-  std::string dtype = "fp32";
+  // Weight dtype. On CPU: "fp32", "bf16" or "int8" for the large matrices
+  // (R, K, V, O, FFN, head; int8 is weight-only with one scale per 128
+  // inputs of each output row); embeddings, norms, time-mix/decay
+  // parameters, RWKV-7's LoRA factors, activations and the recurrent state
+  // stay fp32. On CUDA: "fp32", "bf16" or "fp16" for every weight and the
+  // activations (the state stays fp32). "auto" (default): "int8" for a
+  // checkpoint whose matrices are stored int8 (`rwkv-cli quantize`) on CPU,
+  // else "fp32".
+  std::string dtype = "auto";
   // Compute threads (LibTorch intra-op, OpenMP). 0 = all cores. Process-wide:
   // the last engine created sets it.
   int num_threads = 0;

@@ -6,9 +6,24 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/types/span.h"
 
 namespace rwkv::engine {
+
+// Non-finite logits: NaN or +-inf came out of a forward, i.e. the model's
+// numbers left the float range (in practice from a state driven out of
+// range: an unhealthy imported state, or a long divergent run). The error is
+// OutOfRange, its message starts "non-finite logits", and it carries the
+// payload kNonFiniteLogitsUrl, so that callers tell it from every other
+// failure (IsNonFiniteLogits). Engine::Forward returns it and leaves the
+// state unchanged; after Engine::ForwardBatch each row is checked with
+// Logits::CheckRowFinite (the other rows are unaffected) and the caller
+// restores that row's state.
+inline constexpr char kNonFiniteLogitsUrl[] =
+    "type.googleapis.com/rwkv.engine.NonFiniteLogits";
+absl::Status NonFiniteLogitsError(int row, int index, float value);
+bool IsNonFiniteLogits(const absl::Status& status);
 
 class Logits {
  public:
@@ -22,6 +37,9 @@ class Logits {
   absl::Span<const float> Row(int i) const;
   // Index of the largest value in row i (lowest index on ties).
   int32_t ArgMax(int i) const;
+  // OK if every value of row i is finite, else NonFiniteLogitsError naming
+  // the first bad one. REQUIRES: 0 <= i < batch_size().
+  absl::Status CheckRowFinite(int i) const;
   const std::vector<float>& values() const { return values_; }
 
  private:

@@ -1,5 +1,6 @@
 #include "engine/pickle_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -66,12 +67,12 @@ const char* PickleKindName(PickleValue::Kind kind) {
 class PickleReader::Machine {
  public:
   Machine(absl::Span<const uint8_t> bytes, std::string_view context,
-          PickleReader* out)
+          PickleReader* out, ParseBudget* budget)
       : data_(bytes.data()),
         size_(bytes.size()),
         context_(context),
         out_(out),
-        copy_budget_(16 * bytes.size() + (size_t{1} << 20)) {}
+        budget_(budget) {}
 
   absl::Status Run();
 
@@ -86,6 +87,21 @@ class PickleReader::Machine {
   absl::Status Unsupported(const Args&... args) const {
     return absl::InvalidArgumentError(
         absl::StrCat(context_, ": pickle offset ", op_pos_, ": ", args...));
+  }
+
+  // InvalidArgument: building `what` would pass the budget.
+  absl::Status OverBudget(std::string_view what) const {
+    return Unsupported(budget_->Exceeded(what).message());
+  }
+  absl::Status Charge(uint64_t bytes, std::string_view what) {
+    if (!budget_->TryCharge(bytes)) return OverBudget(what);
+    return absl::OkStatus();
+  }
+  // Makes room for `extra` more elements in *v (ParseBudget::Reserve).
+  template <typename T>
+  absl::Status Grow(std::vector<T>* v, size_t extra, std::string_view what) {
+    if (!budget_->Reserve(v, extra)) return OverBudget(what);
+    return absl::OkStatus();
   }
 
   absl::Status Need(size_t n) const {
@@ -115,6 +131,10 @@ class PickleReader::Machine {
     if (out_->values_.size() >= kMaxValues) {
       return Unsupported("more than ", kMaxValues, " objects");
     }
+    if (!budget_->TryCharge(bytes_per_value())) {
+      return OverBudget(
+          absl::StrCat("the pickle's ", out_->values_.size() + 1, " objects"));
+    }
     PickleValue& v = out_->values_.emplace_back();
     v.kind = kind;
     return &v;
@@ -122,6 +142,9 @@ class PickleReader::Machine {
   absl::Status Push(PickleValue* v) {
     if (stack_.size() + marks_.size() >= kMaxStack) {
       return Unsupported("stack deeper than ", kMaxStack, " entries");
+    }
+    if (absl::Status s = Grow(&stack_, 1, "the pickle's stack"); !s.ok()) {
+      return s;
     }
     stack_.push_back(v);
     return absl::OkStatus();
@@ -137,14 +160,37 @@ class PickleReader::Machine {
     if (stack_.size() <= Fence()) return Loss("stack underflow");
     return stack_.back();
   }
-  // Pops everything above the last MARK and the MARK itself.
-  absl::StatusOr<std::vector<PickleValue*>> PopMark() {
+  // Pops the last MARK; returns the stack index where its items start.
+  absl::StatusOr<size_t> PopMark() {
     if (marks_.empty()) return Loss("MARK expected but not found");
     const size_t k = marks_.back();
     marks_.pop_back();
-    std::vector<PickleValue*> items(stack_.begin() + k, stack_.end());
+    return k;
+  }
+  // Pops everything above the last MARK and the MARK itself, as a new
+  // (charged) item list.
+  absl::StatusOr<std::vector<PickleValue*>> PopMarkItems() {
+    absl::StatusOr<size_t> k = PopMark();
+    if (!k.ok()) return k.status();
+    return TakeFromStack(*k);
+  }
+  absl::StatusOr<std::vector<PickleValue*>> TakeFromStack(size_t k) {
+    std::vector<PickleValue*> items;
+    if (absl::Status s = Grow(&items, stack_.size() - k, "a pickled container");
+        !s.ok()) {
+      return s;
+    }
+    items.assign(stack_.begin() + k, stack_.end());
     stack_.resize(k);
     return items;
+  }
+  // Moves the items above stack index k to the end of *dst.
+  absl::Status AppendFromStack(size_t k, std::vector<PickleValue*>* dst,
+                               std::string_view what) {
+    if (absl::Status s = Grow(dst, stack_.size() - k, what); !s.ok()) return s;
+    dst->insert(dst->end(), stack_.begin() + k, stack_.end());
+    stack_.resize(k);
+    return absl::OkStatus();
   }
 
   absl::Status PushInt(int64_t v) {
@@ -155,6 +201,10 @@ class PickleReader::Machine {
   }
   absl::Status PushString(Kind kind, uint64_t len) {
     if (absl::Status s = Need(len); !s.ok()) return s;
+    if (absl::Status s = Charge(ParseBudget::StringBytes(len), "a string");
+        !s.ok()) {
+      return s;
+    }
     absl::StatusOr<PickleValue*> p = New(kind);
     if (!p.ok()) return p.status();
     (*p)->str.assign(reinterpret_cast<const char*>(data_ + pos_), len);
@@ -170,6 +220,10 @@ class PickleReader::Machine {
   absl::Status Put(uint64_t index) {
     absl::StatusOr<PickleValue*> top = Top();
     if (!top.ok()) return top.status();
+    if (!budget_->ReserveTable(&memo_, 1)) {
+      return OverBudget(
+          absl::StrCat("the pickle's ", memo_.size() + 1, " memo entries"));
+    }
     memo_[index] = *top;
     return absl::OkStatus();
   }
@@ -191,10 +245,10 @@ class PickleReader::Machine {
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   bool stopped_ = false;
+  ParseBudget* budget_;
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;
   absl::flat_hash_map<uint64_t, PickleValue*> memo_;
-  size_t copy_budget_;  // items REDUCE may still copy (bounds O(n^2) input)
 };
 
 absl::Status PickleReader::Machine::PushGlobal(std::string_view module_sv,
@@ -244,6 +298,12 @@ absl::Status PickleReader::Machine::PushGlobal(std::string_view module_sv,
         "' is not allowed (only torch tensor/storage rebuild functions and "
         "collections.OrderedDict are; nothing was executed)");
   }
+  if (absl::Status s =
+          Charge(ParseBudget::StringBytes(module.size() + 1 + name.size()),
+                 "a global");
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<PickleValue*> p = New(Kind::kGlobal);
   if (!p.ok()) return p.status();
   (*p)->global = g;
@@ -265,6 +325,11 @@ absl::Status PickleReader::Machine::PersistentLoad() {
     return Unsupported(
         "unsupported persistent id (expected ('storage', storage type, key, "
         "location, numel))");
+  }
+  if (absl::Status s =
+          Charge(ParseBudget::StringBytes(t.items[2]->str.size()), "a storage");
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<PickleValue*> p = New(Kind::kStorage);
   if (!p.ok()) return p.status();
@@ -292,12 +357,15 @@ absl::Status PickleReader::Machine::Reduce() {
   const std::vector<PickleValue*>& a = args->items;
   switch (fn->global) {
     case Global::kOrderedDict: {
-      const size_t copies = a.size() == 1 ? a[0]->items.size() : 0;
-      if (copies > copy_budget_) {
-        return Unsupported("pickle builds too many OrderedDict items");
-      }
-      copy_budget_ -= copies;
       std::vector<PickleValue*> items;
+      if (a.size() == 1) {
+        const size_t n = a[0]->kind == Kind::kDict ? a[0]->items.size()
+                                                   : 2 * a[0]->items.size();
+        if (absl::Status s = Grow(&items, n, "an OrderedDict's copy");
+            !s.ok()) {
+          return s;
+        }
+      }
       if (a.size() == 1 &&
           (a[0]->kind == Kind::kList || a[0]->kind == Kind::kTuple)) {
         for (PickleValue* pair : a[0]->items) {
@@ -309,7 +377,7 @@ absl::Status PickleReader::Machine::Reduce() {
           items.push_back(pair->items[1]);
         }
       } else if (a.size() == 1 && a[0]->kind == Kind::kDict) {
-        items = a[0]->items;
+        items.assign(a[0]->items.begin(), a[0]->items.end());
       } else if (!a.empty()) {
         return Unsupported("unsupported OrderedDict arguments");
       }
@@ -341,7 +409,15 @@ absl::Status PickleReader::Machine::Reduce() {
       }
       absl::StatusOr<PickleValue*> t = New(Kind::kTensor);
       if (!t.ok()) return t.status();
-      (*t)->items = {a[0]};
+      if (absl::Status s = Grow(&(*t)->items, 1, "a tensor"); !s.ok()) {
+        return s;
+      }
+      if (absl::Status s =
+              Grow(&(*t)->dims, 2 * size->items.size(), "a tensor");
+          !s.ok()) {
+        return s;
+      }
+      (*t)->items.push_back(a[0]);
       (*t)->int_value = a[1]->int_value;
       for (const PickleValue* list : {size, stride}) {
         for (const PickleValue* d : list->items) {
@@ -398,6 +474,9 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
       if (stack_.size() + marks_.size() >= kMaxStack) {
         return Unsupported("stack deeper than ", kMaxStack, " entries");
       }
+      if (absl::Status s = Grow(&marks_, 1, "the pickle's stack"); !s.ok()) {
+        return s;
+      }
       marks_.push_back(stack_.size());
       return absl::OkStatus();
     case '0': {  // POP
@@ -410,8 +489,12 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
       }
       return absl::OkStatus();
     }
-    case '1':  // POP_MARK
-      return PopMark().status();
+    case '1': {  // POP_MARK
+      absl::StatusOr<size_t> k = PopMark();
+      if (!k.ok()) return k.status();
+      stack_.resize(*k);
+      return absl::OkStatus();
+    }
     case '2': {  // DUP
       absl::StatusOr<PickleValue*> v = Top();
       if (!v.ok()) return v.status();
@@ -531,7 +614,7 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
     case 't':    // TUPLE
     case 'l':    // LIST
     case 'd': {  // DICT
-      absl::StatusOr<std::vector<PickleValue*>> items = PopMark();
+      absl::StatusOr<std::vector<PickleValue*>> items = PopMarkItems();
       if (!items.ok()) return items.status();
       if (op == 'd' && items->size() % 2 != 0) {
         return Loss("DICT with an odd number of items");
@@ -546,9 +629,10 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
     case 0x87: {  // TUPLE1/2/3
       const size_t n = op - 0x84;
       if (stack_.size() - Fence() < n) return Loss("stack underflow");
-      std::vector<PickleValue*> items(stack_.end() - n, stack_.end());
-      stack_.resize(stack_.size() - n);
-      return PushNew(Kind::kTuple, std::move(items));
+      absl::StatusOr<std::vector<PickleValue*>> items =
+          TakeFromStack(stack_.size() - n);
+      if (!items.ok()) return items.status();
+      return PushNew(Kind::kTuple, *std::move(items));
     }
     case 'a': {  // APPEND
       absl::StatusOr<PickleValue*> v = Pop();
@@ -556,18 +640,20 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
       absl::StatusOr<PickleValue*> list = Top();
       if (!list.ok()) return list.status();
       if ((*list)->kind != Kind::kList) return Loss("APPEND to a non-list");
+      if (absl::Status s = Grow(&(*list)->items, 1, "a list"); !s.ok()) {
+        return s;
+      }
       (*list)->items.push_back(*v);
       return absl::OkStatus();
     }
     case 'e': {  // APPENDS
-      absl::StatusOr<std::vector<PickleValue*>> items = PopMark();
-      if (!items.ok()) return items.status();
-      absl::StatusOr<PickleValue*> list = Top();
-      if (!list.ok()) return list.status();
-      if ((*list)->kind != Kind::kList) return Loss("APPENDS to a non-list");
-      auto& dst = (*list)->items;
-      dst.insert(dst.end(), items->begin(), items->end());
-      return absl::OkStatus();
+      absl::StatusOr<size_t> k = PopMark();
+      if (!k.ok()) return k.status();
+      // The list sits just below the MARK.
+      if (*k <= Fence()) return Loss("stack underflow");
+      PickleValue* list = stack_[*k - 1];
+      if (list->kind != Kind::kList) return Loss("APPENDS to a non-list");
+      return AppendFromStack(*k, &list->items, "a list");
     }
     case 's': {  // SETITEM
       absl::StatusOr<PickleValue*> v = Pop();
@@ -577,22 +663,24 @@ absl::Status PickleReader::Machine::Step(uint8_t op) {
       absl::StatusOr<PickleValue*> dict = Top();
       if (!dict.ok()) return dict.status();
       if ((*dict)->kind != Kind::kDict) return Loss("SETITEM on a non-dict");
+      if (absl::Status s = Grow(&(*dict)->items, 2, "a dict"); !s.ok()) {
+        return s;
+      }
       (*dict)->items.push_back(*k);
       (*dict)->items.push_back(*v);
       return absl::OkStatus();
     }
     case 'u': {  // SETITEMS
-      absl::StatusOr<std::vector<PickleValue*>> items = PopMark();
-      if (!items.ok()) return items.status();
-      if (items->size() % 2 != 0) {
+      absl::StatusOr<size_t> k = PopMark();
+      if (!k.ok()) return k.status();
+      if ((stack_.size() - *k) % 2 != 0) {
         return Loss("SETITEMS with an odd number of items");
       }
-      absl::StatusOr<PickleValue*> dict = Top();
-      if (!dict.ok()) return dict.status();
-      if ((*dict)->kind != Kind::kDict) return Loss("SETITEMS on a non-dict");
-      auto& dst = (*dict)->items;
-      dst.insert(dst.end(), items->begin(), items->end());
-      return absl::OkStatus();
+      // The dict sits just below the MARK.
+      if (*k <= Fence()) return Loss("stack underflow");
+      PickleValue* dict = stack_[*k - 1];
+      if (dict->kind != Kind::kDict) return Loss("SETITEMS on a non-dict");
+      return AppendFromStack(*k, &dict->items, "a dict");
     }
     case 'c': {  // GLOBAL
       absl::StatusOr<std::string_view> module = ReadLine();
@@ -671,11 +759,17 @@ absl::Status PickleReader::Machine::Run() {
 }
 
 absl::StatusOr<std::unique_ptr<PickleReader>> PickleReader::Parse(
-    absl::Span<const uint8_t> bytes, std::string_view context) {
-  auto reader = std::unique_ptr<PickleReader>(new PickleReader());
-  Machine machine(bytes, context, reader.get());
-  if (absl::Status s = machine.Run(); !s.ok()) return s;
-  return reader;
+    absl::Span<const uint8_t> bytes, std::string_view context,
+    ParseBudget* budget) {
+  return GuardAllocation(
+      context, [&]() -> absl::StatusOr<std::unique_ptr<PickleReader>> {
+        ParseBudget own = ParseBudget::ForInput(bytes.size());
+        auto reader = std::unique_ptr<PickleReader>(new PickleReader());
+        Machine machine(bytes, context, reader.get(),
+                        budget != nullptr ? budget : &own);
+        if (absl::Status s = machine.Run(); !s.ok()) return s;
+        return reader;
+      });
 }
 
 }  // namespace rwkv::engine

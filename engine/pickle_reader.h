@@ -2,8 +2,11 @@
 // and LibTorch's torch::pickle_save write. It never executes anything: only
 // a whitelist of globals (collections.OrderedDict, torch tensor/storage
 // rebuild functions and storage types) is recognised and interpreted here;
-// any other global is an error naming it. Immutable after Parse; safe for
-// concurrent const use.
+// any other global is an error naming it. Everything the machine builds
+// (objects, strings, containers, its stack and memo) is charged to a
+// ParseBudget before it is allocated, so a pickle holds memory in proportion
+// to its bytes however it shares and copies objects. Immutable after Parse;
+// safe for concurrent const use.
 #ifndef RWKV_ENGINE_PICKLE_READER_H_
 #define RWKV_ENGINE_PICKLE_READER_H_
 
@@ -17,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/checkpoint.h"
+#include "engine/parse_budget.h"
 
 namespace rwkv::engine {
 
@@ -75,15 +79,22 @@ const char* PickleKindName(PickleValue::Kind kind);
 
 class PickleReader {
  public:
-  // Most objects one pickle may create (bounds memory on hostile input).
+  // Most objects one pickle may create (the budget usually stops far
+  // earlier: each object costs bytes_per_value() of it).
   static constexpr size_t kMaxValues = size_t{1} << 24;
 
   // Runs the pickle in `bytes` up to its STOP opcode. `context` prefixes
-  // error messages (e.g. "model.pth: archive/data.pkl"). InvalidArgument for
-  // a disallowed global or an unsupported construct, DataLoss for malformed
-  // or truncated data.
+  // error messages (e.g. "model.pth: archive/data.pkl"). What it builds is
+  // charged to `budget` (the caller's, e.g. one for a whole checkpoint; null:
+  // ParseBudget::ForInput(bytes.size())). InvalidArgument for a disallowed
+  // global, an unsupported construct or a spent budget, DataLoss for
+  // malformed or truncated data, ResourceExhausted if an allocation fails.
   static absl::StatusOr<std::unique_ptr<PickleReader>> Parse(
-      absl::Span<const uint8_t> bytes, std::string_view context);
+      absl::Span<const uint8_t> bytes, std::string_view context,
+      ParseBudget* budget = nullptr);
+
+  // What one object costs the budget (its slot in the reader's storage).
+  static constexpr uint64_t bytes_per_value();
 
   PickleReader(const PickleReader&) = delete;
   PickleReader& operator=(const PickleReader&) = delete;
@@ -98,6 +109,16 @@ class PickleReader {
   std::deque<PickleValue> values_;
   const PickleValue* root_ = nullptr;
 };
+
+constexpr uint64_t PickleReader::bytes_per_value() {
+  // libstdc++'s deque stores max(1, 512 / sizeof) objects per block, and
+  // keeps a map of block pointers that grows by doubling.
+  constexpr uint64_t per_block =
+      sizeof(PickleValue) < 512 ? 512 / sizeof(PickleValue) : 1;
+  return sizeof(PickleValue) +
+         (ParseBudget::kAllocOverhead + 2 * sizeof(void*) + per_block - 1) /
+             per_block;
+}
 
 }  // namespace rwkv::engine
 

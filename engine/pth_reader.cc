@@ -4,12 +4,14 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/checkpoint_contents.h"
@@ -100,13 +102,18 @@ void CopyStrided(const uint8_t* src, size_t esize,
   }
 }
 
+// Flattens the pickled object into '.'-joined names. Every name it keeps
+// (tensor names, metadata keys and values) and its path buffer are charged
+// to the budget: nested containers sharing long keys would otherwise build
+// names far larger than the file.
 class Flattener {
  public:
-  Flattener(std::string_view source, size_t budget)
-      : source_(source), budget_(budget) {}
+  Flattener(std::string_view source, size_t max_visits, ParseBudget* budget)
+      : source_(source), visits_left_(max_visits), budget_(budget) {}
 
-  absl::Status Visit(const PickleValue& v, const std::string& name, int depth) {
-    if (budget_-- == 0) {
+  // Visits `v` named by the current path.
+  absl::Status Visit(const PickleValue& v, int depth) {
+    if (visits_left_-- == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(source_,
                        ": the pickled object graph is too large (shared or "
@@ -114,12 +121,7 @@ class Flattener {
     }
     switch (v.kind) {
       case Kind::kTensor:
-        if (!names_.emplace(name, tensors.size()).second) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              source_, ": duplicate tensor name '", PrintableName(name), "'"));
-        }
-        tensors.emplace_back(name, &v);
-        return absl::OkStatus();
+        return AddTensor(v);
       case Kind::kDict:
       case Kind::kList:
       case Kind::kTuple: {
@@ -128,21 +130,26 @@ class Flattener {
               absl::StrCat(source_, ": containers nested deeper than ",
                            kMaxNesting, " levels"));
         }
-        const std::string prefix = name.empty() ? "" : name + ".";
-        if (v.kind == Kind::kDict) {
-          for (size_t i = 0; i + 1 < v.items.size(); i += 2) {
-            absl::StatusOr<std::string> key = KeyString(*v.items[i]);
-            if (!key.ok()) return key.status();
-            absl::Status s = Visit(*v.items[i + 1], prefix + *key, depth + 1);
-            if (!s.ok()) return s;
+        const size_t parent = path_.size();
+        const bool dot = !path_.empty();
+        const size_t step = v.kind == Kind::kDict ? 2 : 1;
+        for (size_t i = 0; i + step - 1 < v.items.size(); i += step) {
+          char number[32];
+          std::string_view key;
+          if (v.kind == Kind::kDict) {
+            absl::StatusOr<std::string_view> k = KeyString(*v.items[i], number);
+            if (!k.ok()) return k.status();
+            key = *k;
+          } else {
+            key = std::string_view(
+                number,
+                std::to_chars(number, number + sizeof(number), i).ptr - number);
           }
-        } else {
-          for (size_t i = 0; i < v.items.size(); ++i) {
-            absl::Status s =
-                Visit(*v.items[i], prefix + std::to_string(i), depth + 1);
-            if (!s.ok()) return s;
-          }
+          if (absl::Status s = Extend(parent, dot, key); !s.ok()) return s;
+          const PickleValue& child = *v.items[i + step - 1];
+          if (absl::Status s = Visit(child, depth + 1); !s.ok()) return s;
         }
+        path_.resize(parent);
         return absl::OkStatus();
       }
       case Kind::kNone:
@@ -150,8 +157,7 @@ class Flattener {
       case Kind::kInt:
       case Kind::kFloat:
       case Kind::kString:
-        metadata[name] = *KeyString(v);
-        return absl::OkStatus();
+        return AddMetadata(v);
       case Kind::kBytes:
       case Kind::kGlobal:
       case Kind::kStorage:
@@ -160,22 +166,92 @@ class Flattener {
     return absl::OkStatus();
   }
 
-  std::vector<std::pair<std::string, const PickleValue*>> tensors;
+  // Tensor names in file order (a deque: the names stay where they are, so
+  // the duplicate index can point at them).
+  std::deque<std::pair<std::string, const PickleValue*>> tensors;
   std::map<std::string, std::string> metadata;
 
  private:
-  absl::StatusOr<std::string> KeyString(const PickleValue& k) const {
+  // A std::map node of metadata: tree links, two strings, overhead.
+  static constexpr uint64_t kMetadataNodeBytes =
+      4 * sizeof(void*) + 2 * sizeof(std::string) + ParseBudget::kAllocOverhead;
+  // A deque slot of `tensors` (and its share of the deque's block map).
+  static constexpr uint64_t kTensorEntryBytes =
+      sizeof(std::pair<std::string, const PickleValue*>) + 2 * sizeof(void*);
+
+  absl::Status OverBudget(const std::string& what) const {
+    return budget_->Exceeded(absl::StrCat(source_, ": ", what));
+  }
+
+  // path_ = path_[0, parent) + ('.' if dot) + key, charging its growth.
+  absl::Status Extend(size_t parent, bool dot, std::string_view key) {
+    const size_t size = parent + (dot ? 1 : 0) + key.size();
+    if (size > path_.capacity()) {
+      const size_t cap = std::max(size, 2 * path_.capacity());
+      if (!budget_->TryCharge(ParseBudget::StringBytes(cap))) {
+        return OverBudget(absl::StrCat("a ", size, "-byte name"));
+      }
+      path_.reserve(cap);
+    }
+    path_.resize(parent);
+    if (dot) path_.push_back('.');
+    path_.append(key);
+    return absl::OkStatus();
+  }
+
+  absl::Status AddTensor(const PickleValue& v) {
+    if (!budget_->TryCharge(kTensorEntryBytes +
+                            ParseBudget::StringBytes(path_.size()))) {
+      return OverBudget(
+          absl::StrCat("the names of ", tensors.size() + 1, " tensors"));
+    }
+    if (!budget_->ReserveTable(&names_, 1)) {
+      return OverBudget(
+          absl::StrCat("the names of ", tensors.size() + 1, " tensors"));
+    }
+    tensors.emplace_back(path_, &v);
+    if (!names_.insert(tensors.back().first).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source_, ": duplicate tensor name '", PrintableName(path_), "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddMetadata(const PickleValue& v) {
+    char number[32];
+    absl::StatusOr<std::string_view> value = KeyString(v, number);
+    if (!value.ok()) return value.status();
+    if (!budget_->TryCharge(kMetadataNodeBytes +
+                            ParseBudget::StringBytes(path_.size()) +
+                            ParseBudget::StringBytes(value->size()))) {
+      return OverBudget(absl::StrCat("the metadata entries (",
+                                     metadata.size() + 1, " so far)"));
+    }
+    metadata[path_] = std::string(*value);
+    return absl::OkStatus();
+  }
+
+  // A key or scalar as Python's str() prints it; numbers are written into
+  // `buffer` (32 bytes).
+  absl::StatusOr<std::string_view> KeyString(const PickleValue& k,
+                                             char* buffer) const {
     switch (k.kind) {
       case Kind::kString:
-        return k.str;
+        return std::string_view(k.str);
       case Kind::kInt:
-        return std::to_string(k.int_value);
+        return std::string_view(
+            buffer,
+            std::to_chars(buffer, buffer + 32, k.int_value).ptr - buffer);
       case Kind::kBool:
-        return std::string(k.bool_value ? "True" : "False");
+        return std::string_view(k.bool_value ? "True" : "False");
       case Kind::kNone:
-        return std::string("None");
-      case Kind::kFloat:
-        return PythonFloatRepr(k.float_value);
+        return std::string_view("None");
+      case Kind::kFloat: {
+        const std::string repr = PythonFloatRepr(k.float_value);
+        const size_t n = std::min<size_t>(repr.size(), 32);
+        std::memcpy(buffer, repr.data(), n);
+        return std::string_view(buffer, n);
+      }
       default:
         return absl::InvalidArgumentError(
             absl::StrCat(source_, ": unsupported dict key of type ",
@@ -184,17 +260,38 @@ class Flattener {
   }
 
   std::string source_;
-  size_t budget_;
-  absl::flat_hash_map<std::string, size_t> names_;
+  size_t visits_left_;
+  ParseBudget* budget_;
+  std::string path_;
+  absl::flat_hash_set<std::string_view> names_;
 };
+
+absl::StatusOr<CheckpointContents> ReadArchive(absl::Span<const uint8_t> file,
+                                               const std::string& source,
+                                               bool verify_checksums,
+                                               ParseBudget* budget);
 
 }  // namespace
 
 absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
                                            std::string_view source_name,
-                                           bool verify_checksums) {
+                                           bool verify_checksums,
+                                           ParseBudget* budget) {
   const std::string source(source_name);
-  absl::StatusOr<ZipReader> zip = ZipReader::Parse(file, source);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<CheckpointContents> {
+    ParseBudget own = ParseBudget::ForInput(file.size());
+    return ReadArchive(file, source, verify_checksums,
+                       budget != nullptr ? budget : &own);
+  });
+}
+
+namespace {
+
+absl::StatusOr<CheckpointContents> ReadArchive(absl::Span<const uint8_t> file,
+                                               const std::string& source,
+                                               bool verify_checksums,
+                                               ParseBudget* budget) {
+  absl::StatusOr<ZipReader> zip = ZipReader::Parse(file, source, budget);
   if (!zip.ok()) return zip.status();
 
   // The archive's folder: the one holding data.pkl.
@@ -242,7 +339,7 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
   absl::StatusOr<absl::Span<const uint8_t>> pkl_bytes = zip->Read(*pkl, true);
   if (!pkl_bytes.ok()) return pkl_bytes.status();
   absl::StatusOr<std::unique_ptr<PickleReader>> pickle = PickleReader::Parse(
-      *pkl_bytes, absl::StrCat(source, ": ", PrintableName(pkl->name)));
+      *pkl_bytes, absl::StrCat(source, ": ", PrintableName(pkl->name)), budget);
   if (!pickle.ok()) return pickle.status();
   const PickleValue& root = (*pickle)->root();
   if (root.kind != Kind::kDict && root.kind != Kind::kList &&
@@ -251,17 +348,19 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
         source, ": the pickled object is a ", PickleKindName(root.kind),
         ", not a dict of tensors (state_dict)"));
   }
-  Flattener flat(source, 2 * (*pickle)->num_values() + 1024);
-  if (absl::Status s = flat.Visit(root, "", 0); !s.ok()) return s;
+  Flattener flat(source, 2 * (*pickle)->num_values() + 1024, budget);
+  if (absl::Status s = flat.Visit(root, 0); !s.ok()) return s;
 
   CheckpointContents out;
   out.metadata = std::move(flat.metadata);
-  out.tensors.reserve(flat.tensors.size());
-  // Materialized copies may exceed the file's size (broadcast views), but
-  // not without bound.
-  uint64_t copy_budget = 8 * uint64_t{file.size()} + (uint64_t{64} << 20);
+  if (!budget->Reserve(&out.tensors, flat.tensors.size())) {
+    return budget->Exceeded(
+        absl::StrCat(source, ": ", flat.tensors.size(), " tensors"));
+  }
+  // Copies of strided or misaligned tensors come out of the budget too, so
+  // broadcast views (stride 0) cannot inflate a small file.
   absl::flat_hash_map<std::string, absl::Span<const uint8_t>> records;
-  for (const auto& [name, t] : flat.tensors) {
+  for (auto& [name, t] : flat.tensors) {
     const PickleValue& storage = t->storage();
     const DType dtype = storage.dtype;
     const size_t esize = DTypeSize(dtype);
@@ -282,7 +381,14 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
       absl::StatusOr<absl::Span<const uint8_t>> b =
           zip->Read(*e, verify_checksums);
       if (!b.ok()) return b.status();
-      it = records.emplace(storage.str, *b).first;
+      if (!budget->ReserveTable(&records, 1) ||
+          !budget->TryCharge(ParseBudget::StringBytes(storage.str.size()))) {
+        return budget->Exceeded(absl::StrCat(source, ": the storage index"));
+      }
+      // Copied first: absl's tables are not exception-safe if constructing
+      // an entry in place throws; moving a string cannot.
+      std::string key = storage.str;
+      it = records.emplace(std::move(key), *b).first;
     }
     const absl::Span<const uint8_t> bytes = it->second;
     const uint64_t storage_numel = static_cast<uint64_t>(storage.int_value);
@@ -301,8 +407,11 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
       return loss("invalid shape ", ShapeString(shape));
     }
     const uint64_t offset = static_cast<uint64_t>(t->int_value);
+    if (!budget->TryCharge(ParseBudget::VectorBytes<int64_t>(shape.size()))) {
+      return budget->Exceeded(absl::StrCat(source, ": tensor '", pname, "'"));
+    }
     CheckpointTensor ct;
-    ct.name = name;
+    ct.name = std::move(name);
     ct.dtype = dtype;
     ct.shape.assign(shape.begin(), shape.end());
     ct.nbytes = nbytes;
@@ -336,12 +445,14 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
     if (contiguous && IsAlignedFor(src, dtype)) {
       ct.data = src;
     } else {
-      if (nbytes > copy_budget) {
+      if (nbytes > budget->limit() ||
+          !budget->TryCharge(nbytes + ParseBudget::kAllocOverhead) ||
+          !budget->Reserve(&out.owned, 1)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            source, ": tensor '", pname, "' is a strided view of ", nbytes,
+            source, ": tensor '", pname, "' is a ",
+            contiguous ? "misaligned tensor" : "strided view", " of ", nbytes,
             " bytes, too large to copy for a file of ", file.size(), " bytes"));
       }
-      copy_budget -= nbytes;
       std::unique_ptr<uint8_t[]> buf = AllocateBytes(nbytes);
       if (buf == nullptr) {
         return absl::ResourceExhaustedError(
@@ -360,5 +471,7 @@ absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace rwkv::engine

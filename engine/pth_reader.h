@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/checkpoint_contents.h"
+#include "engine/parse_budget.h"
 
 namespace rwkv::engine {
 
@@ -18,10 +19,13 @@ namespace rwkv::engine {
 // version records. The pickled object is a dict (or OrderedDict, list,
 // tuple) of tensors; nested containers are flattened with '.'-joined names
 // and scalar entries go to metadata. With verify_checksums the CRC32 of
-// every storage record is checked (data.pkl's always is).
+// every storage record is checked (data.pkl's always is). Everything built
+// (zip directory, pickle objects, names, copies of strided or misaligned
+// tensors) is charged to `budget` (null: ParseBudget::ForInput(file.size())).
 absl::StatusOr<CheckpointContents> ReadPth(absl::Span<const uint8_t> file,
                                            std::string_view source,
-                                           bool verify_checksums);
+                                           bool verify_checksums,
+                                           ParseBudget* budget = nullptr);
 
 }  // namespace rwkv::engine
 

@@ -45,21 +45,48 @@ absl::StatusOr<at::Device> ParseDevice(const std::string& name) {
       "unknown device '", name, "' (expected cpu, cuda or cuda:N)"));
 }
 
-absl::StatusOr<at::ScalarType> ParseDtype(const std::string& name,
-                                          const at::Device& device) {
-  if (name == "fp32" || name == "float32") return at::kFloat;
-  if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
+// What a dtype name means on a device: the dtype tensors are loaded in
+// (`tensors`) and, for the fused CPU path, the format of its matrices.
+struct DtypePlan {
+  at::ScalarType tensors = at::kFloat;
+  internal::WeightFormat format = internal::WeightFormat::kFloat32;
+  bool fast_cpu = false;
+};
+
+absl::StatusOr<DtypePlan> ParseDtype(const std::string& name,
+                                     const at::Device& device) {
+  DtypePlan plan;
+  plan.fast_cpu = device.is_cpu();
+  if (name == "fp32" || name == "float32") return plan;
+  if (name == "bf16" || name == "bfloat16") {
+    // CPU: bf16 matrices, fp32 activations; CUDA: bf16 throughout.
+    if (device.is_cpu()) {
+      plan.format = internal::WeightFormat::kBFloat16;
+    } else {
+      plan.tensors = at::kBFloat16;
+    }
+    return plan;
+  }
+  if (name == "int8") {
+    if (!device.is_cpu()) {
+      return absl::InvalidArgumentError(
+          "dtype int8 (weight-only int8 matrices) runs on the CPU only; use "
+          "--device cpu, or fp16/bf16 on CUDA");
+    }
+    plan.format = internal::WeightFormat::kInt8;
+    return plan;
+  }
   if (name == "fp16" || name == "float16") {
     if (device.is_cpu()) {
       return absl::InvalidArgumentError(
           "dtype fp16 needs a CUDA device (LibTorch has no fp16 matmul on "
-          "CPU); "
-          "on CPU use fp32 or bf16");
+          "CPU); on CPU use fp32, bf16 or int8");
     }
-    return at::kHalf;
+    plan.tensors = at::kHalf;
+    return plan;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype '", name, "' (expected fp32, bf16 or fp16)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown dtype '", name, "' (expected fp32, bf16, int8 or fp16)"));
 }
 
 int ResolveThreads(int requested) {
@@ -166,6 +193,7 @@ RwkvEngine::RwkvEngine(std::unique_ptr<internal::RwkvModel> model,
   for (const at::Tensor& t : model_->NewState(1)) {
     at::Tensor one = t.squeeze(1);
     state_shapes_.emplace_back(one.sizes().begin(), one.sizes().end());
+    state_strides_.push_back(one.numel() / std::max<int64_t>(one.size(0), 1));
   }
 }
 
@@ -175,7 +203,9 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
     const EngineOptions& options) {
   absl::StatusOr<at::Device> device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
-  absl::StatusOr<at::ScalarType> dtype = ParseDtype(options.dtype, *device);
+  const bool auto_dtype = options.dtype == "auto";
+  absl::StatusOr<DtypePlan> dtype =
+      ParseDtype(auto_dtype ? "fp32" : options.dtype, *device);
   if (!dtype.ok()) return dtype.status();
   if (options.model_path.empty()) {
     return absl::InvalidArgumentError("no model file given");
@@ -184,27 +214,43 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::Create(
   if (!ckpt.ok()) return ckpt.status();
   absl::StatusOr<Architecture> arch = internal::DetectArchitecture(*ckpt);
   if (!arch.ok()) return arch.status();
+  std::string dtype_name = options.dtype;
+  if (auto_dtype) {
+    // A quantized checkpoint runs as it is stored.
+    dtype_name = "fp32";
+    for (const CheckpointTensor& t : ckpt->tensors()) {
+      if (device->is_cpu() && t.dtype == DType::kInt8 &&
+          internal::IsInt8MatrixName(t.name)) {
+        dtype_name = "int8";
+        break;
+      }
+    }
+    dtype = ParseDtype(dtype_name, *device);
+    if (!dtype.ok()) return dtype.status();
+  }
   const int threads = ResolveThreads(options.num_threads);
   at::set_num_threads(threads);
   return internal::CatchTorch(
       options.model_path, [&]() -> absl::StatusOr<std::unique_ptr<RwkvEngine>> {
         at::NoGradGuard no_grad;
-        internal::LoadTarget target{*device, *dtype, options.time_decay_clip};
-        const bool fast = device->is_cpu() && *dtype == at::kFloat;
+        internal::LoadTarget target{*device, dtype->tensors,
+                                    options.time_decay_clip};
         std::unique_ptr<internal::RwkvModel> model;
         if (*arch == Architecture::kRwkv7) {
           absl::StatusOr<internal::Rwkv7Weights> w =
               internal::LoadRwkv7Weights(*ckpt, target);
           if (!w.ok()) return w.status();
-          model = std::make_unique<internal::Rwkv7Model>(*std::move(w), fast);
+          model = std::make_unique<internal::Rwkv7Model>(
+              *std::move(w), dtype->fast_cpu, dtype->format);
         } else {
           absl::StatusOr<internal::Rwkv4Weights> w =
               internal::LoadRwkv4Weights(*ckpt, target);
           if (!w.ok()) return w.status();
-          model = std::make_unique<internal::Rwkv4Model>(*std::move(w), fast);
+          model = std::make_unique<internal::Rwkv4Model>(
+              *std::move(w), dtype->fast_cpu, dtype->format);
         }
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), threads, options.device, options.dtype));
+            std::move(model), threads, options.device, dtype_name));
       });
 }
 
@@ -223,8 +269,11 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
   }
   absl::StatusOr<at::Device> device = ParseDevice(options.device);
   if (!device.ok()) return device.status();
-  absl::StatusOr<at::ScalarType> dtype = ParseDtype(options.dtype, *device);
-  if (!dtype.ok()) return dtype.status();
+  const std::string dtype_name =
+      options.dtype == "auto" ? "fp32" : options.dtype;
+  absl::StatusOr<DtypePlan> plan = ParseDtype(dtype_name, *device);
+  if (!plan.ok()) return plan.status();
+  const at::ScalarType* dtype = &plan->tensors;
   const int threads = ResolveThreads(options.num_threads);
   at::set_num_threads(threads);
   return internal::CatchTorch(
@@ -242,7 +291,7 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
         };
         auto ln_w = [&]() { return place(RandomLike(gen, {C}, 1.0, 0.1)); };
         auto ln_b = [&]() { return place(RandomLike(gen, {C}, 0.0, 0.1)); };
-        const bool fast = device->is_cpu() && *dtype == at::kFloat;
+        const bool fast = plan->fast_cpu;
         std::unique_ptr<internal::RwkvModel> model;
         if (spec.arch == Architecture::kRwkv7) {
           const int64_t N = spec.head_size;
@@ -302,7 +351,8 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
           w.head = mat(V, C, 1.1);
           internal::FinishRwkv7Config(w);
           w.config.fingerprint = RandomFingerprint(w);
-          model = std::make_unique<internal::Rwkv7Model>(std::move(w), fast);
+          model = std::make_unique<internal::Rwkv7Model>(std::move(w), fast,
+                                                         plan->format);
         } else {
           internal::Rwkv4Weights w;
           w.config.arch = Architecture::kRwkv4;
@@ -345,15 +395,24 @@ absl::StatusOr<std::unique_ptr<RwkvEngine>> RwkvEngine::CreateRandom(
           w.ln_out_b = ln_b();
           w.head = mat(V, C, 1.1);
           w.config.fingerprint = RandomFingerprint(w);
-          model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast);
+          model = std::make_unique<internal::Rwkv4Model>(std::move(w), fast,
+                                                         plan->format);
         }
         return std::unique_ptr<RwkvEngine>(new RwkvEngine(
-            std::move(model), threads, options.device, options.dtype));
+            std::move(model), threads, options.device, dtype_name));
       });
 }
 
 std::string RwkvEngine::matmul_backend() const {
-  return model_->fast_cpu() ? "avx512-gemv+onednn" : "torch";
+  if (!model_->fast_cpu()) return "torch";
+  const char* format = internal::WeightFormatName(model_->weight_format());
+  if (!internal::CpuHasAvx512()) {
+    return absl::StrCat("fused-cpu ", format, " portable+dnnl_sgemm");
+  }
+  return absl::StrCat(
+      "fused-cpu ", format, " avx512-gemv",
+      model_->weight_format() == internal::WeightFormat::kFloat32 ? "+onednn"
+                                                                  : "");
 }
 
 int64_t RwkvEngine::weight_bytes() const { return model_->WeightBytes(); }
@@ -398,10 +457,49 @@ absl::Status RwkvEngine::CheckState(const State& state) const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Logits> RwkvEngine::ForwardFused(
+    absl::Span<const int32_t> tokens, absl::Span<State* const> states,
+    int64_t T) {
+  // Everything that can fail (contiguous copies, the logits, the scratch of
+  // the first and largest chunk) happens before the first state write, so
+  // an error leaves the states as they were. (One exception: running out of
+  // memory while oneDNN builds its GEMM for a later chunk of an fp32 prompt
+  // longer than 512 tokens, after earlier chunks advanced the state.)
+  const int64_t B = static_cast<int64_t>(states.size());
+  const size_t n = state_shapes_.size();
+  std::vector<float*> rows(states.size() * n);
+  std::vector<int64_t> strides(n);
+  for (size_t j = 0; j < n; ++j) strides[j] = state_strides_[j];
+  for (int64_t b = 0; b < B; ++b) {
+    StateImpl* impl = StateAccess::Get(*states[b]);
+    for (size_t j = 0; j < n; ++j) {
+      at::Tensor& t = impl->tensors[j];
+      if (!t.is_contiguous() || t.scalar_type() != at::kFloat ||
+          !t.device().is_cpu()) {
+        t = t.to(at::kCPU, at::kFloat).contiguous();
+      }
+      rows[b * n + j] = t.data_ptr<float>();
+    }
+  }
+  std::vector<float> logits(static_cast<size_t>(B) * config_.vocab_size);
+  model_->ForwardCpu(tokens.data(), B, T,
+                     internal::CpuStateRows{rows.data(), strides.data()},
+                     logits.data());
+  for (State* s : states) StateAccess::Get(*s)->token_count += T;
+  return Logits(static_cast<int>(B), config_.vocab_size, std::move(logits));
+}
+
 absl::StatusOr<Logits> RwkvEngine::Forward(absl::Span<const int32_t> tokens,
                                            State& state) {
   if (absl::Status s = CheckTokens(tokens); !s.ok()) return s;
   if (absl::Status s = CheckState(state); !s.ok()) return s;
+  if (model_->fast_cpu()) {
+    State* one = &state;
+    return internal::CatchTorch("forward", [&]() -> absl::StatusOr<Logits> {
+      return ForwardFused(tokens, absl::MakeConstSpan(&one, 1),
+                          static_cast<int64_t>(tokens.size()));
+    });
+  }
   return internal::CatchTorch("forward", [&]() -> absl::StatusOr<Logits> {
     at::NoGradGuard no_grad;
     StateImpl* impl = StateAccess::Get(state);
@@ -412,14 +510,20 @@ absl::StatusOr<Logits> RwkvEngine::Forward(absl::Span<const int32_t> tokens,
     std::vector<int64_t> ids(tokens.begin(), tokens.end());
     at::Tensor tok = at::tensor(ids, at::kLong).view({1, -1});
     at::Tensor logits = model_->Forward(tok, work).contiguous().cpu();
+    const float* p = logits.data_ptr<float>();
+    Logits out(1, config_.vocab_size,
+               std::vector<float>(p, p + config_.vocab_size));
+    // Non-finite logits leave the state as it was (the work copy is
+    // dropped): the caller gets a distinct error, not a poisoned state.
+    if (absl::Status finite = out.CheckRowFinite(0); !finite.ok()) {
+      return finite;
+    }
     // The work copy (taken so that an error leaves the state untouched)
     // becomes the state: no copy back.
     for (size_t j = 0; j < work.size(); ++j)
       impl->tensors[j] = work[j].squeeze(1);
     impl->token_count += static_cast<int64_t>(tokens.size());
-    const float* p = logits.data_ptr<float>();
-    return Logits(1, config_.vocab_size,
-                  std::vector<float>(p, p + config_.vocab_size));
+    return out;
   });
 }
 
@@ -442,6 +546,13 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     }
   }
   const int64_t B = static_cast<int64_t>(states.size());
+  if (model_->fast_cpu()) {
+    // The fused path writes the states only after everything that can fail.
+    return internal::CatchTorch("forward batch",
+                                [&]() -> absl::StatusOr<Logits> {
+                                  return ForwardFused(tokens, states, 1);
+                                });
+  }
   absl::StatusOr<Logits> result =
       internal::CatchTorch("forward batch", [&]() -> absl::StatusOr<Logits> {
         at::NoGradGuard no_grad;

@@ -1,8 +1,10 @@
-// RwkvEngine: the LibTorch implementation of Engine for RWKV-4 and RWKV-7
-// (x070) checkpoints (.pth written by torch.save, or .safetensors;
-// fp32/fp16/bf16 weights); the architecture comes from the tensor names.
-// Create() loads and validates; every LibTorch exception is caught inside and
-// returned as a Status. Not thread-safe (see Engine).
+// RwkvEngine: the Engine for RWKV-4 and RWKV-7 (x070) checkpoints (.pth
+// written by torch.save, or .safetensors; fp32/fp16/bf16 weights, or int8
+// matrices from `rwkv-cli quantize`); the architecture comes from the tensor
+// names. On CPU it runs the fused forward pass (internal/rwkv_cpu_forward.h)
+// with the large matrices in fp32, bf16 or int8 (EngineOptions::dtype);
+// on CUDA, LibTorch ops. Create() loads and validates; every exception is
+// caught inside and returned as a Status. Not thread-safe (see Engine).
 #ifndef RWKV_ENGINE_RWKV_ENGINE_H_
 #define RWKV_ENGINE_RWKV_ENGINE_H_
 
@@ -57,7 +59,7 @@ class RwkvEngine final : public Engine {
                                       absl::Span<State* const> states) override;
 
   // Compute threads in use, device and dtype names, and the matmul path
-  // ("onednn+avx512-gemv", "torch") for logs and benchmarks.
+  // ("fused-cpu int8 avx512-gemv", "torch", ...) for logs and benchmarks.
   int num_threads() const { return num_threads_; }
   const std::string& device() const { return device_; }
   const std::string& dtype() const { return dtype_; }
@@ -71,6 +73,10 @@ class RwkvEngine final : public Engine {
 
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
   absl::Status CheckState(const State& state) const;
+  // The fused CPU path for checked tokens [B, T] and states.
+  absl::StatusOr<Logits> ForwardFused(absl::Span<const int32_t> tokens,
+                                      absl::Span<State* const> states,
+                                      int64_t T);
 
   std::unique_ptr<internal::RwkvModel> model_;
   // Config and fresh state, shared with other threads (immutable).
@@ -79,8 +85,10 @@ class RwkvEngine final : public Engine {
   int num_threads_;
   std::string device_;
   std::string dtype_;
-  // Shape of each state component of one sequence (schema order).
+  // Shape of each state component of one sequence (schema order), and its
+  // floats per layer.
   std::vector<std::vector<int64_t>> state_shapes_;
+  std::vector<int64_t> state_strides_;
 };
 
 }  // namespace rwkv::engine

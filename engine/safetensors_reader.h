@@ -1,6 +1,9 @@
 // ReadSafetensors: reads a .safetensors file (8-byte little-endian header
 // length, JSON header, data section) with full validation of the header.
-// Stateless; safe to call concurrently.
+// The header is read as a stream of JSON events (no document tree is built):
+// what is kept (tensor names, shapes, __metadata__ strings, copies of
+// misaligned tensors) is charged to a ParseBudget. Stateless; safe to call
+// concurrently.
 #ifndef RWKV_ENGINE_SAFETENSORS_READER_H_
 #define RWKV_ENGINE_SAFETENSORS_READER_H_
 
@@ -10,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/checkpoint_contents.h"
+#include "engine/parse_budget.h"
 
 namespace rwkv::engine {
 
@@ -18,8 +22,10 @@ inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 
 // `file` must outlive the result (tensors point into it when aligned).
 // Tensors are in header order; metadata is the header's __metadata__.
+// `budget` null: ParseBudget::ForInput(file.size()).
 absl::StatusOr<CheckpointContents> ReadSafetensors(
-    absl::Span<const uint8_t> file, std::string_view source);
+    absl::Span<const uint8_t> file, std::string_view source,
+    ParseBudget* budget = nullptr);
 
 }  // namespace rwkv::engine
 

@@ -346,9 +346,13 @@ absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits) {
     }
   }
 
-  // 1. Penalties, keeping max_logit exact.
-  logits_.assign(logits.begin(), logits.end());
-  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
+  // 1. Penalties, keeping max_logit exact. Only then are the logits copied:
+  // otherwise the steps below read the caller's row in place.
+  lg_ = logits.data();
+  if ((params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) &&
+      !seen_tokens_.empty()) {
+    logits_.assign(logits.begin(), logits.end());
+    lg_ = logits_.data();
     const double presence = params_.presence_penalty;
     const double frequency = params_.frequency_penalty;
     bool max_lowered = false;
@@ -369,8 +373,7 @@ absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits) {
 
   // 2. Greedy.
   if (params_.temperature == 0.0f) {
-    return static_cast<int32_t>(
-        std::find(logits_.begin(), logits_.end(), max_logit) - logits_.begin());
+    return static_cast<int32_t>(std::find(lg_, lg_ + n, max_logit) - lg_);
   }
 
   // 3-5.
@@ -390,15 +393,15 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
   if (nucleus) {
     weights_.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      weights_[i] = ExpNonPositive(logits_[i] - max_logit);
+      weights_[i] = ExpNonPositive(lg_[i] - max_logit);
     }
     total = SumInFixedOrder(weights_.data(), n);
   }
   const double target = static_cast<double>(params_.top_p) * total;
   // A token is alive (nonzero probability) iff its ExpNonPositive argument is
   // not below kMinExpArg.
-  auto alive = [&](size_t i) { return logits_[i] - max_logit >= kMinExpArg; };
-  auto logit_of = [&](uint64_t key) { return logits_[IdOf(key)]; };
+  auto alive = [&](size_t i) { return lg_[i] - max_logit >= kMinExpArg; };
+  auto logit_of = [&](uint64_t key) { return lg_[IdOf(key)]; };
 
   candidates_.clear();
   if (k > 0 && k <= kMaxHeapTopK) {
@@ -411,8 +414,8 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
     // enter; scanning in id order, an equal logit never does.
     float bar = -kInf;
     auto offer = [&](size_t i) {
-      if (!(logits_[i] > bar) || !alive(i)) return;
-      const uint64_t key = RankKey(logits_[i], i);
+      if (!(lg_[i] > bar) || !alive(i)) return;
+      const uint64_t key = RankKey(lg_[i], i);
       if (candidates_.size() < kk) {
         candidates_.push_back(key);
         std::push_heap(candidates_.begin(), candidates_.end(), lower);
@@ -426,7 +429,7 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
     };
     size_t i = 0;
     for (; i + kChunk <= n; i += kChunk) {
-      if (AnyAbove(&logits_[i], bar)) {
+      if (AnyAbove(&lg_[i], bar)) {
         for (size_t j = i; j < i + kChunk; ++j) offer(j);
       }
     }
@@ -456,7 +459,7 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
   // tokens inside those buckets.
   buckets_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const float x = logits_[i] - max_logit;
+    const float x = lg_[i] - max_logit;
     const int32_t b = static_cast<int32_t>(-x * kBucketScale);
     buckets_[i] = static_cast<uint16_t>(x < kMinExpArg ? kDeadBucket : b);
   }
@@ -492,7 +495,7 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
     candidates_.clear();
     auto offer = [&](size_t i) {
       if (buckets_[i] != b) return;
-      const uint64_t rank = RankKey(logits_[i], i);
+      const uint64_t rank = RankKey(lg_[i], i);
       if (rank >= key) candidates_.push_back(rank);
     };
     size_t i = 0;
@@ -556,12 +559,12 @@ bool Sampler::SelectSurvivors(float max_logit, uint64_t* min_key) {
   candidates_.clear();
   auto offer = [&](size_t i) {
     if (!alive(i)) return;
-    const uint64_t key = RankKey(logits_[i], i);
+    const uint64_t key = RankKey(lg_[i], i);
     if (key >= *min_key) candidates_.push_back(key);
   };
   size_t i = 0;
   for (; i + kChunk <= n; i += kChunk) {
-    if (AnyAbove(&logits_[i], bar)) {
+    if (AnyAbove(&lg_[i], bar)) {
       for (size_t j = i; j < i + kChunk; ++j) offer(j);
     }
   }
@@ -591,7 +594,7 @@ int32_t Sampler::DrawSparse(float max_logit) {
   } else {
     for (size_t j = 0; j < m; ++j) {
       draw_weights_[j] =
-          ExpNonPositive((logits_[IdOf(candidates_[j])] - max_logit) * inv_t);
+          ExpNonPositive((lg_[IdOf(candidates_[j])] - max_logit) * inv_t);
     }
   }
   return static_cast<int32_t>(
@@ -600,21 +603,21 @@ int32_t Sampler::DrawSparse(float max_logit) {
 
 int32_t Sampler::DrawDense(float max_logit, uint64_t min_key) {
   const float inv_t = InverseTemperature(params_.temperature);
-  const size_t n = logits_.size();
+  const size_t n = static_cast<size_t>(vocab_size_);
   // Survivors: live tokens ranked at or above min_key, i.e. logit > floor,
   // or logit == floor with id <= floor_id.
   const float floor = min_key == 0 ? -kInf : LogitOfKey(min_key);
   const size_t floor_id = IdOf(min_key);
   draw_weights_.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const float l = logits_[i];
+    const float l = lg_[i];
     const float x = l - max_logit;
     // Tokens dead at temperature 1 stay dead (ChatRWKV: 0 ** (1/T) == 0).
     const float w = ExpNonPositive(x * inv_t);
     draw_weights_[i] = x < kMinExpArg || l < floor ? 0.0f : w;
   }
   for (size_t i = floor_id + 1; i < n; ++i) {
-    if (logits_[i] == floor) draw_weights_[i] = 0.0f;
+    if (lg_[i] == floor) draw_weights_[i] = 0.0f;
   }
   return static_cast<int32_t>(DrawIndex(draw_weights_.data(), n));
 }

@@ -95,8 +95,9 @@ class Sampler {
   std::vector<double> seen_counts_;
 
   // Reusable per-call buffers (at most vocab_size entries).
-  std::vector<float> logits_;         // penalized logits
-  std::vector<float> weights_;        // exp(logit - max), only when top_p < 1
+  std::vector<float> logits_;   // penalized logits (when any apply)
+  const float* lg_ = nullptr;   // this call's logits: logits_ or the input
+  std::vector<float> weights_;  // exp(logit - max), only when top_p < 1
   std::vector<uint64_t> candidates_;  // rank keys (see sampler.cc)
   std::vector<uint16_t> buckets_;     // per token, see SelectSurvivors()
   std::vector<uint32_t> bucket_counts_;

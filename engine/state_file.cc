@@ -14,10 +14,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/checkpoint.h"
+#include "engine/checkpoint_contents.h"
 #include "engine/checkpoint_writer.h"
 #include "engine/internal/state_impl.h"
 #include "engine/internal/state_schema.h"
 #include "engine/internal/torch_status.h"
+#include "engine/parse_budget.h"
+#include "engine/state_inspect.h"
 
 namespace rwkv::engine {
 namespace {
@@ -36,8 +39,8 @@ absl::StatusOr<Architecture> ParseArch(const std::string& s,
                                        const std::string& source) {
   if (s == "rwkv4") return Architecture::kRwkv4;
   if (s == "rwkv7") return Architecture::kRwkv7;
-  return absl::InvalidArgumentError(
-      absl::StrCat(source, ": unknown architecture '", s, "' in state file"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      source, ": unknown architecture '", PrintableName(s), "' in state file"));
 }
 
 // Checks the tensors of a parsed file against the architecture's schema and
@@ -50,7 +53,7 @@ absl::StatusOr<std::unique_ptr<StateImpl>> BuildImpl(
   for (const CheckpointTensor& t : ckpt.tensors()) {
     if (std::find(names.begin(), names.end(), t.name) == names.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": unexpected tensor '", t.name, "' in an ",
+          source, ": unexpected tensor '", PrintableName(t.name), "' in an ",
           std::string(ArchitectureName(info.arch)), " state file (expected ",
           absl::StrJoin(names, ", "), ")"));
     }
@@ -196,10 +199,11 @@ absl::StatusOr<std::string> SerializeState(const State& state,
       });
 }
 
-absl::StatusOr<State> ParseStateStandalone(std::string bytes,
-                                           std::string_view source_view,
-                                           StateFileInfo* info_out) {
-  const std::string source(source_view);
+namespace {
+
+absl::StatusOr<State> ParseStandalone(std::string bytes,
+                                      const std::string& source,
+                                      StateFileInfo* info_out) {
   absl::StatusOr<Checkpoint> ckpt =
       Checkpoint::FromBytes(std::move(bytes), source);
   if (!ckpt.ok()) return ckpt.status();
@@ -208,8 +212,8 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
   if (auto it = meta.find("rwkv_state_format"); it != meta.end()) {
     if (!absl::SimpleAtoi(it->second, &info.format_version) ||
         info.format_version < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(source, ": bad rwkv_state_format '", it->second, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": bad rwkv_state_format '", PrintableName(it->second), "'"));
     }
     if (info.format_version > kStateFormatVersion) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -243,7 +247,7 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
     if (!tc.ok()) return tc.status();
     if (!absl::SimpleAtoi(*tc, &info.token_count) || info.token_count < 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source, ": bad token_count '", *tc, "'"));
+          absl::StrCat(source, ": bad token_count '", PrintableName(*tc), "'"));
     }
   } else {
     // A plain dict of state tensors (e.g. written by Python's torch.save).
@@ -280,11 +284,52 @@ absl::StatusOr<State> ParseStateStandalone(std::string bytes,
   });
 }
 
+absl::StatusOr<State> ParseForModel(std::string bytes,
+                                    const std::string& source,
+                                    const Model& model,
+                                    const LoadStateOptions& options);
+
+}  // namespace
+
+absl::StatusOr<State> ParseStateStandalone(std::string bytes,
+                                           std::string_view source_view,
+                                           StateFileInfo* info) {
+  const std::string source(source_view);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<State> {
+    return ParseStandalone(std::move(bytes), source, info);
+  });
+}
+
+int64_t MaxStateFileBytes(const ModelConfig& config) {
+  return kStateFileSizeFactor * config.state_bytes_fp32 + kStateFileSlackBytes;
+}
+
 absl::StatusOr<State> ParseState(std::string bytes,
                                  std::string_view source_view,
                                  const Model& model,
                                  const LoadStateOptions& options) {
   const std::string source(source_view);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<State> {
+    return ParseForModel(std::move(bytes), source, model, options);
+  });
+}
+
+namespace {
+
+absl::StatusOr<State> ParseForModel(std::string bytes,
+                                    const std::string& source,
+                                    const Model& model,
+                                    const LoadStateOptions& options) {
+  const int64_t limit = options.max_file_bytes > 0
+                            ? options.max_file_bytes
+                            : MaxStateFileBytes(model.config());
+  if (static_cast<uint64_t>(bytes.size()) > static_cast<uint64_t>(limit)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": a state file of ", bytes.size(),
+        " bytes is larger than any state of this model can be (at most ", limit,
+        " bytes; its state is ", model.config().state_bytes_fp32,
+        " bytes in fp32)"));
+  }
   StateFileInfo info;
   absl::StatusOr<State> loaded =
       ParseStateStandalone(std::move(bytes), source, &info);
@@ -299,10 +344,11 @@ absl::StatusOr<State> ParseState(std::string bytes,
   }
   if (!options.skip_fingerprint_check && !info.model_fingerprint.empty() &&
       info.model_fingerprint != config.fingerprint) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        source, ": state was saved for model ", info.model_fingerprint,
-        ", not this model (", config.fingerprint,
-        "); loading it anyway needs the skip-fingerprint option"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(source, ": state was saved for model ",
+                     PrintableName(info.model_fingerprint),
+                     ", not this model (", config.fingerprint,
+                     "); loading it anyway needs the skip-fingerprint option"));
   }
   State templ = model.NewState();
   StateImpl* want = StateAccess::Get(templ);
@@ -315,6 +361,14 @@ absl::StatusOr<State> ParseState(std::string bytes,
           Shape(want->tensors[i].sizes())));
     }
   }
+  if (!options.allow_unhealthy) {
+    if (absl::Status health = CheckStateHealth(*loaded); !health.ok()) {
+      return absl::Status(
+          health.code(),
+          absl::StrCat(source, ": ", health.message(),
+                       "; loading it anyway needs the allow-unhealthy option"));
+    }
+  }
   return internal::CatchTorch(source, [&]() -> absl::StatusOr<State> {
     for (size_t i = 0; i < got->tensors.size(); ++i) {
       got->tensors[i] = got->tensors[i].to(want->tensors[i].device());
@@ -323,6 +377,8 @@ absl::StatusOr<State> ParseState(std::string bytes,
     return *std::move(loaded);
   });
 }
+
+}  // namespace
 
 absl::Status SaveStateFile(const std::string& path, const State& state,
                            StateDtype dtype) {

@@ -52,12 +52,32 @@ absl::StatusOr<std::string> SerializeState(const State& state,
 struct LoadStateOptions {
   // Accept a state saved by another model of the same shape.
   bool skip_fingerprint_check = false;
+  // Accept a state that CheckStateHealth calls unhealthy (finite values
+  // beyond the health bounds, e.g. x_prev near 3e38, which make the next
+  // forward produce NaN). Off: such a state is InvalidArgument.
+  bool allow_unhealthy = false;
+  // Largest file accepted, checked before anything is parsed. 0: the
+  // model's own limit, MaxStateFileBytes(model.config()).
+  int64_t max_file_bytes = 0;
 };
+
+// How large a state file of `config`'s model can legitimately be:
+// kStateFileSizeFactor x its fp32 state bytes + kStateFileSlackBytes (the
+// archive's records and metadata take ~3 KB; the factor leaves room for
+// tensors saved as views of larger storages).
+inline constexpr int64_t kStateFileSizeFactor = 2;
+inline constexpr int64_t kStateFileSlackBytes = 64 << 10;
+int64_t MaxStateFileBytes(const ModelConfig& config);
 
 // Parses state file bytes for `model`. The result lives on the
 // model's device and carries its fingerprint. `source` names the file in
-// errors. Errors: InvalidArgument for malformed bytes; FailedPrecondition for
-// a well-formed state of another model (architecture, fingerprint or shape).
+// errors. Bytes over the size limit (options.max_file_bytes) are refused
+// before parsing; parsing holds what it builds to ParseBudget::ForInput
+// (Checkpoint); the state must be healthy unless options.allow_unhealthy.
+// Errors: InvalidArgument for malformed, oversized or unhealthy bytes;
+// FailedPrecondition for a well-formed state of another model
+// (architecture, fingerprint or shape); ResourceExhausted if an allocation
+// fails (nothing escapes as an exception).
 absl::StatusOr<State> ParseState(std::string bytes, std::string_view source,
                                  const Model& model,
                                  const LoadStateOptions& options = {});

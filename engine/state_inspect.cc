@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -88,11 +89,11 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
         r.finite = false;
         AddProblem(r, absl::StrCat(name, " holds NaN or infinite values"));
       } else if (name == "att_pp") {
-        at::Tensor live = t.masked_select(t > -1e29);
-        if (live.numel() > 0 &&
-            live.abs().max().item<double>() > kHealthMaxExponent) {
+        // Exponents below -kHealthMaxExponent weigh nothing (exp underflows
+        // to 0), like a fresh state's -1e30 or its fp16 form -65504.
+        if (t.max().item<double>() > kHealthMaxExponent) {
           AddProblem(
-              r, absl::StrCat("att_pp exponent beyond +-", kHealthMaxExponent));
+              r, absl::StrCat("att_pp exponent above +", kHealthMaxExponent));
         }
       } else if (name == "att_kv") {
         if (c.max_abs > kHealthMaxKv) {
@@ -119,6 +120,20 @@ absl::StatusOr<StateReport> InspectState(const State& state) {
     }
     return r;
   });
+}
+
+absl::Status CheckStateHealth(const State& state) {
+  absl::StatusOr<StateReport> report = InspectState(state);
+  if (!report.ok()) return report.status();
+  if (report->healthy) return absl::OkStatus();
+  constexpr size_t kShown = 3;
+  std::vector<std::string> shown(
+      report->problems.begin(),
+      report->problems.begin() + std::min(kShown, report->problems.size()));
+  return absl::InvalidArgumentError(
+      absl::StrCat("state is unhealthy: ", absl::StrJoin(shown, "; "),
+                   report->problems.size() > kShown ? "; ..." : "",
+                   " (bounds: README \"State health\")"));
 }
 
 std::string FormatStateReport(const StateReport& r) {

@@ -35,8 +35,9 @@ struct ComponentReport {
 
 // Health bounds (engineering limits, documented in README "State health"):
 // a healthy state is finite; RWKV-4: att_ab >= 0, every |att_aa| <=
-// kMaxMeanRatio * att_ab (the running WKV mean stays bounded), att_pp either
-// fresh (<= -1e29) or within +-kMaxExponent, |x_prev| <= kMaxActivation;
+// kMaxMeanRatio * att_ab (the running WKV mean stays bounded), att_pp <=
+// kMaxExponent (lower values, such as a fresh state's -1e30 or its fp16 form
+// -65504, weigh nothing), |x_prev| <= kMaxActivation;
 // RWKV-7: every |att_kv| <= kHealthMaxKv.
 inline constexpr double kHealthMaxActivation = 1e4;
 inline constexpr double kHealthMaxKv = 1e6;
@@ -55,6 +56,12 @@ struct StateReport {
 };
 
 absl::StatusOr<StateReport> InspectState(const State& state);
+
+// The health verdict alone, for accepting a state from outside (state
+// files, uploads): OK for a healthy state; InvalidArgument "state is
+// unhealthy: <the first problems>" otherwise (the same verdict and problems
+// InspectState reports). Errors of InspectState pass through.
+absl::Status CheckStateHealth(const State& state);
 
 // A human-readable multi-line rendering (rwkv-cli state inspect).
 std::string FormatStateReport(const StateReport& report);

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "engine/parse_budget.h"
 #include "engine/utf8.h"
 
 namespace rwkv::engine {
@@ -57,7 +58,7 @@ bool ReadHex(std::string_view text, size_t* pos, int digits, uint32_t* value) {
 // Parses a Python 3 str or bytes literal ('...', "...", b'...', u'...') as
 // written by repr(). Returns the UTF-8 encoding of a str, the bytes of a
 // bytes literal. Errors describe the problem without location.
-absl::StatusOr<std::string> ParsePythonLiteral(std::string_view lit) {
+absl::Status ParsePythonLiteral(std::string_view lit, std::string* out_bytes) {
   size_t pos = 0;
   bool is_bytes = false;
   if (!lit.empty() && (lit[0] == 'b' || lit[0] == 'B')) {
@@ -77,7 +78,7 @@ absl::StatusOr<std::string> ParsePythonLiteral(std::string_view lit) {
         absl::StrCat("unterminated literal `", Escaped(lit), "`"));
   }
   const std::string_view body = lit.substr(pos + 1, lit.size() - pos - 2);
-  std::string out;
+  std::string& out = *out_bytes;
   size_t i = 0;
   while (i < body.size()) {
     const char c = body[i];
@@ -204,7 +205,7 @@ absl::StatusOr<std::string> ParsePythonLiteral(std::string_view lit) {
         break;
     }
   }
-  return out;
+  return absl::OkStatus();
 }
 
 bool AllDigits(std::string_view s) {
@@ -221,20 +222,52 @@ bool ParseSmallNumber(std::string_view s, int64_t* value) {
   return true;
 }
 
+// One token line: its id, line number and bytes (in the blob).
 struct Entry {
   int32_t id;
-  int line;
-  std::string bytes;
+  uint32_t line;
+  uint32_t offset;
+  uint32_t length;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromString(
     std::string_view contents, std::string_view source) {
+  return GuardAllocation(
+      source, [&]() -> absl::StatusOr<std::unique_ptr<WorldTokenizer>> {
+        ParseBudget budget = ParseBudget::ForInput(contents.size());
+        return Parse(contents, source, &budget);
+      });
+}
+
+absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(
+    std::string_view contents, std::string_view source, ParseBudget* budget) {
+  auto over = [&](const std::string& what) {
+    return budget->Exceeded(absl::StrCat(AbslView(source), ": ", what));
+  };
   if (contents.size() >= 3 && contents.substr(0, 3) == "\xEF\xBB\xBF") {
     contents.remove_prefix(3);  // UTF-8 byte order mark.
   }
+  if (contents.size() >= (uint64_t{1} << 32)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AbslView(source), ": a vocabulary file of ",
+                     contents.size(), " bytes is too large"));
+  }
+  // Token bytes are never longer than their literals: one blob sized by the
+  // file holds them all, in file order.
+  auto tok = std::unique_ptr<WorldTokenizer>(new WorldTokenizer());
+  std::string bytes;
   std::vector<Entry> entries;
+  const size_t lines =
+      static_cast<size_t>(std::count(contents.begin(), contents.end(), '\n')) +
+      1;
+  if (!budget->TryCharge(ParseBudget::StringBytes(contents.size()) +
+                         ParseBudget::StringBytes(source.size())) ||
+      !budget->Reserve(&entries, lines)) {
+    return over(absl::StrCat("a vocabulary of ", lines, " lines"));
+  }
+  bytes.reserve(contents.size());
   int line_number = 0;
   size_t line_start = 0;
   while (line_start < contents.size()) {
@@ -282,31 +315,69 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromString(
     }
     const std::string_view literal = StripWhitespace(
         line.substr(first_space + 1, last_space - first_space - 1));
-    absl::StatusOr<std::string> bytes = ParsePythonLiteral(literal);
-    if (!bytes.ok()) {
-      return error(absl::StrCat("token ", id, ": ", bytes.status().message()));
+    const size_t offset = bytes.size();
+    if (absl::Status s = ParsePythonLiteral(literal, &bytes); !s.ok()) {
+      return error(absl::StrCat("token ", id, ": ", s.message()));
     }
-    if (static_cast<int64_t>(bytes->size()) != length) {
-      return error(absl::StrCat("token ", id, " is ", bytes->size(),
+    const size_t size = bytes.size() - offset;
+    if (static_cast<int64_t>(size) != length) {
+      return error(absl::StrCat("token ", id, " is ", size,
                                 " bytes long but its length column says ",
                                 length));
     }
-    if (bytes->empty()) return error(absl::StrCat("token ", id, " is empty"));
+    if (size == 0) return error(absl::StrCat("token ", id, " is empty"));
     entries.push_back(
-        {static_cast<int32_t>(id), line_number, *std::move(bytes)});
+        {static_cast<int32_t>(id), static_cast<uint32_t>(line_number),
+         static_cast<uint32_t>(offset), static_cast<uint32_t>(size)});
   }
   if (entries.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(AbslView(source), ": the vocabulary file has no tokens"));
   }
-
-  auto tok = std::unique_ptr<WorldTokenizer>(new WorldTokenizer());
   tok->source_ = std::string(source);
 
+  // The trie's size, counted first (tokens in byte order: each adds the
+  // bytes it does not share with the previous one), so that its tables are
+  // allocated once at their final size.
+  {
+    std::vector<uint32_t> order;
+    if (!budget->Reserve(&order, entries.size())) return over("the token trie");
+    for (uint32_t i = 0; i < entries.size(); ++i) order.push_back(i);
+    auto token = [&](uint32_t i) {
+      return std::string_view(bytes.data() + entries[i].offset,
+                              entries[i].length);
+    };
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return token(a) < token(b); });
+    size_t nodes = 0, first_bytes = 0;
+    std::string_view previous;
+    for (uint32_t i : order) {
+      const std::string_view t = token(i);
+      size_t common = 0;
+      while (common < t.size() && common < previous.size() &&
+             t[common] == previous[common]) {
+        ++common;
+      }
+      nodes += t.size() - common;
+      if (common == 0) ++first_bytes;
+      previous = t;
+    }
+    budget->Refund(ParseBudget::VectorBytes<uint32_t>(order.capacity()));
+    if (!budget->Reserve(&tok->node_token_, nodes + 1) ||
+        !budget->ReserveTable(&tok->edges_, nodes - first_bytes)) {
+      return over(absl::StrCat("the token trie (", nodes, " nodes)"));
+    }
+  }
   // The trie is built in file order so that a later duplicate token string
   // wins, as in the reference implementation.
   tok->node_token_.push_back(-1);
-  for (const Entry& e : entries) tok->InsertIntoTrie(e.bytes, e.id);
+  for (const Entry& e : entries) {
+    const std::string_view token(bytes.data() + e.offset, e.length);
+    if (!tok->InsertIntoTrie(token, e.id, budget)) {
+      return over(
+          absl::StrCat("the token trie (", tok->node_token_.size(), " nodes)"));
+    }
+  }
   for (int b = 0; b < 256; ++b) {
     const uint32_t child = tok->root_children_[b];
     if (child == 0 || tok->node_token_[child] < 0) {
@@ -327,15 +398,26 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromString(
           entries[i].id, " (first defined on line ", entries[i - 1].line, ")"));
     }
   }
-  tok->vocab_size_ = entries.back().id + 1;
+  const int32_t vocab_size = entries.back().id + 1;
+  // The id tables are sized by the largest id, which a small file can make
+  // large: they are charged like everything else.
+  if (!budget->TryCharge(ParseBudget::VectorBytes<uint32_t>(
+                             static_cast<uint64_t>(vocab_size) + 1) +
+                         ParseBudget::VectorBytes<uint64_t>(
+                             static_cast<uint64_t>(vocab_size) / 64 + 1) +
+                         ParseBudget::StringBytes(bytes.size()))) {
+    return over(absl::StrCat("the id table for ids up to ", vocab_size - 1));
+  }
+  tok->vocab_size_ = vocab_size;
   tok->offsets_.assign(tok->vocab_size_ + 1, 0);
   tok->defined_.assign(tok->vocab_size_, false);
   tok->defined_[kEndOfText] = true;
+  tok->blob_.reserve(bytes.size());
   size_t next = 0;
   for (int32_t id = 0; id < tok->vocab_size_; ++id) {
     tok->offsets_[id] = static_cast<uint32_t>(tok->blob_.size());
     if (next < entries.size() && entries[next].id == id) {
-      tok->blob_.append(entries[next].bytes);
+      tok->blob_.append(bytes, entries[next].offset, entries[next].length);
       tok->defined_[id] = true;
       ++next;
     }
@@ -344,7 +426,8 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromString(
   return tok;
 }
 
-void WorldTokenizer::InsertIntoTrie(std::string_view bytes, int32_t id) {
+bool WorldTokenizer::InsertIntoTrie(std::string_view bytes, int32_t id,
+                                    ParseBudget* budget) {
   uint32_t node = 0;
   for (size_t i = 0; i < bytes.size(); ++i) {
     const uint8_t b = static_cast<uint8_t>(bytes[i]);
@@ -352,15 +435,18 @@ void WorldTokenizer::InsertIntoTrie(std::string_view bytes, int32_t id) {
     if (node == 0) {
       slot = &root_children_[b];
     } else {
+      if (!budget->ReserveTable(&edges_, 1)) return false;
       slot = &edges_[(static_cast<uint64_t>(node) << 8) | b];
     }
     if (*slot == 0) {
+      if (!budget->Reserve(&node_token_, 1)) return false;
       *slot = static_cast<uint32_t>(node_token_.size());
       node_token_.push_back(-1);
     }
     node = *slot;
   }
   node_token_[node] = id;
+  return true;
 }
 
 absl::StatusOr<std::vector<int32_t>> WorldTokenizer::Encode(

@@ -1,6 +1,8 @@
 // WorldTokenizer: the RWKV World tokenizer (rwkv_vocab_v20230424.txt),
 // greedy longest match over the input bytes, like the reference
-// TRIE_TOKENIZER. Immutable after construction; safe to share across threads.
+// TRIE_TOKENIZER. Loading holds what it builds (token bytes, id tables, the
+// trie) to ParseBudget::ForInput(file size), 4 x the file + 4 MiB.
+// Immutable after construction; safe to share across threads.
 #ifndef RWKV_ENGINE_WORLD_TOKENIZER_H_
 #define RWKV_ENGINE_WORLD_TOKENIZER_H_
 
@@ -14,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/parse_budget.h"
 #include "engine/tokenizer.h"
 
 namespace rwkv::engine {
@@ -30,7 +33,10 @@ class WorldTokenizer : public Tokenizer {
   // `<id> <Python str or bytes literal> <byte length>`; str literals are
   // encoded as UTF-8 and the byte length must match. `source` (normally the
   // file path) prefixes error messages. The vocabulary must contain all 256
-  // single-byte tokens so that every input can be encoded.
+  // single-byte tokens so that every input can be encoded. InvalidArgument
+  // for a malformed file or one that needs more memory than its budget (a
+  // few large ids in a small file); ResourceExhausted if an allocation
+  // fails.
   static absl::StatusOr<std::unique_ptr<WorldTokenizer>> FromString(
       std::string_view contents, std::string_view source);
 
@@ -46,14 +52,18 @@ class WorldTokenizer : public Tokenizer {
  private:
   WorldTokenizer() = default;
 
+  static absl::StatusOr<std::unique_ptr<WorldTokenizer>> Parse(
+      std::string_view contents, std::string_view source, ParseBudget* budget);
+
   // The bytes of token `id`; `id` must be in [0, vocab_size_).
   std::string_view TokenBytes(int32_t id) const {
     return std::string_view(blob_).substr(offsets_[id],
                                           offsets_[id + 1] - offsets_[id]);
   }
   // Adds `bytes` -> `id` to the trie (a later duplicate replaces an earlier
-  // one, as in the reference implementation).
-  void InsertIntoTrie(std::string_view bytes, int32_t id);
+  // one, as in the reference implementation), charging new nodes and edges
+  // to `budget`; false (the trie unusable) when it is spent.
+  bool InsertIntoTrie(std::string_view bytes, int32_t id, ParseBudget* budget);
 
   std::string source_;
   int vocab_size_ = 0;

@@ -36,13 +36,27 @@ uint64_t Le64(const uint8_t* p) {
          (static_cast<uint64_t>(Le32(p + 4)) << 32);
 }
 
-// Name for messages: printable, bounded.
+// One entry of the index: a red-black tree node holding the key and value,
+// plus allocator overhead.
+constexpr uint64_t kIndexNodeBytes =
+    4 * sizeof(void*) + sizeof(std::pair<const std::string, size_t>) +
+    ParseBudget::kAllocOverhead;
 
 }  // namespace
 
 absl::StatusOr<ZipReader> ZipReader::Parse(absl::Span<const uint8_t> data,
-                                           std::string_view source_name) {
+                                           std::string_view source_name,
+                                           ParseBudget* budget) {
   const std::string source(source_name);
+  return GuardAllocation(source, [&]() -> absl::StatusOr<ZipReader> {
+    ParseBudget own = ParseBudget::ForInput(data.size());
+    return ParseDirectory(data, source, budget != nullptr ? budget : &own);
+  });
+}
+
+absl::StatusOr<ZipReader> ZipReader::ParseDirectory(
+    absl::Span<const uint8_t> data, const std::string& source,
+    ParseBudget* budget) {
   auto loss = [&](auto&&... parts) {
     return absl::DataLossError(absl::StrCat(source, ": ", parts...));
   };
@@ -117,6 +131,11 @@ absl::StatusOr<ZipReader> ZipReader::Parse(absl::Span<const uint8_t> data,
                 cd_size / kCentralHeaderSize, " (corrupt file?)");
   }
 
+  if (!budget->TryCharge(count * sizeof(Entry) + ParseBudget::kAllocOverhead +
+                         ParseBudget::StringBytes(source.size()))) {
+    return budget->Exceeded(
+        absl::StrCat(source, ": the zip directory of ", count, " entries"));
+  }
   ZipReader reader;
   reader.data_ = data;
   reader.source_ = source;
@@ -145,6 +164,11 @@ absl::StatusOr<ZipReader> ZipReader::Parse(absl::Span<const uint8_t> data,
     e.uncompressed_size = Le32(h + 24);
     const uint32_t disk_start = Le16(h + 34);
     e.local_header_offset = Le32(h + 42);
+    if (!budget->TryCharge(2 * ParseBudget::StringBytes(name_len) +
+                           kIndexNodeBytes)) {
+      return budget->Exceeded(
+          absl::StrCat(source, ": the zip directory of ", count, " entries"));
+    }
     e.name.assign(reinterpret_cast<const char*>(h + kCentralHeaderSize),
                   name_len);
 

@@ -1,6 +1,7 @@
 // ZipReader: a bounds-checked parser for the zip archives torch.save writes
 // (STORED records, ZIP64 end records, data descriptors), over bytes owned by
-// the caller. Immutable after Parse; safe for concurrent const use.
+// the caller. Its directory (entries and their index) is charged to a
+// ParseBudget. Immutable after Parse; safe for concurrent const use.
 #ifndef RWKV_ENGINE_ZIP_READER_H_
 #define RWKV_ENGINE_ZIP_READER_H_
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/parse_budget.h"
 
 namespace rwkv::engine {
 
@@ -30,10 +32,13 @@ class ZipReader {
 
   // Reads the central directory of the archive in `data`, which must outlive
   // the reader. `source` prefixes error messages ("model.pth: zip ...").
+  // The directory is charged to `budget` (null: ForInput(data.size())).
   // DataLoss for a truncated or inconsistent archive, InvalidArgument for
-  // multi-disk archives.
+  // multi-disk archives or a spent budget, ResourceExhausted if an
+  // allocation fails.
   static absl::StatusOr<ZipReader> Parse(absl::Span<const uint8_t> data,
-                                         std::string_view source);
+                                         std::string_view source,
+                                         ParseBudget* budget = nullptr);
 
   // Central directory order.
   const std::vector<Entry>& entries() const { return entries_; }
@@ -49,6 +54,9 @@ class ZipReader {
 
  private:
   ZipReader() = default;
+  static absl::StatusOr<ZipReader> ParseDirectory(
+      absl::Span<const uint8_t> data, const std::string& source,
+      ParseBudget* budget);
 
   absl::Span<const uint8_t> data_;
   std::string source_;

@@ -82,9 +82,12 @@ void AddModelFlags(CLI::App& app, ServerFlags* f) {
       ->capture_default_str()
       ->type_name("DEVICE")
       ->group(kModelGroup);
-  app.add_option("--dtype", f->engine.dtype, "fp32 | bf16 | fp16")
+  app.add_option("--dtype", f->engine.dtype,
+                 "weights (auto: int8 for a quantized file, else fp32; CPU "
+                 "bf16/int8: the large matrices; fp16: CUDA only)")
+      ->check(common::OneOf({"auto", "fp32", "bf16", "int8", "fp16"}))
       ->capture_default_str()
-      ->type_name("DTYPE")
+      ->type_name("auto|fp32|bf16|int8|fp16")
       ->group(kModelGroup);
   AddInt(app, "--threads", &f->engine.num_threads, 0, 1024,
          "compute threads, 0 = all cores")

@@ -11,7 +11,7 @@ rwkv_test(chat_client_test
   LIBS rwkv_client
   LABELS fast)
 
-if(TARGET rwkv-server)
+if(TARGET rwkv-server AND NOT RWKV_SANITIZE)
   add_test(NAME rwkv_chat_e2e
     COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/client/rwkv_chat_e2e.sh
             $<TARGET_FILE:rwkv-server> $<TARGET_FILE:rwkv-chat>

@@ -10,19 +10,23 @@ rwkv_test(server_e2e_test
   LIBS rwkv_server
   LABELS engine)
 
-add_test(NAME rwkv_server_cli_test
-  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_cli_test.sh
-          $<TARGET_FILE:rwkv-server>)
-set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
-  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+if(NOT RWKV_SANITIZE)
+  add_test(NAME rwkv_server_cli_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_cli_test.sh
+            $<TARGET_FILE:rwkv-server>)
+  set_tests_properties(rwkv_server_cli_test PROPERTIES LABELS engine
+    ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
 
 # Flags from a config file and RWKV_* variables, their precedence, --help
 # defaults and --log-format json, on the real program.
-add_test(NAME rwkv_server_flags_test
-  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_flags_test.sh
-          $<TARGET_FILE:rwkv-server>)
-set_tests_properties(rwkv_server_flags_test PROPERTIES LABELS engine
-  ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+if(NOT RWKV_SANITIZE)
+  add_test(NAME rwkv_server_flags_test
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/server/rwkv_server_flags_test.sh
+            $<TARGET_FILE:rwkv-server>)
+  set_tests_properties(rwkv_server_flags_test PROPERTIES LABELS engine
+    ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
+endif()
 
 # Issue 6's promise through the real server: the demo model remembers a name
 # across two separate Chat calls (skips without models/demo/).
@@ -57,6 +61,13 @@ rwkv_test(server_defects_e2e_test
   SOURCES server/server_defects_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
+
+# Issue 15 through the real server: hostile and unhealthy state uploads,
+# non-finite turns (random RWKV-4 engine over loopback gRPC).
+rwkv_test(state_upload_e2e_test
+  SOURCES server/state_upload_e2e_test.cc
+  LIBS rwkv_server rwkv_hostile_files
+  LABELS engine)
 
 # The durable session store on a real RocksDB (temp directories).
 find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)

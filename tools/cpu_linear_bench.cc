@@ -1,7 +1,11 @@
-// Benchmark of the fp32 CPU linear kernels (engine/internal/cpu_linear.h).
+// Benchmark of the CPU linear kernels (engine/internal/cpu_linear.h).
 //
 //   cpu_linear_bench [--threads N] [--repeats R] [--m M]... [--quick]
 //                    [--no-hot] [--no-model] [--kernels] [--wait-idle]
+//                    [--format fp32|bf16|int8]
+//
+// --format packs every weight in that format (default fp32); GB/s(W) then
+// counts the packed bytes (bf16: 2 a weight, int8: 1 plus the scales).
 //
 // Prints, for the threads of this process (OMP_NUM_THREADS or --threads):
 //   * measured read bandwidth (1 GiB buffer) and oneDNN fp32 GEMM peak;
@@ -39,6 +43,14 @@ namespace {
 using rwkv::engine::internal::LinearForward;
 using rwkv::engine::internal::LinearKernel;
 using rwkv::engine::internal::PackedLinear;
+using rwkv::engine::internal::WeightFormat;
+
+WeightFormat g_format = WeightFormat::kFloat32;
+
+PackedLinear PackIn(const float* w, int64_t n, int64_t k) {
+  return PackedLinear::Pack(
+      w, n, k, rwkv::engine::internal::LinearBackend::kAuto, g_format);
+}
 
 double Now() {
   return std::chrono::duration<double>(
@@ -96,9 +108,9 @@ Model MakeModel(const std::string& name, int64_t c, int64_t f, int64_t vocab,
   for (int s : order) {
     const Shape sh = m.shapes[s];
     auto w = RandomVec(static_cast<size_t>(sh.n * sh.k), seed++);
-    m.weights.push_back(PackedLinear::Pack(w.data(), sh.n, sh.k));
+    m.weights.push_back(PackIn(w.data(), sh.n, sh.k));
     m.shape_of.push_back(s);
-    m.bytes += 4.0 * sh.n * sh.k;
+    m.bytes += static_cast<double>(m.weights.back().packed_bytes());
     m.flops_per_row += 2.0 * sh.n * sh.k;
   }
   return m;
@@ -201,6 +213,8 @@ struct BenchFlags {
   // Also time the native and oneDNN kernels separately.
   bool kernels = false;
   bool wait_idle = false;
+  // Weight format of every packed matrix.
+  std::string format = "fp32";
 };
 
 void AddBenchFlags(CLI::App& app, BenchFlags* f) {
@@ -224,6 +238,11 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
                "also time the native and oneDNN kernels separately");
   app.add_flag("--wait-idle", f->wait_idle,
                "wait for the other processes before each measurement");
+  app.add_option("--format", f->format,
+                 "weight format; GB/s(W) counts the packed bytes")
+      ->check(rwkv::common::OneOf({"fp32", "bf16", "int8"}))
+      ->capture_default_str()
+      ->type_name("fp32|bf16|int8");
 }
 
 }  // namespace
@@ -231,7 +250,7 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
 int main(int argc, char** argv) {
   BenchFlags flags;
   CLI::App app(
-      "Benchmark of the fp32 CPU linear kernels against this "
+      "Benchmark of the CPU linear kernels (fp32, bf16, int8) against this "
       "machine's measured bandwidth and GEMM peak.",
       "cpu_linear_bench");
   AddBenchFlags(app, &flags);
@@ -244,10 +263,14 @@ int main(int argc, char** argv) {
   const bool quick = flags.quick, hot = !flags.no_hot,
              model_sweep = !flags.no_model, kernels = flags.kernels;
   g_wait_idle = flags.wait_idle;
+  g_format = flags.format == "bf16"   ? WeightFormat::kBFloat16
+             : flags.format == "int8" ? WeightFormat::kInt8
+                                      : WeightFormat::kFloat32;
   const std::vector<int64_t>& only_m = flags.m;
   const int threads = omp_get_max_threads();
-  std::printf("threads=%d avx512=%d\n", threads,
-              rwkv::engine::internal::CpuHasAvx512() ? 1 : 0);
+  std::printf("threads=%d avx512=%d format=%s\n", threads,
+              rwkv::engine::internal::CpuHasAvx512() ? 1 : 0,
+              rwkv::engine::internal::WeightFormatName(g_format));
   // Measured before and after the sweeps (see below).
   WaitIdle();
   const double bw = rwkv::engine::internal::MeasureReadBandwidthGBs(
@@ -278,7 +301,7 @@ int main(int argc, char** argv) {
     for (const Shape& s : shapes) {
       if (quick && s.k == 1024) continue;
       auto wv = RandomVec(static_cast<size_t>(s.n * s.k), 3);
-      PackedLinear w = PackedLinear::Pack(wv.data(), s.n, s.k);
+      PackedLinear w = PackIn(wv.data(), s.n, s.k);
       for (int64_t m : ms) {
         for (LinearKernel k : ks) {
           WaitIdle();
@@ -288,7 +311,8 @@ int main(int argc, char** argv) {
                         static_cast<long>(s.k));
           std::printf("%-12s %5ld %-7s %10.1f %10.1f %10.1f %10.1f\n", name,
                       static_cast<long>(m), KernelName(k), t * 1e6, med * 1e6,
-                      4.0 * s.n * s.k / t / 1e9, 2.0 * m * s.n * s.k / t / 1e9);
+                      static_cast<double>(w.packed_bytes()) / t / 1e9,
+                      2.0 * m * s.n * s.k / t / 1e9);
         }
       }
     }
@@ -319,16 +343,17 @@ int main(int argc, char** argv) {
                     model.bytes / r.total / 1e9,
                     model.flops_per_row * m / r.total / 1e9, m / r.total);
         for (size_t s = 0; s < model.shapes.size(); ++s) {
-          double bytes = 0;
+          double bytes = 0, flops = 0;
           for (size_t i = 0; i < model.weights.size(); ++i) {
             if (model.shape_of[i] == static_cast<int>(s)) {
-              bytes += 4.0 * model.weights[i].n() * model.weights[i].k();
+              bytes += static_cast<double>(model.weights[i].packed_bytes());
+              flops += 2.0 * model.weights[i].n() * model.weights[i].k();
             }
           }
           std::printf(
               " %ldx%ld:%.0f(%.0f)", static_cast<long>(model.shapes[s].n),
               static_cast<long>(model.shapes[s].k),
-              bytes / 2 * m / r.by_shape[s] / 1e9, bytes / r.by_shape[s] / 1e9);
+              flops * m / r.by_shape[s] / 1e9, bytes / r.by_shape[s] / 1e9);
         }
         std::printf("\n");
       }

@@ -1,7 +1,12 @@
 // rwkv-bench: speed figures of the RWKV engine on a model with a real
 // model's shape (random weights built in memory: --arch v4 with --shape
 // 169m|430m, --arch v7 with --shape 0.1b|0.4b; or --model FILE), printed
-// next to the limits this machine allows, all measured in the same run:
+// next to the limits this machine allows, all measured in the same run.
+// On CPU (tools/engine_bench.h) every weight dtype of --dtype (default
+// fp32,bf16,int8) is measured, on random weights and, with --model FILE, on
+// the file next to random weights of its shape, decode in interleaved
+// rounds, and every target of issues 2 and 16 is printed as a ratio within
+// the run; --json-file FILE writes it all as one JSON object. The figures:
 //   - single-stream decode ms/token vs (weight bytes read per token /
 //     measured memory read bandwidth);
 //   - batched decode tokens/s at B = 1, 8, 32, 64 and its effective FLOP rate
@@ -12,7 +17,8 @@
 // --device cuda[:N] runs the engine on a GPU (--dtype fp32|fp16|bf16); the
 // limits are then the GPU's (tools/device_limits.h) and B = 256 is compared
 // with B = 1 (target >= 50x).
-// --json prints the same figures as one JSON object.
+// --json prints the same figures as one JSON object on stdout, --json-file
+// FILE writes it to FILE (both may be given).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
@@ -20,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -30,12 +37,13 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/cli_parse.h"
 #include "common/cli_validators.h"
 #include "common/id_list.h"
-#include "engine/internal/cpu_linear.h"
 #include "engine/rwkv_engine.h"
 #include "tools/device_limits.h"
+#include "tools/engine_bench.h"
 
 namespace rwkv::tools {
 namespace {
@@ -67,20 +75,6 @@ struct GemmPeak {
   }
 };
 
-GemmPeak MeasurePeak(int n) {
-  GemmPeak p;
-  at::NoGradGuard no_grad;
-  at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
-  const double flops = 2.0 * n * n * n;
-  at::mm(a, b);
-  p.openblas = flops / BestTime(3, [&] { at::mm(a, b); }) / 1e9;
-  at::Tensor am = a.to_mkldnn();
-  at::mkldnn_linear(am, b, {});
-  p.mkldnn = flops / BestTime(3, [&] { at::mkldnn_linear(am, b, {}); }) / 1e9;
-  p.onednn_sgemm = engine::internal::MeasureGemmPeakGflops(n, 3);
-  return p;
-}
-
 int64_t PeakRssBytes() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -107,14 +101,16 @@ struct BenchFlags {
   std::optional<int> embd;
   std::optional<int> vocab;
   int threads = 0;
-  // cpu | cuda[:N]; fp32 | fp16 | bf16.
+  // cpu | cuda[:N]. dtype: CPU, a comma list of fp32, bf16, int8 (empty:
+  // all three); CUDA, one of fp32, fp16, bf16 (empty: fp32).
   std::string device = "cpu";
-  std::string dtype = "fp32";
+  std::string dtype;
   int prompt_tokens = 512;
-  int decode_tokens = 32;
+  int decode_tokens = 64;
   std::string batches = "1,8,32,64";
   bool skip_serial_prefill = false;
   bool json = false;
+  std::optional<std::string> json_file;
 };
 
 void AddBenchFlags(CLI::App& app, BenchFlags* f) {
@@ -145,9 +141,26 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
                  "cuda: the GPU's limits, and B = 256 vs B = 1 (target 50x)")
       ->capture_default_str()
       ->type_name("cpu|cuda[:N]");
-  app.add_option("--dtype", f->dtype, "weight and activation dtype")
-      ->capture_default_str()
-      ->type_name("fp32|fp16|bf16");
+  app.add_option("--dtype", f->dtype,
+                 "CPU: weight dtypes to measure, comma separated (none: "
+                 "fp32,bf16,int8); CUDA: one of fp32|fp16|bf16 (none: fp32)")
+      ->check(
+          [](const std::string& text) {
+            std::vector<std::string> names =
+                absl::StrSplit(text, ',', absl::SkipEmpty());
+            if (names.empty()) return std::string("must name a dtype");
+            for (const std::string& d : names) {
+              if (d != "fp32" && d != "bf16" && d != "int8" && d != "fp16") {
+                return absl::StrCat(
+                    "must list dtypes of fp32, bf16, int8 (CPU) or fp16 "
+                    "(CUDA), got '",
+                    d.substr(0, 64), "'");
+              }
+            }
+            return std::string();
+          },
+          "")
+      ->type_name("DTYPES");
   app.add_option("--prompt-tokens", f->prompt_tokens, "prefill prompt length")
       ->transform(IntIn(1, 1 << 20))
       ->capture_default_str()
@@ -176,7 +189,62 @@ void AddBenchFlags(CLI::App& app, BenchFlags* f) {
       ->type_name("B,B,...");
   app.add_flag("--skip-serial-prefill", f->skip_serial_prefill,
                "skip the token-by-token prefill (slow on big shapes)");
-  app.add_flag("--json", f->json, "one JSON object with every figure");
+  app.add_flag("--json", f->json,
+               "one JSON object with every figure on stdout (CPU: the text "
+               "report goes to stderr)");
+  app.add_option("--json-file", f->json_file,
+                 "also write that JSON object to FILE")
+      ->type_name("FILE");
+}
+
+// Writes `report` to --json-file; false (after saying why) when it cannot.
+bool WriteJsonFile(const std::string& path, const json& report) {
+  std::ofstream f(path, std::ios::binary);
+  f << report.dump(2) << "\n";
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "rwkv-bench: cannot write --json-file %s\n",
+                 path.c_str());
+    return false;
+  }
+  return true;
+}
+
+// The CPU run: every dtype, limits and targets (tools/engine_bench.h).
+int RunCpu(const BenchFlags& flags, const engine::RandomModelSpec& spec,
+           const std::string& shape) {
+  EngineBenchOptions o;
+  o.spec = spec;
+  o.shape_name = shape;
+  o.model = flags.model.value_or("");
+  o.threads = flags.threads;
+  o.prompt_tokens = flags.prompt_tokens;
+  o.decode_tokens = flags.decode_tokens;
+  o.serial_prefill = !flags.skip_serial_prefill;
+  absl::StatusOr<std::vector<int32_t>> batches =
+      common::ParseIdList(flags.batches, "--batches");  // checked by the flag
+  o.batches.assign(batches->begin(), batches->end());
+  if (!flags.dtype.empty()) {
+    o.dtypes = absl::StrSplit(flags.dtype, ',', absl::SkipEmpty());
+    for (const std::string& d : o.dtypes) {
+      if (d == "fp16") {  // the flag's check let only the four names through
+        std::fprintf(stderr,
+                     "rwkv-bench: --dtype fp16 needs --device cuda (CPU: "
+                     "fp32, bf16, int8)\n");
+        return 2;
+      }
+    }
+  }
+  absl::StatusOr<json> report =
+      RunEngineBench(o, flags.json ? std::cerr : std::cout);
+  if (!report.ok()) {
+    std::fprintf(stderr, "rwkv-bench: %s\n",
+                 std::string(report.status().message()).c_str());
+    return 1;
+  }
+  if (flags.json) std::cout << report->dump(2) << std::endl;
+  if (flags.json_file && !WriteJsonFile(*flags.json_file, *report)) return 1;
+  return 0;
 }
 
 int Main(int argc, char** argv) {
@@ -230,11 +298,19 @@ int Main(int argc, char** argv) {
   spec.n_embd = flags.embd.value_or(spec.n_embd);
   spec.vocab_size = flags.vocab.value_or(spec.vocab_size);
   spec.seed = 1;
+  if (flags.device == "cpu") return RunCpu(flags, spec, shape);
+  // An accelerator: one dtype, against the device's limits.
   engine::EngineOptions opts;
   opts.num_threads = flags.threads;
   opts.device = flags.device;
-  opts.dtype = flags.dtype;
-  const bool on_cpu = opts.device == "cpu";
+  opts.dtype = flags.dtype.empty() ? "fp32" : flags.dtype;
+  if (opts.dtype.find(',') != std::string::npos) {  // int8: the engine says
+    std::fprintf(stderr,
+                 "rwkv-bench: --dtype on %s: one dtype (fp32, fp16 or bf16), "
+                 "got '%s'\n",
+                 opts.device.c_str(), opts.dtype.c_str());
+    return 2;
+  }
   absl::StatusOr<std::unique_ptr<RwkvEngine>> created =
       flags.model ? (opts.model_path = *flags.model, RwkvEngine::Create(opts))
                   : RwkvEngine::CreateRandom(spec, opts);
@@ -246,6 +322,7 @@ int Main(int argc, char** argv) {
   RwkvEngine& e = **created;
   const engine::ModelConfig& c = e.config();
   const bool quiet = flags.json;
+  const bool want_json = flags.json || flags.json_file.has_value();
   auto say = [&](const std::string& line) {
     if (!quiet) std::cout << line << std::endl;
   };
@@ -257,17 +334,10 @@ int Main(int argc, char** argv) {
                    "; matmul path: ", e.matmul_backend(), "; device ",
                    e.device(), ", dtype ", e.dtype()));
 
-  // Limits of this machine (or of the GPU the engine runs on), measured now.
+  // Limits of the GPU the engine runs on, measured now.
   double bandwidth = 0;
   GemmPeak peak;
-  if (on_cpu) {
-    bandwidth = engine::internal::MeasureReadBandwidthGBs(1ull << 30, 5);
-    peak = MeasurePeak(2048);
-    say(absl::StrCat("memory read bandwidth: ", bandwidth, " GB/s"));
-    say(absl::StrCat("fp32 GEMM peak (2048^3): OpenBLAS ", peak.openblas,
-                     ", LibTorch oneDNN ", peak.mkldnn, ", oneDNN sgemm ",
-                     peak.onednn_sgemm, " -> ", peak.best(), " GFLOP/s"));
-  } else {
+  {
     absl::StatusOr<DeviceLimits> lim =
         MeasureDeviceLimits(opts.device, opts.dtype);
     if (!lim.ok()) {
@@ -400,7 +470,7 @@ int Main(int argc, char** argv) {
     say(absl::StrCat("B=256>=50x B=1 ", t6 ? "MET" : "MISSED", " (",
                      tps_b256 / tps_b1, "x)"));
   }
-  if (quiet) {
+  if (want_json) {
     json out;
     out["model"] = {
         {"architecture", std::string(engine::ArchitectureName(c.arch))},
@@ -412,7 +482,7 @@ int Main(int argc, char** argv) {
     out["device"] = e.device();
     out["dtype"] = e.dtype();
     out["matmul_backend"] = e.matmul_backend();
-    out["torch_blas"] = on_cpu ? "OpenBLAS (openmp)" : "cuBLAS";
+    out["torch_blas"] = "cuBLAS";
     // CPU: streaming read bandwidth; GPU: copy bandwidth (read + write).
     out["memory_bandwidth_gbs"] = bandwidth;
     out["gemm_peak_gflops"] = {{"openblas", peak.openblas},
@@ -441,7 +511,8 @@ int Main(int argc, char** argv) {
       out["targets"]["b256_50x_b1"] = t6;
       out["b256_over_b1"] = tps_b256 / tps_b1;
     }
-    std::cout << out.dump(2) << std::endl;
+    if (flags.json) std::cout << out.dump(2) << std::endl;
+    if (flags.json_file && !WriteJsonFile(*flags.json_file, out)) return 1;
   }
   return 0;
 }

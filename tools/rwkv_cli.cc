@@ -9,11 +9,14 @@
 //   rwkv-cli info     --model M [--json]
 //   rwkv-cli state-size --model M [--json]
 //   rwkv-cli state inspect|blend|decay|distance|convert ...  (state_commands.h)
+//   rwkv-cli quantize --model M --out F.safetensors [--dtype int8|bf16]
+//   rwkv-cli bpb      --model M (--jsonl FILE [--max-texts N] | <input>)
 //
 // <input> is exactly one of --prompt TEXT, --prompt-file FILE (its bytes as
 // they are) or --tokens ID,ID,...  Common: --threads N (default: all cores),
-// --device cpu|cuda, --dtype fp32|bf16|fp16. eval and generate continue from
-// --state-in FILE and save the state after the run to --state-out FILE.
+// --device cpu|cuda, --dtype auto|fp32|bf16|int8|fp16. eval and generate
+// continue from --state-in FILE and save the state after the run to
+// --state-out FILE.
 // Flags are CLI11 subcommand options bound to CliFlags below (`rwkv-cli
 // <command> --help` shows each command's flags and defaults). Exit status: 0
 // ok, 1 an error (also a flag value out of range), 2 a command-line mistake.
@@ -38,6 +41,7 @@
 #include "common/cli_validators.h"
 #include "common/default_model.h"
 #include "common/id_list.h"
+#include "engine/quantize_checkpoint.h"
 #include "engine/rwkv_engine.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
@@ -45,6 +49,7 @@
 #include "engine/state_file.h"
 #include "engine/stream_decoder.h"
 #include "engine/tokenizer.h"
+#include "tools/bits_per_byte.h"
 #include "tools/state_commands.h"
 
 namespace rwkv::tools {
@@ -74,6 +79,7 @@ struct CliFlags {
   std::optional<std::string> state_out;
   std::optional<std::string> state_dtype;
   bool ignore_fingerprint = false;
+  bool allow_unhealthy_state = false;
   // generate.
   int64_t max_tokens = 0;
   // The engine's sampling defaults but ChatRWKV's nucleus 0.85.
@@ -84,6 +90,12 @@ struct CliFlags {
   }();
   // None: a random seed (printed with --json, so a run can be repeated).
   std::optional<uint64_t> seed;
+  // quantize.
+  std::string out;
+  std::string quantize_dtype = "int8";
+  // bpb.
+  std::optional<std::string> jsonl;
+  int64_t max_texts = 0;
 };
 
 absl::StatusOr<std::unique_ptr<RwkvEngine>> LoadEngine(const CliFlags& f) {
@@ -170,6 +182,7 @@ struct StateIo {
   std::optional<std::string> out;
   engine::StateDtype dtype = engine::StateDtype::kFloat32;
   bool ignore_fingerprint = false;
+  bool allow_unhealthy = false;
 };
 
 absl::StatusOr<StateIo> ReadStateIo(const CliFlags& f) {
@@ -179,6 +192,10 @@ absl::StatusOr<StateIo> ReadStateIo(const CliFlags& f) {
   io.ignore_fingerprint = f.ignore_fingerprint;
   if (io.ignore_fingerprint && !io.in) {
     return UsageError("--ignore-fingerprint applies only with --state-in");
+  }
+  io.allow_unhealthy = f.allow_unhealthy_state;
+  if (io.allow_unhealthy && !io.in) {
+    return UsageError("--allow-unhealthy-state applies only with --state-in");
   }
   if (const std::optional<std::string>& d = f.state_dtype) {
     if (!io.out)
@@ -201,6 +218,7 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
   if (!io.in) return engine.NewState();
   engine::LoadStateOptions opts;
   opts.skip_fingerprint_check = io.ignore_fingerprint;
+  opts.allow_unhealthy = io.allow_unhealthy;
   absl::StatusOr<engine::State> state =
       engine::LoadStateFile(*io.in, engine.model(), opts);
   if (!state.ok()) {
@@ -208,6 +226,9 @@ absl::StatusOr<engine::State> StartState(const RwkvEngine& engine,
     if (absl::StrContains(msg, "fingerprint") ||
         absl::StrContains(msg, "not this model")) {
       msg += " (rwkv-cli: --ignore-fingerprint)";
+    }
+    if (absl::StrContains(msg, "allow-unhealthy")) {
+      msg += " (rwkv-cli: --allow-unhealthy-state)";
     }
     return absl::Status(state.status().code(),
                         absl::StrCat("--state-in: ", msg));
@@ -498,6 +519,92 @@ absl::Status RunStateSize(const CliFlags& f) {
   return absl::OkStatus();
 }
 
+absl::Status RunQuantize(const CliFlags& f) {
+  std::string model = f.engine.model_path;
+  if (model.empty()) {
+    absl::StatusOr<std::string> demo = common::DefaultModelPath();
+    if (!demo.ok()) return demo.status();
+    model = *demo;
+  }
+  absl::StatusOr<engine::QuantizeReport> r =
+      engine::QuantizeCheckpoint(model, f.out, f.quantize_dtype);
+  if (!r.ok()) return r.status();
+  if (f.json) {
+    std::cout << JsonDump(json{{"architecture", r->architecture},
+                               {"dtype", r->dtype},
+                               {"fingerprint", r->fingerprint},
+                               {"tensors", r->tensors},
+                               {"matrices", r->matrices},
+                               {"params_converted", r->params_converted},
+                               {"params_total", r->params_total},
+                               {"bytes_in", r->bytes_in},
+                               {"bytes_out", r->bytes_out},
+                               {"out", f.out}})
+              << "\n";
+    return absl::OkStatus();
+  }
+  std::printf(
+      "%s: %s, %lld matrices (%.1f%% of %lld parameters) as %s; %s -> %s "
+      "(%.2fx); fingerprint %s kept\n",
+      f.out.c_str(), r->architecture.c_str(),
+      static_cast<long long>(r->matrices),
+      r->params_total > 0 ? 100.0 * r->params_converted / r->params_total : 0,
+      static_cast<long long>(r->params_total), r->dtype.c_str(),
+      HumanBytes(static_cast<int64_t>(r->bytes_in)).c_str(),
+      HumanBytes(static_cast<int64_t>(r->bytes_out)).c_str(),
+      r->bytes_out > 0 ? static_cast<double>(r->bytes_in) / r->bytes_out : 0,
+      r->fingerprint.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status RunBitsPerByte(const CliFlags& f) {
+  std::vector<std::string> texts;
+  if (f.jsonl) {
+    if (f.prompt || f.prompt_file || f.tokens) {
+      return UsageError("bpb: give --jsonl or one input, not both");
+    }
+    absl::StatusOr<std::vector<std::string>> t =
+        ReadJsonlTexts(*f.jsonl, f.max_texts);
+    if (!t.ok()) return t.status();
+    texts = *std::move(t);
+  } else if (f.prompt) {
+    texts.push_back(*f.prompt);
+  } else if (f.prompt_file) {
+    absl::StatusOr<std::string> bytes = ReadFile(*f.prompt_file);
+    if (!bytes.ok()) return bytes.status();
+    texts.push_back(*std::move(bytes));
+  } else {
+    return UsageError("bpb: give --jsonl FILE, --prompt or --prompt-file");
+  }
+  absl::StatusOr<std::unique_ptr<RwkvEngine>> engine = LoadEngine(f);
+  if (!engine.ok()) return engine.status();
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok =
+      LoadTokenizer(f, (*engine)->config().vocab_size);
+  if (!tok.ok()) return tok.status();
+  absl::StatusOr<BitsPerByte> r = MeasureBitsPerByte(**engine, **tok, texts);
+  if (!r.ok()) return r.status();
+  if (r->bytes_scored == 0) {
+    return absl::InvalidArgumentError("bpb: no text has two tokens to score");
+  }
+  if (f.json) {
+    std::cout << JsonDump(json{{"bits_per_byte", r->bits_per_byte()},
+                               {"bits", r->bits},
+                               {"bytes", r->bytes_scored},
+                               {"tokens", r->tokens_scored},
+                               {"texts", r->texts},
+                               {"dtype", (*engine)->dtype()}})
+              << "\n";
+    return absl::OkStatus();
+  }
+  std::printf(
+      "%.5f bits per byte (%lld tokens, %lld bytes scored in %lld texts; "
+      "dtype %s)\n",
+      r->bits_per_byte(), static_cast<long long>(r->tokens_scored),
+      static_cast<long long>(r->bytes_scored), static_cast<long long>(r->texts),
+      (*engine)->dtype().c_str());
+  return absl::OkStatus();
+}
+
 int Finish(const absl::Status& s, const char* help = "rwkv-cli --help") {
   if (s.ok()) return 0;
   std::fprintf(stderr, "rwkv-cli: error: %s\n",
@@ -520,8 +627,12 @@ void AddModelFlags(CLI::App* cmd, CliFlags* f) {
       ->type_name("N");
   cmd->add_option("--device", f->engine.device, "cpu | cuda[:N]")
       ->capture_default_str();
-  cmd->add_option("--dtype", f->engine.dtype, "fp32 | bf16 | fp16")
-      ->capture_default_str();
+  cmd->add_option("--dtype", f->engine.dtype,
+                  "auto: int8 for a quantized file, else fp32; CPU bf16/int8: "
+                  "the large matrices; fp16: CUDA only")
+      ->check(common::OneOf({"auto", "fp32", "bf16", "int8", "fp16"}))
+      ->capture_default_str()
+      ->type_name("auto|fp32|bf16|int8|fp16");
 }
 
 void AddTokenizerFlag(CLI::App* cmd, CliFlags* f) {
@@ -548,6 +659,9 @@ void AddStateIoFlags(CLI::App* cmd, CliFlags* f) {
       ->type_name("FILE");
   cmd->add_flag("--ignore-fingerprint", f->ignore_fingerprint,
                 "accept a --state-in of another model of the same shape");
+  cmd->add_flag("--allow-unhealthy-state", f->allow_unhealthy_state,
+                "accept a --state-in outside the health bounds (README "
+                "\"State health\")");
   cmd->add_option("--state-out", f->state_out,
                   "save the state after the run (generate: after the prompt "
                   "and every printed token)")
@@ -664,6 +778,44 @@ std::vector<Command> AddCommands(CLI::App& app, CliFlags* f) {
   AddModelFlags(state_size, f);
   AddJsonFlag(state_size, f);
   commands.push_back({state_size, &RunStateSize});
+
+  CLI::App* quantize = app.add_subcommand(
+      "quantize",
+      "writes the model with its large matrices in int8 (weight-only, a "
+      "scale per 128 inputs) or bf16 as a .safetensors the engine loads "
+      "directly");
+  quantize
+      ->add_option("--model", f->engine.model_path,
+                   "RWKV checkpoint; none: $RWKV_MODEL, else the demo model")
+      ->type_name("M");
+  quantize->add_option("--out", f->out, "the .safetensors to write")
+      ->required()
+      ->type_name("FILE");
+  quantize->add_option("--dtype", f->quantize_dtype, "matrix dtype")
+      ->check(common::OneOf({"int8", "bf16"}))
+      ->capture_default_str()
+      ->type_name("int8|bf16");
+  AddJsonFlag(quantize, f);
+  commands.push_back({quantize, &RunQuantize});
+
+  CLI::App* bpb = app.add_subcommand(
+      "bpb",
+      "bits per byte: each text from a fresh state, every token after the "
+      "first charged -log2 p(token | the tokens before it)");
+  AddModelFlags(bpb, f);
+  AddTokenizerFlag(bpb, f);
+  bpb->add_option("--jsonl", f->jsonl,
+                  "texts: the \"text\" of each line of this JSONL file")
+      ->type_name("FILE");
+  bpb->add_option("--max-texts", f->max_texts, "0 = all of --jsonl's texts")
+      ->transform(common::IntIn(0, 1 << 30))
+      ->capture_default_str()
+      ->type_name("N");
+  bpb->add_option("--prompt", f->prompt, "one text")->type_name("TEXT");
+  bpb->add_option("--prompt-file", f->prompt_file, "one text: the file's bytes")
+      ->type_name("FILE");
+  AddJsonFlag(bpb, f);
+  commands.push_back({bpb, &RunBitsPerByte});
   return commands;
 }
 
@@ -703,7 +855,7 @@ int Main(int argc, char** argv) {
   }
   return Finish(
       UsageError("missing command (eval, generate, tokenize, detokenize, info, "
-                 "state-size, state)"));
+                 "state-size, quantize, bpb, state)"));
 }
 
 }  // namespace

@@ -4,21 +4,30 @@
 
 #include <utility>
 
-#include "engine/internal/cpu_linear.h"
-
 namespace rwkv::engine::internal {
 
-LinearLayer::LinearLayer(at::Tensor weight, bool fast_cpu)
+LinearLayer::LinearLayer(at::Tensor weight, bool fast_cpu, WeightFormat format,
+                         const Int8Source* int8)
     : weight_(std::move(weight)) {
   if (fast_cpu && weight_.device().is_cpu() &&
       weight_.scalar_type() == at::kFloat && weight_.dim() == 2) {
     at::Tensor w = weight_.contiguous();
-    packed_ = std::make_shared<const PackedLinear>(
-        PackedLinear::Pack(w.data_ptr<float>(), w.size(0), w.size(1)));
-    // The packed copy is all the fast path reads: drop the original so the
-    // weights are held once. (Training builds its model without fast_cpu.)
     n_ = w.size(0);
     k_ = w.size(1);
+    if (format == WeightFormat::kInt8 && int8 != nullptr) {
+      TORCH_CHECK(int8->q.sizes() == w.sizes() && int8->scales.size(0) == n_ &&
+                      int8->scales.size(1) == Int8Groups(k_),
+                  "int8 source does not match the weight's shape");
+      at::Tensor q = int8->q.contiguous();
+      at::Tensor s = int8->scales.contiguous();
+      packed_ = std::make_shared<const PackedLinear>(PackedLinear::PackInt8(
+          q.data_ptr<int8_t>(), s.data_ptr<float>(), n_, k_));
+    } else {
+      packed_ = std::make_shared<const PackedLinear>(PackedLinear::Pack(
+          w.data_ptr<float>(), n_, k_, LinearBackend::kAuto, format));
+    }
+    // The packed copy is all the fast path reads: drop the original so the
+    // weights are held once. (Training builds its model without fast_cpu.)
     weight_ = at::Tensor();
   } else {
     n_ = weight_.size(0);
@@ -32,7 +41,7 @@ LinearLayer& LinearLayer::operator=(LinearLayer&&) noexcept = default;
 at::Tensor LinearLayer::Forward(const at::Tensor& x) const {
   if (packed_ == nullptr) return at::matmul(x, weight_.t());
   TORCH_CHECK(!(at::GradMode::is_enabled() && x.requires_grad()),
-              "autograd through the packed fp32 CPU kernels is not supported; "
+              "autograd through the packed CPU kernels is not supported; "
               "build the model with fast_cpu = false to train");
   const int64_t k = k_, n = n_;
   at::Tensor xc = x.to(at::kFloat).contiguous();

@@ -2,7 +2,9 @@
 // a fixed sample of fp32 values of every tensor), so a saved state can say
 // which model it belongs to. The same weights give the same fingerprint
 // whether loaded from .pth or .safetensors; any retrained or re-quantized
-// copy gives another. Not cryptographic. Thread-compatible.
+// copy gives another (except that a file written by `rwkv-cli quantize`
+// names its source's fingerprint in its metadata, and the loader uses that).
+// Not cryptographic. Thread-compatible.
 #ifndef RWKV_ENGINE_INTERNAL_MODEL_FINGERPRINT_H_
 #define RWKV_ENGINE_INTERNAL_MODEL_FINGERPRINT_H_
 

@@ -1,5 +1,8 @@
 #include "engine/internal/rwkv4_model.h"
 
+#include <ATen/core/grad_mode.h>
+
+#include <string>
 #include <utility>
 
 #include "engine/internal/wkv4_cpu.h"
@@ -12,23 +15,35 @@ const std::vector<std::string>& Rwkv4StateNames() {
   return *names;
 }
 
-Rwkv4Model::Rwkv4Model(Rwkv4Weights weights, bool fast_cpu)
-    : w_(std::move(weights)), fast_cpu_(fast_cpu) {
+Rwkv4Model::Rwkv4Model(Rwkv4Weights weights, bool fast_cpu, WeightFormat format)
+    : w_(std::move(weights)),
+      fast_cpu_(fast_cpu),
+      format_(fast_cpu ? format : WeightFormat::kFloat32) {
   const int64_t C = w_.config.n_embd;
   // ChatRWKV folds block 0's ln0 into the embedding at load; so do we.
   w_.emb = at::layer_norm(w_.emb.to(at::kFloat), {C}, w_.ln0_w.to(at::kFloat),
                           w_.ln0_b.to(at::kFloat), 1e-5)
                .to(w_.head.scalar_type())
                .contiguous();
-  for (const Rwkv4Layer& l : w_.layers) {
-    linears_.push_back(LayerLinears{
-        LinearLayer(l.att_key, fast_cpu_), LinearLayer(l.att_value, fast_cpu_),
-        LinearLayer(l.att_receptance, fast_cpu_),
-        LinearLayer(l.att_output, fast_cpu_), LinearLayer(l.ffn_key, fast_cpu_),
-        LinearLayer(l.ffn_receptance, fast_cpu_),
-        LinearLayer(l.ffn_value, fast_cpu_)});
+  auto linear = [&](const at::Tensor& t, const std::string& name) {
+    auto it = w_.int8.find(name);
+    return LinearLayer(t, fast_cpu_, format_,
+                       it == w_.int8.end() ? nullptr : &it->second);
+  };
+  for (size_t i = 0; i < w_.layers.size(); ++i) {
+    const Rwkv4Layer& l = w_.layers[i];
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    linears_.push_back(
+        LayerLinears{linear(l.att_key, p + "att.key.weight"),
+                     linear(l.att_value, p + "att.value.weight"),
+                     linear(l.att_receptance, p + "att.receptance.weight"),
+                     linear(l.att_output, p + "att.output.weight"),
+                     linear(l.ffn_key, p + "ffn.key.weight"),
+                     linear(l.ffn_receptance, p + "ffn.receptance.weight"),
+                     linear(l.ffn_value, p + "ffn.value.weight")});
   }
-  head_ = LinearLayer(w_.head, fast_cpu_);
+  head_ = linear(w_.head, "head.weight");
+  w_.int8.clear();
   if (fast_cpu_) {
     // The linears hold the only copy of the matrices now.
     for (Rwkv4Layer& l : w_.layers) {
@@ -39,6 +54,26 @@ Rwkv4Model::Rwkv4Model(Rwkv4Weights weights, bool fast_cpu)
       }
     }
     w_.head = at::Tensor();
+    // The fused forward reads the fp32 vectors and packed matrices directly.
+    auto f = [](const at::Tensor& t) { return t.data_ptr<float>(); };
+    cpu_.n_embd = C;
+    cpu_.ffn_dim = w_.config.ffn_dim;
+    cpu_.vocab = w_.config.vocab_size;
+    cpu_.emb = f(w_.emb);
+    cpu_.ln_out_w = f(w_.ln_out_w);
+    cpu_.ln_out_b = f(w_.ln_out_b);
+    cpu_.head = head_.packed();
+    for (size_t i = 0; i < w_.layers.size(); ++i) {
+      const Rwkv4Layer& l = w_.layers[i];
+      const LayerLinears& lin = linears_[i];
+      cpu_.layers.push_back(Rwkv4CpuLayer{
+          f(l.ln1_w), f(l.ln1_b), f(l.ln2_w), f(l.ln2_b), f(l.att_time_decay),
+          f(l.att_time_first), f(l.att_mix_k), f(l.att_mix_v), f(l.att_mix_r),
+          f(l.ffn_mix_k), f(l.ffn_mix_r), lin.att_key.packed(),
+          lin.att_value.packed(), lin.att_receptance.packed(),
+          lin.att_output.packed(), lin.ffn_key.packed(),
+          lin.ffn_receptance.packed(), lin.ffn_value.packed()});
+    }
   }
 }
 
@@ -139,8 +174,26 @@ at::Tensor Rwkv4Model::Wkv(int layer, const at::Tensor& k, const at::Tensor& v,
   return at::stack(outs, 1);
 }
 
+void Rwkv4Model::ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
+                            const CpuStateRows& state, float* logits) const {
+  TORCH_CHECK(fast_cpu_, "ForwardCpu needs a fast_cpu model");
+  Rwkv4CpuForward(cpu_, tokens, B, T, state, logits);
+}
+
+at::Tensor Rwkv4Model::ForwardRows(
+    const at::Tensor& tokens,
+    const std::vector<std::vector<at::Tensor>*>& rows) const {
+  if (fast_cpu_ && !at::GradMode::is_enabled()) {
+    return ForwardRowsFused(tokens, rows);
+  }
+  return RwkvModel::ForwardRows(tokens, rows);
+}
+
 at::Tensor Rwkv4Model::Forward(const at::Tensor& tokens,
                                std::vector<at::Tensor>& state) const {
+  if (fast_cpu_ && !at::GradMode::is_enabled()) {
+    return ForwardStackedFused(tokens, state);
+  }
   const int64_t T = tokens.size(1);
   const int64_t C = w_.config.n_embd;
   const at::ScalarType dt = dtype();

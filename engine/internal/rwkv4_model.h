@@ -2,8 +2,9 @@
 // serves the three entry points: single step (B=1, T=1), sequence mode
 // (B=1, T=n: every matmul over all T tokens, only WKV steps through time) and
 // batched step (B=n, T=1: one GEMM per weight for the whole batch).
-// Autograd-friendly when called with grad enabled (the fast CPU kernels are
-// used only for fp32 CPU inference). Thread-compatible.
+// Autograd-friendly when called with grad enabled. CPU inference
+// (fast_cpu) runs the fused forward of rwkv_cpu_forward.h with fp32, bf16 or
+// int8 matrices. Thread-compatible.
 #ifndef RWKV_ENGINE_INTERNAL_RWKV4_MODEL_H_
 #define RWKV_ENGINE_INTERNAL_RWKV4_MODEL_H_
 
@@ -25,10 +26,12 @@ const std::vector<std::string>& Rwkv4StateNames();
 
 class Rwkv4Model final : public RwkvModel {
  public:
-  // fast_cpu: use the engine's packed fp32 CPU kernels (CPU fp32 weights
-  // only); the matrices are then held only in packed form, and autograd
-  // through the model is unavailable.
-  Rwkv4Model(Rwkv4Weights weights, bool fast_cpu);
+  // fast_cpu: use the fused CPU forward with the matrices packed in
+  // `format` (weights must be CPU fp32; the checkpoint's int8 matrices, if
+  // any, are packed bit-exact for kInt8); the matrices are then held only in
+  // packed form, and autograd through the model is unavailable.
+  Rwkv4Model(Rwkv4Weights weights, bool fast_cpu,
+             WeightFormat format = WeightFormat::kFloat32);
 
   const ModelConfig& config() const override { return w_.config; }
   const Rwkv4Weights& weights() const { return w_; }
@@ -37,6 +40,7 @@ class Rwkv4Model final : public RwkvModel {
   // Bytes of all weights as held (packed matrices included).
   int64_t WeightBytes() const override;
   bool fast_cpu() const override { return fast_cpu_; }
+  WeightFormat weight_format() const override { return format_; }
   const std::vector<std::string>& StateNames() const override {
     return Rwkv4StateNames();
   }
@@ -50,6 +54,12 @@ class Rwkv4Model final : public RwkvModel {
   // token.
   at::Tensor Forward(const at::Tensor& tokens,
                      std::vector<at::Tensor>& state) const override;
+  void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
+                  const CpuStateRows& state, float* logits) const override;
+  // Fast CPU path: each row's components updated where they lie.
+  at::Tensor ForwardRows(
+      const at::Tensor& tokens,
+      const std::vector<std::vector<at::Tensor>*>& rows) const override;
 
  private:
   struct LayerLinears {
@@ -63,8 +73,10 @@ class Rwkv4Model final : public RwkvModel {
 
   Rwkv4Weights w_;
   bool fast_cpu_;
+  WeightFormat format_;
   std::vector<LayerLinears> linears_;
   LinearLayer head_;
+  Rwkv4CpuWeights cpu_;  // pointers into w_ and linears_ (fast_cpu)
 };
 
 }  // namespace rwkv::engine::internal

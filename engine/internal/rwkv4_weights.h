@@ -5,8 +5,11 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
+#include "engine/internal/linear_layer.h"
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
@@ -31,6 +34,9 @@ struct Rwkv4Weights {
   std::vector<Rwkv4Layer> layers;
   at::Tensor ln_out_w, ln_out_b;
   at::Tensor head;  // [V, C]
+  // Matrices the checkpoint stores as int8, by tensor name
+  // ("blocks.0.att.key.weight"); their fp32 tensors above are dequantized.
+  std::map<std::string, Int8Source> int8;
 };
 
 }  // namespace rwkv::engine::internal

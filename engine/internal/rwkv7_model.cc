@@ -3,6 +3,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <cmath>
+#include <string>
 #include <utility>
 
 #include "engine/internal/wkv7_cpu.h"
@@ -18,10 +19,6 @@ std::vector<const at::Tensor*> LayerTensors(const Rwkv7Layer& l) {
           &l.g2,        &l.k_k,     &l.k_a,      &l.r_k,    &l.receptance,
           &l.key,       &l.value,   &l.output,   &l.ln_x_w, &l.ln_x_b,
           &l.ffn_mix_k, &l.ffn_key, &l.ffn_value};
-}
-
-LinearLayer MaybeLinear(const at::Tensor& w, bool fast_cpu) {
-  return w.defined() ? LinearLayer(w, fast_cpu) : LinearLayer();
 }
 
 }  // namespace
@@ -52,33 +49,48 @@ void FinishRwkv7Config(Rwkv7Weights& w) {
   c.state_bytes_fp32 = (2 * L * C + L * c.n_head * N * N) * 4;
 }
 
-Rwkv7Model::Rwkv7Model(Rwkv7Weights weights, bool fast_cpu)
-    : w_(std::move(weights)), fast_cpu_(fast_cpu) {
+Rwkv7Model::Rwkv7Model(Rwkv7Weights weights, bool fast_cpu, WeightFormat format)
+    : w_(std::move(weights)),
+      fast_cpu_(fast_cpu),
+      format_(fast_cpu ? format : WeightFormat::kFloat32) {
   const int64_t C = w_.config.n_embd;
   // ChatRWKV folds block 0's ln0 into the embedding at load; so do we.
   w_.emb = at::layer_norm(w_.emb.to(at::kFloat), {C}, w_.ln0_w.to(at::kFloat),
                           w_.ln0_b.to(at::kFloat), 1e-5)
                .to(w_.head.scalar_type())
                .contiguous();
-  for (const Rwkv7Layer& l : w_.layers) {
+  // Large matrices in format_ (bit-exact from the checkpoint's int8); LoRA
+  // factors in fp32.
+  auto linear = [&](const at::Tensor& t, const std::string& name) {
+    auto it = w_.int8.find(name);
+    return LinearLayer(t, fast_cpu_, format_,
+                       it == w_.int8.end() ? nullptr : &it->second);
+  };
+  auto lora = [&](const at::Tensor& t) {
+    return t.defined() ? LinearLayer(t, fast_cpu_) : LinearLayer();
+  };
+  for (size_t i = 0; i < w_.layers.size(); ++i) {
+    const Rwkv7Layer& l = w_.layers[i];
+    const std::string p = "blocks." + std::to_string(i) + ".";
     LayerLinears lin;
-    lin.receptance = LinearLayer(l.receptance, fast_cpu_);
-    lin.key = LinearLayer(l.key, fast_cpu_);
-    lin.value = LinearLayer(l.value, fast_cpu_);
-    lin.output = LinearLayer(l.output, fast_cpu_);
-    lin.w1 = LinearLayer(l.w1, fast_cpu_);
-    lin.w2 = LinearLayer(l.w2, fast_cpu_);
-    lin.a1 = LinearLayer(l.a1, fast_cpu_);
-    lin.a2 = LinearLayer(l.a2, fast_cpu_);
-    lin.v1 = MaybeLinear(l.v1, fast_cpu_);
-    lin.v2 = MaybeLinear(l.v2, fast_cpu_);
-    lin.g1 = LinearLayer(l.g1, fast_cpu_);
-    lin.g2 = LinearLayer(l.g2, fast_cpu_);
-    lin.ffn_key = LinearLayer(l.ffn_key, fast_cpu_);
-    lin.ffn_value = LinearLayer(l.ffn_value, fast_cpu_);
+    lin.receptance = linear(l.receptance, p + "att.receptance.weight");
+    lin.key = linear(l.key, p + "att.key.weight");
+    lin.value = linear(l.value, p + "att.value.weight");
+    lin.output = linear(l.output, p + "att.output.weight");
+    lin.w1 = lora(l.w1);
+    lin.w2 = lora(l.w2);
+    lin.a1 = lora(l.a1);
+    lin.a2 = lora(l.a2);
+    lin.v1 = lora(l.v1);
+    lin.v2 = lora(l.v2);
+    lin.g1 = lora(l.g1);
+    lin.g2 = lora(l.g2);
+    lin.ffn_key = linear(l.ffn_key, p + "ffn.key.weight");
+    lin.ffn_value = linear(l.ffn_value, p + "ffn.value.weight");
     linears_.push_back(std::move(lin));
   }
-  head_ = LinearLayer(w_.head, fast_cpu_);
+  head_ = linear(w_.head, "head.weight");
+  w_.int8.clear();
   if (fast_cpu_) {
     // The linears hold the only copy of the matrices now.
     for (Rwkv7Layer& l : w_.layers) {
@@ -89,6 +101,52 @@ Rwkv7Model::Rwkv7Model(Rwkv7Weights weights, bool fast_cpu)
       }
     }
     w_.head = at::Tensor();
+    auto f = [](const at::Tensor& t) {
+      return t.defined() ? t.data_ptr<float>() : nullptr;
+    };
+    cpu_.n_embd = C;
+    cpu_.ffn_dim = w_.config.ffn_dim;
+    cpu_.vocab = w_.config.vocab_size;
+    cpu_.n_head = w_.config.n_head;
+    cpu_.head_size = w_.config.head_size;
+    cpu_.emb = f(w_.emb);
+    cpu_.ln_out_w = f(w_.ln_out_w);
+    cpu_.ln_out_b = f(w_.ln_out_b);
+    cpu_.head = head_.packed();
+    for (size_t i = 0; i < w_.layers.size(); ++i) {
+      const Rwkv7Layer& l = w_.layers[i];
+      const LayerLinears& lin = linears_[i];
+      Rwkv7CpuLayer c;
+      c.ln1_w = f(l.ln1_w);
+      c.ln1_b = f(l.ln1_b);
+      c.ln2_w = f(l.ln2_w);
+      c.ln2_b = f(l.ln2_b);
+      c.att_mix = f(l.att_mix);
+      c.w0 = f(l.w0);
+      c.a0 = f(l.a0);
+      c.v0 = f(l.v0);
+      c.k_k = f(l.k_k);
+      c.k_a = f(l.k_a);
+      c.r_k = f(l.r_k);
+      c.ln_x_w = f(l.ln_x_w);
+      c.ln_x_b = f(l.ln_x_b);
+      c.ffn_mix_k = f(l.ffn_mix_k);
+      c.receptance = lin.receptance.packed();
+      c.key = lin.key.packed();
+      c.value = lin.value.packed();
+      c.output = lin.output.packed();
+      c.w1 = lin.w1.packed();
+      c.w2 = lin.w2.packed();
+      c.a1 = lin.a1.packed();
+      c.a2 = lin.a2.packed();
+      c.v1 = lin.v1.packed();
+      c.v2 = lin.v2.packed();
+      c.g1 = lin.g1.packed();
+      c.g2 = lin.g2.packed();
+      c.ffn_key = lin.ffn_key.packed();
+      c.ffn_value = lin.ffn_value.packed();
+      cpu_.layers.push_back(c);
+    }
   }
 }
 
@@ -128,25 +186,9 @@ std::vector<at::Tensor> Rwkv7Model::NewState(int64_t batch) const {
 at::Tensor Rwkv7Model::Wkv(const at::Tensor& r, const at::Tensor& w,
                            const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& kk, const at::Tensor& a,
-                           at::Tensor& kv, bool functional,
-                           float* const* kv_rows) const {
+                           at::Tensor& kv, bool functional) const {
   const int64_t B = r.size(0), T = r.size(1), C = r.size(2);
   const int64_t H = w_.config.n_head, N = w_.config.head_size;
-  if (kv_rows != nullptr) {
-    TORCH_CHECK(r.device().is_cpu() && !functional,
-                "per-row att_kv states need the CPU inference path");
-    auto f32 = [](const at::Tensor& t) {
-      return t.to(at::kFloat).contiguous();
-    };
-    at::Tensor rc = f32(r), wc = f32(w), kc = f32(k), vc = f32(v),
-               kkc = f32(kk), ac = f32(a);
-    at::Tensor out = at::empty({B, T, C}, rc.options());
-    Wkv7ForwardCpuRows(B, T, H, N, rc.data_ptr<float>(), wc.data_ptr<float>(),
-                       kc.data_ptr<float>(), vc.data_ptr<float>(),
-                       kkc.data_ptr<float>(), ac.data_ptr<float>(), kv_rows,
-                       out.data_ptr<float>());
-    return out;
-  }
   if (r.device().is_cpu() && !functional) {
     auto f32 = [](const at::Tensor& t) {
       return t.to(at::kFloat).contiguous();
@@ -187,54 +229,31 @@ at::Tensor Rwkv7Model::Wkv(const at::Tensor& r, const at::Tensor& w,
   return at::stack(outs, 1).reshape({B, T, C});
 }
 
+void Rwkv7Model::ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
+                            const CpuStateRows& state, float* logits) const {
+  TORCH_CHECK(fast_cpu_, "ForwardCpu needs a fast_cpu model");
+  Rwkv7CpuForward(cpu_, tokens, B, T, state, logits);
+}
+
 at::Tensor Rwkv7Model::Forward(const at::Tensor& tokens,
                                std::vector<at::Tensor>& state) const {
-  return Run(tokens, state, nullptr);
+  if (fast_cpu_ && !at::GradMode::is_enabled()) {
+    return ForwardStackedFused(tokens, state);
+  }
+  return Run(tokens, state);
 }
 
 at::Tensor Rwkv7Model::ForwardRows(
     const at::Tensor& tokens,
     const std::vector<std::vector<at::Tensor>*>& rows) const {
-  CheckRows(tokens, rows);
-  const size_t B = rows.size();
-  const int64_t L = w_.config.n_layer, H = w_.config.n_head,
-                N = w_.config.head_size;
-  for (size_t b = 0; b < B; ++b) {
-    const at::Tensor& kv = (*rows[b])[kV7AttKv];
-    TORCH_CHECK(kv.dim() == 4 && kv.size(0) == L && kv.size(1) == H &&
-                    kv.size(2) == N && kv.size(3) == N,
-                "ForwardRows: row ", b, " att_kv has shape ", kv.sizes());
+  if (fast_cpu_ && !at::GradMode::is_enabled()) {
+    return ForwardRowsFused(tokens, rows);
   }
-  bool direct = device().is_cpu() && !at::GradMode::is_enabled();
-  for (size_t b = 0; b < B && direct; ++b) {
-    const at::Tensor& kv = (*rows[b])[kV7AttKv];
-    direct = kv.device().is_cpu() && kv.scalar_type() == at::kFloat &&
-             kv.is_contiguous();
-  }
-  if (!direct) return RwkvModel::ForwardRows(tokens, rows);
-  // The token-shift components are small ([L, C] a row): stack and copy back.
-  std::vector<at::Tensor> state(3);
-  std::vector<at::Tensor> parts(B);
-  std::vector<float*> kv_rows(B);
-  for (int j : {kV7AttXPrev, kV7FfnXPrev}) {
-    for (size_t b = 0; b < B; ++b) parts[b] = (*rows[b])[j];
-    state[j] = at::stack(parts, 1);
-  }
-  for (size_t b = 0; b < B; ++b) {
-    kv_rows[b] = (*rows[b])[kV7AttKv].data_ptr<float>();
-  }
-  at::Tensor logits = Run(tokens, state, &kv_rows);
-  for (size_t b = 0; b < B; ++b) {
-    for (int j : {kV7AttXPrev, kV7FfnXPrev}) {
-      (*rows[b])[j].copy_(state[j].select(1, static_cast<int64_t>(b)));
-    }
-  }
-  return logits;
+  return RwkvModel::ForwardRows(tokens, rows);
 }
 
 at::Tensor Rwkv7Model::Run(const at::Tensor& tokens,
-                           std::vector<at::Tensor>& state,
-                           const std::vector<float*>* kv_rows) const {
+                           std::vector<at::Tensor>& state) const {
   const int64_t B = tokens.size(0), T = tokens.size(1);
   const int64_t C = w_.config.n_embd;
   const int64_t H = w_.config.n_head, N = w_.config.head_size;
@@ -280,16 +299,8 @@ at::Tensor Rwkv7Model::Run(const at::Tensor& tokens,
                   at::sigmoid(lin.v2.Forward(lin.v1.Forward(xv)) + l.v0);
     }
     at::Tensor w = at::exp(at::sigmoid(wl.to(at::kFloat) + l.w0) * decay_scale);
-    at::Tensor kv;
-    std::vector<float*> layer_rows;
-    if (kv_rows != nullptr) {
-      const int64_t layer_floats = H * N * N;
-      for (float* p : *kv_rows) layer_rows.push_back(p + i * layer_floats);
-    } else {
-      kv = state[kV7AttKv].select(0, i);
-    }
-    at::Tensor y = Wkv(r, w, k, v, kk, a, kv, grad,
-                       kv_rows != nullptr ? layer_rows.data() : nullptr);
+    at::Tensor kv = state[kV7AttKv].select(0, i);
+    at::Tensor y = Wkv(r, w, k, v, kk, a, kv, grad);
     y = at::group_norm(y.to(dt).reshape({B * T, C}), H, l.ln_x_w, l.ln_x_b,
                        64e-5)
             .reshape({B, T, C});

@@ -6,7 +6,8 @@
 // ln_x (eps 64e-5), the r*k*r_k bonus and squared-ReLU channel mixing. One
 // implementation serves single step (B=1, T=1), sequence mode (B=1, T=n:
 // matmuls over all tokens, only the state update steps through time) and the
-// batched step (B=n, T=1). Thread-compatible.
+// batched step (B=n, T=1). CPU inference (fast_cpu) runs the fused forward
+// of rwkv_cpu_forward.h. Thread-compatible.
 #ifndef RWKV_ENGINE_INTERNAL_RWKV7_MODEL_H_
 #define RWKV_ENGINE_INTERNAL_RWKV7_MODEL_H_
 
@@ -31,14 +32,19 @@ void FinishRwkv7Config(Rwkv7Weights& w);
 
 class Rwkv7Model final : public RwkvModel {
  public:
-  // fast_cpu: use the packed fp32 CPU kernels (CPU fp32 weights only).
-  Rwkv7Model(Rwkv7Weights weights, bool fast_cpu);
+  // fast_cpu: use the fused CPU forward (CPU fp32 weights) with the large
+  // matrices (R, K, V, O, FFN, head) packed in `format`. The LoRA factors
+  // stay fp32 in every format: they are 3-4% of the weights and produce the
+  // decay, in-context learning rate and value gate that drive the state.
+  Rwkv7Model(Rwkv7Weights weights, bool fast_cpu,
+             WeightFormat format = WeightFormat::kFloat32);
 
   const ModelConfig& config() const override { return w_.config; }
   at::Device device() const override { return w_.emb.device(); }
   at::ScalarType dtype() const override { return w_.emb.scalar_type(); }
   int64_t WeightBytes() const override;
   bool fast_cpu() const override { return fast_cpu_; }
+  WeightFormat weight_format() const override { return format_; }
   const std::vector<std::string>& StateNames() const override {
     return Rwkv7StateNames();
   }
@@ -47,8 +53,10 @@ class Rwkv7Model final : public RwkvModel {
   std::vector<at::Tensor> NewState(int64_t batch) const override;
   at::Tensor Forward(const at::Tensor& tokens,
                      std::vector<at::Tensor>& state) const override;
-  // On CPU the att_kv rows ([L, H, N, N] each, 94% of the state) are updated
-  // where they lie instead of being stacked and copied back.
+  void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
+                  const CpuStateRows& state, float* logits) const override;
+  // Fast CPU path: each row's components (att_kv: [L, H, N, N], 94% of the
+  // state) updated where they lie instead of being stacked and copied back.
   at::Tensor ForwardRows(
       const at::Tensor& tokens,
       const std::vector<std::vector<at::Tensor>*>& rows) const override;
@@ -60,22 +68,22 @@ class Rwkv7Model final : public RwkvModel {
     LinearLayer ffn_key, ffn_value;
   };
 
-  // Forward; with `kv_rows` (CPU, no autograd) row b's att_kv state is the
-  // [L, H, N, N] fp32 buffer at kv_rows[b] and state[kV7AttKv] is unused.
-  at::Tensor Run(const at::Tensor& tokens, std::vector<at::Tensor>& state,
-                 const std::vector<float*>* kv_rows) const;
+  // The ATen implementation (CUDA, autograd).
+  at::Tensor Run(const at::Tensor& tokens,
+                 std::vector<at::Tensor>& state) const;
 
   // r, w, k, v, kk, a: [B, T, C]; kv: [B, H, N, N] fp32, updated (replaced
-  // when `functional`), or, when `kv_rows` is given (CPU, not functional),
-  // row b's [H, N, N] state at kv_rows[b]. Returns y [B, T, C] fp32.
+  // when `functional`). Returns y [B, T, C] fp32.
   at::Tensor Wkv(const at::Tensor& r, const at::Tensor& w, const at::Tensor& k,
                  const at::Tensor& v, const at::Tensor& kk, const at::Tensor& a,
-                 at::Tensor& kv, bool functional, float* const* kv_rows) const;
+                 at::Tensor& kv, bool functional) const;
 
   Rwkv7Weights w_;
   bool fast_cpu_;
+  WeightFormat format_;
   std::vector<LayerLinears> linears_;
   LinearLayer head_;
+  Rwkv7CpuWeights cpu_;  // pointers into w_ and linears_ (fast_cpu)
 };
 
 }  // namespace rwkv::engine::internal

@@ -8,8 +8,11 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
+#include "engine/internal/linear_layer.h"
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
@@ -40,6 +43,9 @@ struct Rwkv7Weights {
   std::vector<Rwkv7Layer> layers;
   at::Tensor ln_out_w, ln_out_b;
   at::Tensor head;  // [V, C]
+  // Matrices the checkpoint stores as int8, by tensor name; their tensors
+  // above are dequantized ([out, in] like the others).
+  std::map<std::string, Int8Source> int8;
 };
 
 }  // namespace rwkv::engine::internal

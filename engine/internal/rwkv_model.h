@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/internal/cpu_linear.h"
+#include "engine/internal/rwkv_cpu_forward.h"
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
@@ -26,8 +28,11 @@ class RwkvModel {
   virtual at::ScalarType dtype() const = 0;
   // Bytes of all weights as held (packed matrices included).
   virtual int64_t WeightBytes() const = 0;
-  // True when the packed fp32 CPU kernels serve the matrices.
+  // True when the packed CPU kernels and the fused forward serve the model
+  // (CPU inference: fp32, bf16 or int8 matrices, fp32 everything else).
   virtual bool fast_cpu() const = 0;
+  // Format of the packed matrices (fast_cpu() only).
+  virtual WeightFormat weight_format() const = 0;
 
   // State component names in schema order (state_schema.h).
   virtual const std::vector<std::string>& StateNames() const = 0;
@@ -39,6 +44,14 @@ class RwkvModel {
   // [B, V] after each row's last token.
   virtual at::Tensor Forward(const at::Tensor& tokens,
                              std::vector<at::Tensor>& state) const = 0;
+
+  // The fused CPU forward (fast_cpu() only; no autograd): tokens [B, T]
+  // row-major, each in [0, vocab); row b's state components where `state`
+  // says (updated in place); logits [B, V] after each row's last token
+  // (nullptr: not computed). No ATen op, no allocation once the thread's
+  // scratch has grown.
+  virtual void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
+                          const CpuStateRows& state, float* logits) const = 0;
 
   // Batched step over B separately held states (no autograd): tokens [B, T]
   // int64; rows[b] is sequence b's state, one tensor per component shaped
@@ -67,6 +80,16 @@ class RwkvModel {
   }
 
  protected:
+  // Forward through ForwardCpu: tokens [B, T], state tensors [L, B, ...]
+  // fp32 CPU (made contiguous if needed, and copied back).
+  at::Tensor ForwardStackedFused(const at::Tensor& tokens,
+                                 std::vector<at::Tensor>& state) const;
+  // ForwardRows through ForwardCpu: each row's components [L, ...] fp32 CPU
+  // (a non-contiguous one is replaced by a contiguous copy first).
+  at::Tensor ForwardRowsFused(
+      const at::Tensor& tokens,
+      const std::vector<std::vector<at::Tensor>*>& rows) const;
+
   // ForwardRows' precondition: one non-empty row per token row.
   static void CheckRows(const at::Tensor& tokens,
                         const std::vector<std::vector<at::Tensor>*>& rows) {

@@ -1,11 +1,13 @@
 #include "engine/internal/weights_loader.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,17 @@ namespace {
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// 16 lowercase hex digits (ModelFingerprint::Hex) or "random-" and those.
+bool IsPlausibleFingerprint(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Parses "blocks.<n>.<rest>"; false if the name has another form.
@@ -48,12 +61,16 @@ absl::StatusOr<int> CountLayers(const Checkpoint& ckpt,
     std::string rest;
     bool known;
     if (SplitBlockName(t.name, &layer, &rest)) {
-      known = layer_keys.count(rest) > 0 ||
+      const bool scale = absl::EndsWith(rest, kInt8ScaleSuffix) &&
+                         IsInt8MatrixKey(rest.substr(
+                             0, rest.size() - strlen(kInt8ScaleSuffix)));
+      known = layer_keys.count(rest) > 0 || scale ||
               (layer == 0 && (rest == "ln0.weight" || rest == "ln0.bias"));
       if (known) layer_ids.insert(layer);
     } else {
       known = t.name == "emb.weight" || t.name == "ln_out.weight" ||
-              t.name == "ln_out.bias" || t.name == "head.weight";
+              t.name == "ln_out.bias" || t.name == "head.weight" ||
+              t.name == std::string("head.weight") + kInt8ScaleSuffix;
     }
     if (!known) {
       return absl::InvalidArgumentError(
@@ -77,8 +94,77 @@ absl::StatusOr<int> CountLayers(const Checkpoint& ckpt,
 
 class Converter {
  public:
-  Converter(const Checkpoint& ckpt, const LoadTarget& target)
-      : ckpt_(ckpt), target_(target) {}
+  // Int8 matrices found go to *int8 (by name).
+  Converter(const Checkpoint& ckpt, const LoadTarget& target,
+            std::map<std::string, Int8Source>* int8)
+      : ckpt_(ckpt), target_(target), int8_(int8) {}
+
+  // A [N, K] matrix that a quantized checkpoint may store as int8 with
+  // NAME_scale [N, Int8Groups(K)] fp32: returned dequantized to fp32 (and
+  // its q and scales kept in *int8_); otherwise as Get.
+  absl::StatusOr<at::Tensor> GetMatrix(const std::string& name,
+                                       std::vector<int64_t> expected) {
+    const CheckpointTensor* t = ckpt_.Find(name);
+    const std::string scale_name = name + kInt8ScaleSuffix;
+    const CheckpointTensor* st = ckpt_.Find(scale_name);
+    if (t == nullptr || t->dtype != DType::kInt8) {
+      if (t != nullptr && st != nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(ckpt_.source(), ": tensor '", scale_name,
+                         "' holds int8 scales, but '", name, "' is ",
+                         std::string(DTypeName(t->dtype)), ", not int8"));
+      }
+      return Get(name, std::move(expected));
+    }
+    if (t->shape != expected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ckpt_.source(), ": tensor '", name, "' has shape ",
+          ShapeString(t->shape), ", expected ", ShapeString(expected)));
+    }
+    const int64_t n = expected[0], k = expected[1], g = Int8Groups(k);
+    if (st == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ckpt_.source(), ": tensor '", name, "' is int8 but its scales '",
+          scale_name, "' (float32 [", n, ", ", g, "]) are missing"));
+    }
+    if (st->dtype != DType::kFloat32 ||
+        st->shape != std::vector<int64_t>{n, g}) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          ckpt_.source(), ": int8 scales '", scale_name, "' are ",
+          std::string(DTypeName(st->dtype)), " ", ShapeString(st->shape),
+          ", expected float32 [", n, ", ", g, "] (one scale per ",
+          kInt8GroupSize, " inputs of each output row)"));
+    }
+    if (t->nbytes != static_cast<size_t>(n * k) ||
+        st->nbytes != static_cast<size_t>(n * g) * sizeof(float)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_.source(), ": tensor '", name, "' or '", scale_name,
+                       "' holds a byte count inconsistent with "
+                       "its shape"));
+    }
+    at::Tensor q = at::from_blob(const_cast<uint8_t*>(t->data), {n, k},
+                                 at::TensorOptions().dtype(at::kChar))
+                       .clone();
+    at::Tensor scales = at::from_blob(const_cast<uint8_t*>(st->data), {n, g},
+                                      at::TensorOptions().dtype(at::kFloat))
+                            .clone();
+    if (!at::isfinite(scales).all().item<bool>() ||
+        (scales < 0).any().item<bool>()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_.source(), ": int8 scales '", scale_name,
+                       "' contain negative, NaN or infinite values"));
+    }
+    // w[n, k] = q[n, k] * scales[n, k / group]
+    at::Tensor f32 =
+        (q.to(at::kFloat) *
+         scales.repeat_interleave(kInt8GroupSize, 1).narrow(1, 0, k))
+            .contiguous();
+    used_.insert(name);
+    used_.insert(scale_name);
+    fingerprint_.AddTensor(name, t->shape, f32.data_ptr<float>(), f32.numel());
+    (*int8_)[name] = Int8Source{q, scales};
+    return f32;
+  }
 
   // Fetches `name`, checks its element count is prod(expected) and its
   // shape is `expected` or one of `also_ok`, converts to float32 on CPU.
@@ -116,7 +202,8 @@ class Converter {
         return absl::InvalidArgumentError(absl::StrCat(
             ckpt_.source(), ": tensor '", name, "' has dtype ",
             std::string(DTypeName(t->dtype)),
-            "; RWKV weights must be float32, float16 or bfloat16"));
+            "; RWKV weights must be float32, float16 or bfloat16 (int8 only "
+            "for the large matrices, with NAME_scale)"));
     }
     int64_t numel = 1;
     for (int64_t d : expected) numel *= d;
@@ -148,11 +235,19 @@ class Converter {
   }
 
   const std::set<std::string>& used() const { return used_; }
-  std::string fingerprint() const { return fingerprint_.Hex(); }
+  // The metadata's rwkv_model_fingerprint (a quantized file keeps the one
+  // of the checkpoint it was made from), else the hash of the values read.
+  std::string fingerprint() const {
+    const auto& md = ckpt_.metadata();
+    auto it = md.find(kFingerprintMetadataKey);
+    if (it != md.end() && IsPlausibleFingerprint(it->second)) return it->second;
+    return fingerprint_.Hex();
+  }
 
  private:
   const Checkpoint& ckpt_;
   const LoadTarget& target_;
+  std::map<std::string, Int8Source>* int8_;
   std::set<std::string> used_;
   ModelFingerprint fingerprint_;
 };
@@ -165,6 +260,25 @@ class Converter {
   } while (0)
 
 }  // namespace
+
+bool IsInt8MatrixKey(std::string_view key) {
+  static constexpr std::string_view kKeys[] = {
+      "att.key.weight",    "att.value.weight", "att.receptance.weight",
+      "att.output.weight", "ffn.key.weight",   "ffn.receptance.weight",
+      "ffn.value.weight"};
+  for (std::string_view k : kKeys) {
+    if (key == k) return true;
+  }
+  return false;
+}
+
+bool IsInt8MatrixName(std::string_view name) {
+  if (name == "head.weight") return true;
+  int layer = 0;
+  std::string rest;
+  return SplitBlockName(std::string(name), &layer, &rest) &&
+         IsInt8MatrixKey(rest);
+}
 
 absl::StatusOr<Architecture> DetectArchitecture(const Checkpoint& ckpt) {
   if (ckpt.tensors().empty()) {
@@ -260,7 +374,7 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
   w.config.ffn_dim = static_cast<int>(F);
   FinishRwkv4Config(w.config);
 
-  Converter cv(ckpt, target);
+  Converter cv(ckpt, target, &w.int8);
   at::Tensor t;
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("emb.weight", {V, C}));
   w.emb = cv.Place(t);
@@ -297,23 +411,28 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
     l.att_mix_v = cv.Place(t.reshape({C}));
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.time_mix_r", {C}, mix_alt));
     l.att_mix_r = cv.Place(t.reshape({C}));
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.key.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix(p + "att.key.weight", {C, C}));
     l.att_key = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.value.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "att.value.weight", {C, C}));
     l.att_value = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.receptance.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(
+        t, cv.GetMatrix(p + "att.receptance.weight", {C, C}));
     l.att_receptance = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("att.output.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "att.output.weight", {C, C}));
     l.att_output = cv.Place(t);
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.time_mix_k", {C}, mix_alt));
     l.ffn_mix_k = cv.Place(t.reshape({C}));
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.time_mix_r", {C}, mix_alt));
     l.ffn_mix_r = cv.Place(t.reshape({C}));
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.key.weight", {F, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix(p + "ffn.key.weight", {F, C}));
     l.ffn_key = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.receptance.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(
+        t, cv.GetMatrix(p + "ffn.receptance.weight", {C, C}));
     l.ffn_receptance = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, get("ffn.value.weight", {C, F}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "ffn.value.weight", {C, F}));
     l.ffn_value = cv.Place(t);
     w.layers.push_back(std::move(l));
   }
@@ -321,7 +440,7 @@ absl::StatusOr<Rwkv4Weights> LoadRwkv4Weights(const Checkpoint& ckpt,
   w.ln_out_w = cv.Place(t);
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.bias", {C}));
   w.ln_out_b = cv.Place(t);
-  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix("head.weight", {V, C}));
   w.head = cv.Place(t);
   w.config.fingerprint = cv.fingerprint();
   return w;
@@ -424,7 +543,7 @@ absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
   w.config.n_head = static_cast<int>(H);
   w.config.head_size = static_cast<int>(N);
 
-  Converter cv(ckpt, target);
+  Converter cv(ckpt, target, &w.int8);
   at::Tensor t;
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("emb.weight", {V, C}));
   w.emb = cv.Place(t);
@@ -512,14 +631,16 @@ absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
     l.k_a = cv.Place(t);
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.r_k", {H, N}));
     l.r_k = cv.Place(t.reshape({C}));
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
-                                 cv.Get(p + "att.receptance.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(
+        t, cv.GetMatrix(p + "att.receptance.weight", {C, C}));
     l.receptance = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.key.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix(p + "att.key.weight", {C, C}));
     l.key = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.value.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "att.value.weight", {C, C}));
     l.value = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "att.output.weight", {C, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "att.output.weight", {C, C}));
     l.output = cv.Place(t);
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("att.ln_x.weight"));
     l.ln_x_w = cv.Place(t);
@@ -527,9 +648,10 @@ absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
     l.ln_x_b = cv.Place(t);
     RWKV_ASSIGN_OR_RETURN_TENSOR(t, vec("ffn.x_k"));
     l.ffn_mix_k = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "ffn.key.weight", {F, C}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix(p + "ffn.key.weight", {F, C}));
     l.ffn_key = cv.Place(t);
-    RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get(p + "ffn.value.weight", {C, F}));
+    RWKV_ASSIGN_OR_RETURN_TENSOR(t,
+                                 cv.GetMatrix(p + "ffn.value.weight", {C, F}));
     l.ffn_value = cv.Place(t);
     w.layers.push_back(std::move(l));
   }
@@ -537,7 +659,7 @@ absl::StatusOr<Rwkv7Weights> LoadRwkv7Weights(const Checkpoint& ckpt,
   w.ln_out_w = cv.Place(t);
   RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("ln_out.bias", {C}));
   w.ln_out_b = cv.Place(t);
-  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.Get("head.weight", {V, C}));
+  RWKV_ASSIGN_OR_RETURN_TENSOR(t, cv.GetMatrix("head.weight", {V, C}));
   w.head = cv.Place(t);
   FinishRwkv7Config(w);
   w.config.fingerprint = cv.fingerprint();

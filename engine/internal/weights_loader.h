@@ -1,11 +1,15 @@
 // Turns a parsed checkpoint into validated RWKV-4 or RWKV-7 weights on the
 // target device and dtype: architecture and dims come from tensor names and
 // shapes; any missing, unexpected, misshapen or non-finite tensor is an error
-// that names the file and the tensor.
+// that names the file and the tensor. The large matrices (R, K, V, O, the
+// FFN's, the head) may be stored int8 with one fp32 scale per 128 inputs of
+// each output row in NAME_scale (what `rwkv-cli quantize` writes).
 #ifndef RWKV_ENGINE_INTERNAL_WEIGHTS_LOADER_H_
 #define RWKV_ENGINE_INTERNAL_WEIGHTS_LOADER_H_
 
 #include <ATen/ATen.h>
+
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "engine/checkpoint.h"
@@ -14,6 +18,18 @@
 #include "engine/model_config.h"
 
 namespace rwkv::engine::internal {
+
+// Suffix of an int8 matrix's scales: "blocks.0.att.key.weight_scale".
+inline constexpr char kInt8ScaleSuffix[] = "_scale";
+// Metadata entry with the fingerprint of the checkpoint a quantized file was
+// made from (the loader uses it as the model's fingerprint).
+inline constexpr char kFingerprintMetadataKey[] = "rwkv_model_fingerprint";
+
+// Per-layer keys of the matrices a checkpoint may store as int8
+// ("att.key.weight", "ffn.value.weight", ...; the same for RWKV-4 and 7).
+bool IsInt8MatrixKey(std::string_view key);
+// Full names: "blocks.N." + such a key, or "head.weight".
+bool IsInt8MatrixName(std::string_view name);
 
 struct LoadTarget {
   at::Device device = at::kCPU;

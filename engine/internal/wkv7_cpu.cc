@@ -3,7 +3,6 @@
 #include <vector>
 
 namespace rwkv::engine::internal {
-namespace {
 
 // One head over T steps. The reductions are marked `omp simd` so the compiler
 // may vectorize them (reassociating the sums; the order is the same for every
@@ -44,8 +43,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void Wkv7Head(
     }
   }
 }
-
-}  // namespace
 
 void Wkv7ForwardCpuRows(int64_t B, int64_t T, int64_t H, int64_t N,
                         const float* r, const float* w, const float* k,

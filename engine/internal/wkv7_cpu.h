@@ -10,6 +10,14 @@
 
 namespace rwkv::engine::internal {
 
+// One head of one sequence over T steps: r, w, k, v, kk, a, out point at the
+// head's first channel of step 0, rows C floats apart; S is the head's
+// [N, N] state, updated in place. REQUIRES: N <= 1024. The building block of
+// the functions below and of the fused forward (rwkv_cpu_forward.h).
+void Wkv7Head(int64_t T, int64_t C, int64_t N, const float* r, const float* w,
+              const float* k, const float* v, const float* kk, const float* a,
+              float* S, float* out);
+
 // r, w, k, v, kk, a, out: [B, T, H*N] (w = decay factor in (0, 1));
 // state: [B, H, N, N], updated in place. All contiguous fp32. REQUIRES:
 // N <= 1024.

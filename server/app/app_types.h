@@ -58,6 +58,8 @@ struct CreateSessionRequest {
   std::string initial_state;       // state file bytes
   std::string initial_state_name;  // a server initial state
   int64_t ttl_seconds = 0;
+  // Accept an initial_state that CheckStateHealth calls unhealthy.
+  bool allow_unhealthy = false;
   // True once the caller has gone: work in progress stops and nothing is
   // created. Optional.
   std::function<bool()> cancelled;
@@ -83,6 +85,8 @@ struct ImportRequest {
   bool replace = false;
   int64_t ttl_seconds = 0;
   bool skip_fingerprint_check = false;
+  // Accept a state that CheckStateHealth calls unhealthy.
+  bool allow_unhealthy = false;
 };
 
 struct ExportedState {

@@ -62,10 +62,13 @@ NewSession ChatApp::NewSessionFor(const Caller& caller, std::string id,
 }
 
 absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
-    const CreateSessionRequest& request) const {
+    CreateSessionRequest& request) const {
   if (!request.initial_state.empty()) {
+    engine::LoadStateOptions load;
+    load.allow_unhealthy = request.allow_unhealthy;
     absl::StatusOr<engine::State> parsed =
-        engine::ParseState(request.initial_state, "initial_state", *model_);
+        engine::ParseState(std::exchange(request.initial_state, {}),
+                           "initial_state", *model_, load);
     if (!parsed.ok()) return StateBytesError(parsed.status());
     return Base{std::make_shared<const engine::State>(*std::move(parsed)),
                 /*shared=*/false, /*fresh=*/false};
@@ -418,6 +421,7 @@ void ChatApp::ImportState(const Caller& caller, ImportRequest request,
   }
   engine::LoadStateOptions load;
   load.skip_fingerprint_check = request.skip_fingerprint_check;
+  load.allow_unhealthy = request.allow_unhealthy;
   absl::StatusOr<engine::State> parsed =
       engine::ParseState(std::move(request.state), "state", *model_, load);
   if (!parsed.ok()) return done(StateBytesError(parsed.status()));

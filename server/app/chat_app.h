@@ -102,7 +102,8 @@ class ChatApp {
     bool shared = false;
     bool fresh = false;
   };
-  absl::StatusOr<Base> ResolveBase(const CreateSessionRequest& request) const;
+  // Takes request.initial_state's bytes (parsed in place, never copied).
+  absl::StatusOr<Base> ResolveBase(CreateSessionRequest& request) const;
   // The session's state after a turn's checks; then queues the turn.
   absl::Status SubmitTurn(const Caller& caller, const TurnRequest& request,
                           std::shared_ptr<TurnStream> stream);

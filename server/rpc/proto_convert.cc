@@ -77,6 +77,7 @@ CreateSessionRequest FromProto(const pb::CreateSessionRequest& r) {
   c.initial_state = r.initial_state();
   c.initial_state_name = r.initial_state_name();
   c.ttl_seconds = r.ttl_seconds();
+  c.allow_unhealthy = r.allow_unhealthy();
   return c;
 }
 
@@ -97,6 +98,7 @@ ImportRequest FromProto(const pb::ImportStateRequest& r) {
   i.replace = r.replace();
   i.ttl_seconds = r.ttl_seconds();
   i.skip_fingerprint_check = r.skip_fingerprint_check();
+  i.allow_unhealthy = r.allow_unhealthy();
   return i;
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "engine/logits.h"
 #include "server/sched/turn_runner.h"
 
 namespace rwkv::server {
@@ -130,7 +131,19 @@ absl::StatusOr<std::unique_ptr<Stream>> MakeStream(
   return std::make_unique<GenerateStream>(std::move(gen), *std::move(runner));
 }
 
+// A forward's failure as the job's owner hears it. Non-finite logits are
+// not a server fault: the job's state drove the model out of the float
+// range, so that job ends with OUT_OF_RANGE (chat.proto) and its state is
+// thrown away (a turn is rolled back by its owner); anything else is
+// INTERNAL.
 absl::Status EngineError(const absl::Status& s) {
+  if (engine::IsNonFiniteLogits(s)) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the model's output became NaN or infinite on this session's state, "
+        "so the turn was stopped and rolled back (reset, decay or replace "
+        "the state before retrying): ",
+        s.message()));
+  }
   return absl::InternalError(absl::StrCat("engine error: ", s.message()));
 }
 
@@ -322,6 +335,15 @@ void Scheduler::BatchStep(const StepPlan& plan) {
   } else {
     for (size_t j = 0; j < rows.size(); ++j) {
       std::unique_ptr<Stream>& s = *rows[j];
+      // A row whose logits are not finite ends its own job only (its state
+      // is discarded with it); the other rows are independent.
+      if (absl::Status finite = logits->CheckRowFinite(static_cast<int>(j));
+          !finite.ok()) {
+        s->Fail(EngineError(finite));
+        ++counters_.jobs_failed;
+        s.reset();
+        continue;
+      }
       const bool riding = j >= plan.decode.size();
       if (riding) {
         ++counters_.prompt_tokens;
@@ -349,8 +371,10 @@ void Scheduler::ChunkStep(Stream* job, size_t tokens) {
   ++counters_.prefill_chunks;
   counters_.prompt_tokens += static_cast<int64_t>(tokens);
   if (!logits.ok()) {
-    LogError(
-        absl::StrCat("prompt forward failed: ", logits.status().ToString()));
+    if (!engine::IsNonFiniteLogits(logits.status())) {
+      LogError(
+          absl::StrCat("prompt forward failed: ", logits.status().ToString()));
+    }
     s->Fail(EngineError(logits.status()));
     ++counters_.jobs_failed;
     prefilling_.erase(it);

@@ -11,7 +11,9 @@
 // see batch_planner.h): one tenant's flood of turns cannot starve another's.
 // Batching is invisible: each turn has its own state, sampler and RNG, and
 // the engine computes every row as a single step would (bit-identical on the
-// fp32 CPU path).
+// fp32 CPU path). A row whose logits are NaN or infinite (its state left
+// the float range) ends that job alone with OUT_OF_RANGE; any other engine
+// failure ends the jobs of that call with INTERNAL.
 // Thread-safe: Submit, stats and Stop may be called from any thread.
 #ifndef RWKV_SERVER_SCHED_SCHEDULER_H_
 #define RWKV_SERVER_SCHED_SCHEDULER_H_

@@ -141,8 +141,13 @@ absl::Status RocksDbSessionStore::LoadIndex() {
 
 absl::StatusOr<StatePtr> RocksDbSessionStore::ParseStored(
     std::string bytes, const std::string& what) const {
+  // A stored state was accepted (and health-checked) when it entered the
+  // server; reloading it must not refuse one a client imported with
+  // allow_unhealthy.
+  engine::LoadStateOptions load;
+  load.allow_unhealthy = true;
   absl::StatusOr<engine::State> state =
-      engine::ParseState(std::move(bytes), what, *model_);
+      engine::ParseState(std::move(bytes), what, *model_, load);
   if (!state.ok()) {
     if (absl::IsFailedPrecondition(state.status())) return state.status();
     return absl::DataLossError(absl::StrCat(

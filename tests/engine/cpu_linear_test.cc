@@ -1,7 +1,9 @@
-// Tests of the fp32 CPU linear kernels (engine/internal/cpu_linear.h): every
+// Tests of the CPU linear kernels (engine/internal/cpu_linear.h): every
 // backend and kernel against a double-precision reference, odd shapes,
 // packing layout and determinism, thread-count and batch invariance,
-// concurrent use.
+// concurrent use; bf16 and int8 weights against the same reference computed
+// on the rounded / dequantized weights, the int8 quantizer's error bound, and
+// the panel-range entry point the fused model code uses.
 #include "engine/internal/cpu_linear.h"
 
 #include <gtest/gtest.h>
@@ -258,6 +260,154 @@ TEST(CpuLinearTest, NativeKernelIsBatchInvariant) {
     const auto one = RunGuarded(w, xr, 1, LinearKernel::kNative);
     ASSERT_EQ(0, std::memcmp(one.data(), all.data() + r * n, n * sizeof(float)))
         << "row " << r;
+  }
+}
+
+// The weights a bf16 / int8 PackedLinear holds, as fp32 [N, K]: the
+// reference for its outputs.
+std::vector<float> RoundedWeights(const std::vector<float>& w, int64_t n,
+                                  int64_t k, WeightFormat format) {
+  std::vector<float> out(w.size());
+  if (format == WeightFormat::kBFloat16) {
+    for (size_t i = 0; i < w.size(); ++i)
+      out[i] = Bf16ToFloat(FloatToBf16(w[i]));
+  } else if (format == WeightFormat::kInt8) {
+    const int64_t groups = Int8Groups(k);
+    std::vector<int8_t> q(w.size());
+    std::vector<float> s(static_cast<size_t>(n * groups));
+    QuantizeInt8(w.data(), n, k, q.data(), s.data());
+    for (int64_t j = 0; j < n; ++j) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        out[j * k + kk] = static_cast<float>(q[j * k + kk]) *
+                          s[j * groups + kk / kInt8GroupSize];
+      }
+    }
+  } else {
+    out = w;
+  }
+  return out;
+}
+
+TEST(CpuLinearTest, Bf16AndInt8WeightsMatchTheirRoundedReference) {
+  for (WeightFormat format : {WeightFormat::kBFloat16, WeightFormat::kInt8}) {
+    for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{
+             {1, 1}, {17, 33}, {65, 129}, {130, 300}, {769, 257}}) {
+      const auto wv = Random(static_cast<size_t>(n * k), 3 + n + k);
+      const auto rounded = RoundedWeights(wv, n, k, format);
+      for (LinearBackend backend :
+           {LinearBackend::kAuto, LinearBackend::kPortable}) {
+        const PackedLinear w =
+            PackedLinear::Pack(wv.data(), n, k, backend, format);
+        EXPECT_EQ(w.format(), format);
+        EXPECT_EQ(NativeKernelMaxRows(w), int64_t{1} << 62);
+        for (int64_t m : {1, 5, 7, 33, 140}) {
+          const auto x = Random(static_cast<size_t>(m * k), 50 + m);
+          std::vector<double> ref, mag;
+          Reference(rounded, n, k, x, m, &ref, &mag);
+          const std::string what =
+              std::string(WeightFormatName(format)) +
+              (backend == LinearBackend::kAuto ? " auto" : " portable") +
+              " N=" + std::to_string(n) + " K=" + std::to_string(k) +
+              " M=" + std::to_string(m);
+          ExpectClose(RunGuarded(w, x, m, LinearKernel::kAuto), ref, mag, 1e-5,
+                      what);
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuLinearTest, QuantizeInt8ErrorBoundAndPackInt8) {
+  const int64_t n = 70, k = 300;  // 3 groups, the last one short
+  auto wv = Random(static_cast<size_t>(n * k), 8);
+  for (int64_t kk = 0; kk < k; ++kk) wv[5 * k + kk] = 0.0f;  // all-zero row
+  wv[7 * k + 3] = 40.0f;                                     // an outlier
+  const int64_t groups = Int8Groups(k);
+  ASSERT_EQ(groups, 3);
+  std::vector<int8_t> q(wv.size());
+  std::vector<float> s(static_cast<size_t>(n * groups));
+  QuantizeInt8(wv.data(), n, k, q.data(), s.data());
+  for (int64_t j = 0; j < n; ++j) {
+    for (int64_t g = 0; g < groups; ++g) {
+      float amax = 0;
+      int qmax = 0;
+      for (int64_t kk = g * kInt8GroupSize;
+           kk < std::min(k, (g + 1) * kInt8GroupSize); ++kk) {
+        amax = std::max(amax, std::fabs(wv[j * k + kk]));
+        qmax = std::max(qmax, std::abs(static_cast<int>(q[j * k + kk])));
+        const float deq = q[j * k + kk] * s[j * groups + g];
+        ASSERT_LE(std::fabs(deq - wv[j * k + kk]),
+                  0.5f * s[j * groups + g] * (1 + 1e-5f) + 1e-30f)
+            << j << "," << kk;
+      }
+      EXPECT_FLOAT_EQ(s[j * groups + g], amax / 127.0f);
+      EXPECT_EQ(qmax, amax > 0 ? 127 : 0);
+    }
+  }
+  // The outlier only coarsens its own block: other blocks of row 7 keep a
+  // fine scale.
+  EXPECT_GT(s[7 * groups + 0], 0.3f);
+  EXPECT_LT(s[7 * groups + 1], 0.01f);
+  // Packing pre-quantized weights == quantizing while packing, bitwise.
+  for (LinearBackend backend :
+       {LinearBackend::kAuto, LinearBackend::kPortable}) {
+    const PackedLinear a =
+        PackedLinear::Pack(wv.data(), n, k, backend, WeightFormat::kInt8);
+    const PackedLinear b =
+        PackedLinear::PackInt8(q.data(), s.data(), n, k, backend);
+    EXPECT_EQ(a.packed_bytes(), b.packed_bytes());
+    const auto x = Random(static_cast<size_t>(9 * k), 77);
+    const auto ya = RunGuarded(a, x, 9, LinearKernel::kAuto);
+    const auto yb = RunGuarded(b, x, 9, LinearKernel::kAuto);
+    EXPECT_EQ(0, std::memcmp(ya.data(), yb.data(), ya.size() * sizeof(float)));
+  }
+  // Bytes: one byte a weight plus one fp32 scale per 128 (blocked: padded).
+  const PackedLinear port = PackedLinear::PackInt8(q.data(), s.data(), n, k,
+                                                   LinearBackend::kPortable);
+  EXPECT_EQ(port.packed_bytes(), static_cast<size_t>(n * k + 4 * n * groups));
+}
+
+TEST(CpuLinearTest, Bf16Rounding) {
+  EXPECT_EQ(FloatToBf16(1.0f), 0x3f80);
+  EXPECT_EQ(Bf16ToFloat(0x3f80), 1.0f);
+  // 1 + 2^-8 is halfway between two bf16 values: ties to even (down).
+  EXPECT_EQ(FloatToBf16(1.0f + 1.0f / 256), 0x3f80);
+  // 1 + 3 * 2^-8 is halfway too: ties to even (up).
+  EXPECT_EQ(FloatToBf16(1.0f + 3.0f / 256), 0x3f82);
+  EXPECT_TRUE(std::isnan(Bf16ToFloat(FloatToBf16(std::nanf("")))));
+  EXPECT_EQ(FloatToBf16(-2.0f), 0xc000);
+  // The largest float is above the largest bf16 + half an ulp: rounds to inf.
+  EXPECT_TRUE(std::isinf(Bf16ToFloat(FloatToBf16(3.4028235e38f))));
+}
+
+TEST(CpuLinearTest, EveryFormatIsBatchInvariantAndPanelRangesMatch) {
+  const int64_t n = 300, k = 260;
+  const auto wv = Random(static_cast<size_t>(n * k), 61);
+  for (WeightFormat format :
+       {WeightFormat::kFloat32, WeightFormat::kBFloat16, WeightFormat::kInt8}) {
+    const PackedLinear w =
+        PackedLinear::Pack(wv.data(), n, k, LinearBackend::kAuto, format);
+    ASSERT_EQ(w.panels(), 5);
+    // fp32 above NativeKernelMaxRows goes to oneDNN; stay below it there.
+    const int64_t m = format == WeightFormat::kFloat32 ? 100 : 150;
+    const auto x = Random(static_cast<size_t>(m * k), 62);
+    const auto all = RunGuarded(w, x, m, LinearKernel::kNative);
+    for (int64_t r : {int64_t{0}, int64_t{1}, int64_t{6}, m - 1}) {
+      const std::vector<float> xr(x.begin() + r * k, x.begin() + (r + 1) * k);
+      const auto one = RunGuarded(w, xr, 1, LinearKernel::kNative);
+      ASSERT_EQ(0,
+                std::memcmp(one.data(), all.data() + r * n, n * sizeof(float)))
+          << WeightFormatName(format) << " row " << r;
+    }
+    // Panels computed piecewise (as a team of threads splits them) give the
+    // same bits as one call.
+    if (!w.blocked() && format == WeightFormat::kFloat32) continue;
+    std::vector<float> y(static_cast<size_t>(m * n), kCanary);
+    LinearForwardPanels(w, x.data(), m, y.data(), 0, 2);
+    LinearForwardPanels(w, x.data(), m, y.data(), 2, 3);
+    LinearForwardPanels(w, x.data(), m, y.data(), 3, 99);  // clamped
+    EXPECT_EQ(0, std::memcmp(y.data(), all.data(), y.size() * sizeof(float)))
+        << WeightFormatName(format);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <random>
@@ -18,6 +19,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/checkpoint_writer.h"
+#include "engine/quantize_checkpoint.h"
 #include "tests/testing/engine_test_util.h"
 
 namespace rwkv::engine {
@@ -356,6 +358,181 @@ TEST_F(CheckpointFixture, NotAnRwkvModel) {
   auto e = Open(Write(v5, "v5.pth", true));
   EXPECT_EQ(e.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(std::string(e.status().message()), HasSubstr("RWKV-5/6"));
+}
+
+// --- Quantized checkpoints (rwkv-cli quantize) -------------------------------
+
+// A .safetensors made from `src`'s tensors after `edit` changes the list.
+std::string Rewrite(
+    const Checkpoint& src,
+    const std::function<void(std::vector<TensorToWrite>&)>& edit) {
+  std::vector<TensorToWrite> t;
+  for (const CheckpointTensor& c : src.tensors()) {
+    t.push_back(TensorToWrite{c.name, c.dtype, c.shape, c.data, c.nbytes});
+  }
+  edit(t);
+  auto bytes = SerializeSafetensors(t, {});
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *bytes : "";
+}
+
+TEST_F(CheckpointFixture, QuantizedFileRunsLikeInt8AtLoad) {
+  const TensorMap m = MakeRwkv4(2, 64, 256, 160, 5);  // K = 160: 2 groups
+  const std::string src = Write(m, "m.pth", true);
+  const std::string q = (dir_ / "q.safetensors").string();
+  auto report = QuantizeCheckpoint(src, q, "int8");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->architecture, "rwkv4");
+  EXPECT_EQ(report->matrices, 2 * 7 + 1);
+  EXPECT_EQ(report->tensors, static_cast<int64_t>(m.size()) + 15);
+  auto ckpt = Checkpoint::Open(q);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status();
+  const CheckpointTensor* ffn_value = ckpt->Find("blocks.1.ffn.value.weight");
+  const CheckpointTensor* scale = ckpt->Find("blocks.1.ffn.value.weight_scale");
+  ASSERT_TRUE(ffn_value != nullptr && scale != nullptr);
+  EXPECT_EQ(ffn_value->dtype, DType::kInt8);
+  EXPECT_EQ(scale->dtype, DType::kFloat32);
+  EXPECT_EQ(scale->shape, (std::vector<int64_t>{64, 2}));
+  EXPECT_EQ(ckpt->Find("blocks.0.ln1.weight")->dtype, DType::kFloat32);
+
+  EngineOptions o = OneThread();
+  o.model_path = src;
+  o.dtype = "int8";
+  auto at_load = RwkvEngine::Create(o);
+  auto file = Open(q);  // dtype "auto": int8
+  ASSERT_TRUE(at_load.ok() && file.ok()) << file.status();
+  EXPECT_EQ((*file)->dtype(), "int8");
+  EXPECT_EQ((*file)->config().fingerprint, (*at_load)->config().fingerprint);
+  o.dtype = "fp32";
+  auto f32 = RwkvEngine::Create(o);
+  ASSERT_TRUE(f32.ok());
+  EXPECT_EQ((*f32)->config().fingerprint, (*file)->config().fingerprint);
+  State a = (*at_load)->NewState(), b = (*file)->NewState(),
+        c = (*f32)->NewState();
+  const std::vector<int32_t> prompt = RandomTokens(20, 6, 256);
+  auto la = (*at_load)->Forward(prompt, a);
+  auto lb = (*file)->Forward(prompt, b);
+  auto lc = (*f32)->Forward(prompt, c);
+  ASSERT_TRUE(la.ok() && lb.ok() && lc.ok());
+  EXPECT_EQ(la->values(), lb->values());
+  const float d = MaxAbsDiff(la->Row(0), lc->Row(0));
+  EXPECT_GT(d, 0.0f);
+  EXPECT_LT(d, 0.05f);
+  // The same file as fp32: dequantized weights, fp32 compute.
+  o.model_path = q;
+  o.dtype = "fp32";
+  auto deq = RwkvEngine::Create(o);
+  ASSERT_TRUE(deq.ok()) << deq.status();
+  State e = (*deq)->NewState();
+  auto le = (*deq)->Forward(prompt, e);
+  ASSERT_TRUE(le.ok());
+  EXPECT_LT(MaxAbsDiff(le->Row(0), la->Row(0)), 1e-4f);
+}
+
+TEST_F(CheckpointFixture, MalformedInt8TensorsAreNamed) {
+  const TensorMap m = MakeRwkv4(1, 32, 256, 64, 7);
+  const std::string src = Write(m, "m.safetensors", false);
+  const std::string q = (dir_ / "q.safetensors").string();
+  ASSERT_TRUE(QuantizeCheckpoint(src, q, "int8").ok());
+  auto ckpt = Checkpoint::Open(q);
+  ASSERT_TRUE(ckpt.ok());
+  auto plain = Checkpoint::Open(src);
+  ASSERT_TRUE(plain.ok());
+  const std::string key = "blocks.0.att.key.weight";
+  std::vector<float> bad_scales(32, 0.01f);
+  std::vector<int8_t> ln_q(32, 1);
+  std::vector<uint16_t> half(32, 0x3c00);
+  struct Case {
+    const Checkpoint* base;
+    std::function<void(std::vector<TensorToWrite>&)> edit;
+    std::string message;
+  };
+  auto find = [](std::vector<TensorToWrite>& t, const std::string& name) {
+    for (TensorToWrite& x : t) {
+      if (x.name == name) return &x;
+    }
+    ADD_FAILURE() << "no " << name;
+    return &t.front();
+  };
+  const std::vector<Case> cases = {
+      {&*ckpt,
+       [&](auto& t) {
+         t.erase(std::remove_if(t.begin(), t.end(),
+                                [&](const TensorToWrite& x) {
+                                  return x.name == key + "_scale";
+                                }),
+                 t.end());
+       },
+       "'blocks.0.att.key.weight' is int8 but its scales "
+       "'blocks.0.att.key.weight_scale'"},
+      {&*ckpt,
+       [&](auto& t) {
+         TensorToWrite* s = find(t, key + "_scale");
+         s->shape = {16, 2};
+       },
+       "expected float32 [32, 1]"},
+      {&*ckpt,
+       [&](auto& t) {
+         TensorToWrite* s = find(t, key + "_scale");
+         s->dtype = DType::kFloat16;
+         s->data = half.data();
+         s->nbytes = 64;
+       },
+       "are float16 [32, 1], expected float32"},
+      {&*ckpt,
+       [&](auto& t) {
+         bad_scales[3] = -1.0f;
+         find(t, key + "_scale")->data = bad_scales.data();
+       },
+       "contain negative, NaN or infinite values"},
+      {&*plain,
+       [&](auto& t) {
+         t.push_back(TensorToWrite{
+             key + "_scale", DType::kFloat32, {32, 1}, bad_scales.data(), 128});
+       },
+       "holds int8 scales, but 'blocks.0.att.key.weight' is float32"},
+      {&*plain,
+       [&](auto& t) {
+         TensorToWrite* ln = find(t, "blocks.0.ln1.weight");
+         ln->dtype = DType::kInt8;
+         ln->data = ln_q.data();
+         ln->nbytes = 32;
+       },
+       "int8 only for the large matrices"},
+      {&*plain,
+       [&](auto& t) {
+         t.push_back(TensorToWrite{"blocks.0.ln1.weight_scale",
+                                   DType::kFloat32,
+                                   {32, 1},
+                                   bad_scales.data(),
+                                   128});
+       },
+       "unexpected tensor 'blocks.0.ln1.weight_scale'"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string path =
+        WriteRaw(Rewrite(*cases[i].base, cases[i].edit),
+                 "bad" + std::to_string(i) + ".safetensors");
+    for (const char* dtype : {"int8", "fp32"}) {
+      EngineOptions o = OneThread();
+      o.model_path = path;
+      o.dtype = dtype;
+      auto e = RwkvEngine::Create(o);
+      ASSERT_FALSE(e.ok()) << "case " << i;
+      EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(std::string(e.status().message()),
+                  HasSubstr(cases[i].message))
+          << "case " << i;
+      EXPECT_THAT(std::string(e.status().message()), HasSubstr(path));
+    }
+  }
+  // Quantizing needs an RWKV checkpoint, a known dtype and an output.
+  EXPECT_FALSE(QuantizeCheckpoint(src, q + "2", "int4").ok());
+  EXPECT_FALSE(QuantizeCheckpoint(src, "", "int8").ok());
+  auto garbage =
+      QuantizeCheckpoint(WriteRaw("junk", "junk.bin"), q + "3", "int8");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_THAT(std::string(garbage.status().message()), HasSubstr("junk.bin"));
 }
 
 TEST_F(CheckpointFixture, MissingTruncatedAndGarbageFiles) {

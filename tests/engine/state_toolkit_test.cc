@@ -420,6 +420,18 @@ TEST(StateOpsTest, InspectReportsStatsAndHealth) {
   ASSERT_TRUE(rb.ok());
   EXPECT_FALSE(rb->healthy);
   EXPECT_THAT(rb->problems[0], HasSubstr("att_x_prev"));
+
+  // Exponents: fp16's form of a fresh att_pp (-65504) weighs nothing and is
+  // healthy; one above +1e4 is not.
+  Rwkv4Values fp16_fresh{{0, 0}, {0, 0}, {-65504, -1e30f}, {0, 0}, {0, 0}};
+  auto rf = InspectState(MakeState(fp16_fresh));
+  ASSERT_TRUE(rf.ok());
+  EXPECT_TRUE(rf->healthy) << FormatStateReport(*rf);
+  Rwkv4Values hot{{1, 0}, {1, 1}, {2e4f, 0}, {0, 0}, {0, 0}};
+  auto rh = InspectState(MakeState(hot));
+  ASSERT_TRUE(rh.ok());
+  EXPECT_FALSE(rh->healthy);
+  EXPECT_THAT(rh->problems[0], HasSubstr("att_pp exponent above +10000"));
 }
 
 TEST(StateOpsTest, ForkIsIndependent) {

@@ -116,6 +116,10 @@ expect_usage_error "--max-state-bytes must be a byte count like 512M, got '12Q'"
   "$server" "${tiny[@]}" --max-state-bytes 12Q
 expect_usage_error "--log-format must be one of text|json, got 'xml'" \
   "$server" "${tiny[@]}" --log-format xml
+expect_usage_error "--dtype must be one of auto|fp32|bf16|int8|fp16, got 'fp8'" \
+  "$server" "${tiny[@]}" --dtype fp8
+RWKV_DTYPE=q4 expect_usage_error "--dtype must be one of auto|fp32|bf16|int8|fp16, got 'q4' (from RWKV_DTYPE)" \
+  "$server" "${tiny[@]}"
 expect_usage_error "--default-max-tokens must be at most --max-tokens-limit (100)" \
   "$server" "${tiny[@]}" --max-tokens-limit 100 --default-max-tokens 200
 expect_usage_error "--max-batch given more than once" \

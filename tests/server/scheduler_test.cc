@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -64,10 +65,17 @@ class SchedulerTest : public ::testing::Test {
                                    int max_tokens,
                                    absl::Status* submit = nullptr,
                                    const std::string& tenant = "") {
+    return TurnFrom(engine_.NewState(), prompt, max_tokens, submit, tenant);
+  }
+  std::shared_ptr<TurnRecord> TurnFrom(engine::State state,
+                                       const std::vector<int32_t>& prompt,
+                                       int max_tokens,
+                                       absl::Status* submit = nullptr,
+                                       const std::string& tenant = "") {
     auto record = std::make_shared<TurnRecord>();
     GenerateJob job;
     job.tenant = tenant;
-    job.state = engine_.NewState();
+    job.state = std::move(state);
     job.prompt = prompt;
     job.sampling.temperature = 0;
     job.max_tokens = max_tokens;
@@ -187,6 +195,69 @@ TEST_F(SchedulerTest, AFailedBatchFailsItsRowsAndNothingElse) {
   EXPECT_TRUE(b->completed) << b->status;
   EXPECT_THAT(b->ids,
               ElementsAreArray(Greedy(engine_, Tokens("second"), 3).ids));
+}
+
+TEST_F(SchedulerTest, NonFiniteLogitsInABatchEndThatRowAloneWithOutOfRange) {
+  Start(4, 8);
+  absl::Notification entered, gate;
+  std::atomic<int> seen{0};
+  engine_.set_before_call([&] {
+    if (seen++ == 0) {
+      entered.Notify();
+      gate.WaitForNotification();
+    }
+  });
+  // Call 0: a's prompt chunk (held). b and c queue behind it; the next step
+  // batches a's first decode row with c's one prompt token riding (c is
+  // behind the oldest prompt, b's, which gets the chunk).
+  auto a = Turn(Tokens("first"), 4);
+  entered.WaitForNotification();
+  auto b = Turn(Tokens("second"), 4);
+  auto c = TurnFrom(engine_.OutOfRangeState(), Tokens("x"), 4);
+  gate.Notify();
+  for (auto* r : {a.get(), b.get(), c.get()}) r->finished.WaitForNotification();
+  {
+    absl::MutexLock lock(&c->mu);
+    EXPECT_FALSE(c->completed);
+    EXPECT_TRUE(c->ids.empty());
+    EXPECT_EQ(c->status.code(), absl::StatusCode::kOutOfRange) << c->status;
+    EXPECT_THAT(std::string(c->status.message()), HasSubstr("rolled back"));
+    EXPECT_THAT(std::string(c->status.message()),
+                HasSubstr("non-finite logits"));
+  }
+  bool c_rode = false;
+  for (const FakeEngine::Call& call : engine_.calls()) {
+    if (call.batched && call.rows == 2) c_rode = true;
+  }
+  EXPECT_TRUE(c_rode) << "c's token did not share a batched step";
+  const std::vector<std::pair<TurnRecord*, std::string>> good = {
+      {a.get(), "first"}, {b.get(), "second"}};
+  for (const auto& [r, prompt] : good) {
+    const Expected want = Greedy(engine_, Tokens(prompt), 4);
+    absl::MutexLock lock(&r->mu);
+    ASSERT_TRUE(r->completed) << prompt << ": " << r->status;
+    EXPECT_THAT(r->ids, ElementsAreArray(want.ids)) << prompt;
+    EXPECT_EQ(r->final_hash, want.final_hash) << prompt;
+  }
+  EXPECT_EQ(scheduler_->stats().jobs_failed, 1);
+}
+
+TEST_F(SchedulerTest, NonFiniteLogitsOfAPromptChunkAreOutOfRangeNotInternal) {
+  Start(4, 8);
+  auto bad = TurnFrom(engine_.OutOfRangeState(), Tokens("hello"), 4);
+  bad->finished.WaitForNotification();
+  {
+    absl::MutexLock lock(&bad->mu);
+    EXPECT_FALSE(bad->completed);
+    EXPECT_EQ(bad->status.code(), absl::StatusCode::kOutOfRange) << bad->status;
+  }
+  // The engine goes on serving.
+  auto good = Turn(Tokens("hello"), 4);
+  good->finished.WaitForNotification();
+  absl::MutexLock lock(&good->mu);
+  ASSERT_TRUE(good->completed) << good->status;
+  EXPECT_THAT(good->ids,
+              ElementsAreArray(Greedy(engine_, Tokens("hello"), 4).ids));
 }
 
 TEST_F(SchedulerTest, StopEndsQueuedAndRunningJobsWithUnavailable) {

@@ -3,9 +3,12 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <utility>
 
 #include "engine/internal/state_impl.h"
+#include "engine/logits.h"
 
 namespace rwkv::testing {
 namespace {
@@ -50,7 +53,20 @@ void SetHash(engine::State& state, uint32_t hash) {
                                                  static_cast<float>(hash));
 }
 
+// ffn_x_prev[0][0] beyond the health bound: the model's numbers overflow.
+bool IsOutOfRange(const engine::State& state) {
+  const float v =
+      StateAccess::Get(state)->tensors[4].index({0, 0}).item<float>();
+  return !std::isfinite(v) || std::abs(v) > 1e4f;
+}
+
 }  // namespace
+
+engine::State FakeEngine::OutOfRangeState() const {
+  engine::State state = model_->NewState();
+  StateAccess::Get(state)->tensors[4].index_put_({0, 0}, 3e38f);
+  return state;
+}
 
 FakeEngine::FakeEngine(int vocab_size, const std::string& fingerprint)
     : vocab_size_(vocab_size),
@@ -118,6 +134,10 @@ absl::Status FakeEngine::BeginCall(Call call) {
 absl::StatusOr<engine::Logits> FakeEngine::Forward(
     absl::Span<const int32_t> tokens, engine::State& state) {
   if (absl::Status s = BeginCall({false, 1, tokens.size()}); !s.ok()) return s;
+  if (IsOutOfRange(state)) {
+    return engine::NonFiniteLogitsError(
+        0, 0, std::numeric_limits<float>::quiet_NaN());
+  }
   const uint32_t h = Hash(HashOf(state), tokens);
   SetHash(state, h);
   StateAccess::Get(state)->token_count += static_cast<int64_t>(tokens.size());
@@ -137,6 +157,11 @@ absl::StatusOr<engine::Logits> FakeEngine::ForwardBatch(
     const uint32_t h = Hash(HashOf(*states[i]), tokens.subspan(i, 1));
     SetHash(*states[i], h);
     StateAccess::Get(*states[i])->token_count += 1;
+    if (IsOutOfRange(*states[i])) {
+      std::fill_n(logits.begin() + i * vocab_size_, vocab_size_,
+                  std::numeric_limits<float>::quiet_NaN());
+      continue;
+    }
     logits[i * vocab_size_ + GreedyAfter(h)] = 10.0f;
   }
   return engine::Logits(static_cast<int>(states.size()), vocab_size_,

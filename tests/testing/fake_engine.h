@@ -4,7 +4,9 @@
 // of every token fed, and the logits put 10 at (hash mod vocab) and 0
 // elsewhere, so greedy decoding continues a conversation deterministically
 // and a state says exactly which tokens went into it. Batched, single and
-// sequence calls agree exactly. Hooks let tests delay or fail a call and see
+// sequence calls agree exactly. Like a real model, it cannot compute from a
+// state out of the float range (OutOfRangeState): its logits are then NaN.
+// Hooks let tests delay or fail a call and see
 // every call's shape. Not thread-safe (like every Engine), except the
 // counters and hooks.
 #ifndef RWKV_TESTS_TESTING_FAKE_ENGINE_H_
@@ -49,6 +51,12 @@ class FakeEngine final : public engine::Engine {
   // A fresh state that says it belongs to the model `fingerprint` (another
   // model's state of the same shape).
   static engine::State ForeignState(const std::string& fingerprint);
+  // A fresh state whose ffn_x_prev is 3e38 (CheckStateHealth calls it
+  // unhealthy). The logits after it are NaN, as a real model's are: Forward
+  // answers NonFiniteLogitsError and leaves the state as it was;
+  // ForwardBatch gives that row NaN logits and the other rows their usual
+  // ones.
+  engine::State OutOfRangeState() const;
   // The hash a state reached by feeding `tokens` into `start` has.
   static uint32_t Hash(uint32_t start, absl::Span<const int32_t> tokens);
   // The hash a state carries.

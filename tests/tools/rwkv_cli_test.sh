@@ -164,6 +164,26 @@ check "state-size: state bytes and KV cache bytes" \
 model state-size >size.txt && grep -q "32k" size.txt && pass "state-size (text)" ||
   fail "state-size (text)"
 
+# --- quantize and bpb (weight dtypes) ---------------------------------------------
+cli quantize --model "$MODEL" --out q8.safetensors --json >q8.json
+check "quantize: 29 matrices (622592 of 661504 parameters) in int8, fingerprint kept" \
+  "(lambda d: d['dtype'] == 'int8' and d['matrices'] == 29 and d['params_converted'] == 622592 and d['params_total'] == 661504 and d['bytes_out'] * 3 < d['bytes_in'] and d['fingerprint'] == j('inspect.json')['model_fingerprint'])(j('q8.json'))"
+TEXT="The quick brown fox jumps over the lazy dog. Hello, my name is Alice."
+model bpb --prompt "$TEXT" --json >bpb32.json
+model bpb --prompt "$TEXT" --dtype int8 --json >bpb8.json
+cli bpb --model q8.safetensors --threads 1 --prompt "$TEXT" --json >bpbq8.json
+check "bpb: int8 within 1% of fp32, on the same tokens" \
+  "(lambda a, b: a['dtype'] == 'fp32' and b['dtype'] == 'int8' and a['tokens'] == b['tokens'] == a['bytes'] and a['bits_per_byte'] > 1 and abs(b['bits_per_byte'] / a['bits_per_byte'] - 1) < 0.01)(j('bpb32.json'), j('bpb8.json'))"
+check "bpb: the quantized file runs as int8 (auto) and equals --dtype int8 exactly" \
+  "j('bpbq8.json') == j('bpb8.json')"
+cli eval --model q8.safetensors --threads 1 --prompt " Alice." --state-in s_hello.pt \
+  --json >q8tail.json && pass "the quantized file takes the original's states" ||
+  fail "the quantized file takes the original's states"
+expect_fail "quantize a quantized file" 1 "already quantized" \
+  cli quantize --model q8.safetensors --out q8again.safetensors
+expect_fail "bpb of a one-token text" 1 "no text has two tokens" \
+  model bpb --prompt "x"
+
 # --- errors ----------------------------------------------------------------------
 expect_fail "blend --alpha 1.5" 1 "--alpha must be in [0, 1]" \
   cli state blend s_hello.pt s_gen.pt --alpha 1.5 --out x.pt

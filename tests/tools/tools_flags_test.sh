@@ -44,6 +44,16 @@ expect 2 "--alpha is required" "$CLI" state blend a b --out c
 expect 1 "--threads must be an integer in [0, 1024], got '2000'" "$CLI" info --threads 2000
 expect 1 "--seed must be an integer in [0, 18446744073709551615], got '-1'" \
   "$CLI" generate --tokens 1 --max-tokens 1 --seed -1
+# Weight dtypes (issue 16): --dtype is checked by the command line; quantize
+# and bpb are subcommands with their own flags.
+expect 0 "--dtype auto|fp32|bf16|int8|fp16=auto" "$CLI" eval --help
+expect 1 "--dtype must be one of auto|fp32|bf16|int8|fp16, got 'fp8'" \
+  "$CLI" eval --prompt x --dtype fp8
+expect 0 "--dtype int8|bf16=int8" "$CLI" quantize --help
+expect 2 "--out is required" "$CLI" quantize
+expect 1 "--dtype must be one of int8|bf16, got 'fp32'" \
+  "$CLI" quantize --out "$tmp/q.safetensors" --dtype fp32
+expect 0 "--max-texts N:in [0, 1073741824]=0" "$CLI" bpb --help
 
 # rwkv-bench.
 expect 0 "--batches B,B,...=1,8,32,64" "$BENCH" --help
@@ -51,6 +61,10 @@ expect 0 "--prompt-tokens N:in [1, 1048576]=512" "$BENCH" --help
 expect 2 "--arch must be one of v4|rwkv4|v7|rwkv7, got 'v9'" "$BENCH" --arch v9
 expect 2 "--batches must list batch sizes in [1, 4096], got 0" "$BENCH" --batches 0,8
 expect 2 "unknown --shape '1b'" "$BENCH" --shape 1b
+expect 0 "--json-file FILE" "$BENCH" --help
+expect 2 "--dtype must list dtypes of fp32, bf16, int8 (CPU) or fp16 (CUDA), got 'fp8'" \
+  "$BENCH" --dtype fp32,fp8
+expect 2 "--dtype fp16 needs --device cuda" "$BENCH" --dtype fp16
 
 # rwkv-train: each command's defaults are its options struct's.
 expect 0 "--lr X:> 0=0.001" "$TRAIN" train --help

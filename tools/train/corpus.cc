@@ -63,9 +63,6 @@ const std::vector<std::pair<std::string, std::string>>& SmallTalk() {
   return *v;
 }
 
-const char* const kDigits[] = {"zero", "one", "two",   "three", "four",
-                               "five", "six", "seven", "eight", "nine"};
-
 Turn FactTurn(Rng& rng) {
   const CountryFact& f = Pick(rng, CapitalFacts());
   return {absl::StrCat("What is the capital of ", f.country, "?"),

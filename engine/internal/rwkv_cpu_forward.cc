@@ -1,0 +1,59 @@
+#include "engine/internal/rwkv_cpu_forward.h"
+
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+namespace rwkv::engine::internal {
+
+// The two builds of the fused code (rwkv_cpu_forward_avx512.cc,
+// rwkv_cpu_forward_generic.cc).
+namespace avx512 {
+void Rwkv4Forward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
+                  int64_t T, const CpuStateRows& state, float* logits);
+void Rwkv7Forward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
+                  int64_t T, const CpuStateRows& state, float* logits);
+}  // namespace avx512
+namespace generic {
+void Rwkv4Forward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
+                  int64_t T, const CpuStateRows& state, float* logits);
+void Rwkv7Forward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
+                  int64_t T, const CpuStateRows& state, float* logits);
+}  // namespace generic
+
+void Rwkv4CpuForward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
+                     int64_t T, const CpuStateRows& state, float* logits) {
+  if (CpuHasAvx512()) {
+    avx512::Rwkv4Forward(w, tokens, B, T, state, logits);
+  } else {
+    generic::Rwkv4Forward(w, tokens, B, T, state, logits);
+  }
+}
+
+void Rwkv7CpuForward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
+                     int64_t T, const CpuStateRows& state, float* logits) {
+  if (CpuHasAvx512()) {
+    avx512::Rwkv7Forward(w, tokens, B, T, state, logits);
+  } else {
+    generic::Rwkv7Forward(w, tokens, B, T, state, logits);
+  }
+}
+
+float* CpuForwardScratch(size_t floats) {
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> buf;
+  thread_local size_t capacity = 0;
+  if (floats > capacity) {
+    buf.reset();
+    capacity = 0;
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buf.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (buf == nullptr) throw std::bad_alloc();
+    capacity = floats;
+  }
+  return buf.get();
+}
+
+}  // namespace rwkv::engine::internal
