@@ -114,18 +114,31 @@ void ChatClient::AddApiKey(grpc::ClientContext* context) const {
 ChatClient::ChatClient(std::shared_ptr<grpc::Channel> channel)
     : channel_(std::move(channel)), stub_(ChatService::NewStub(channel_)) {}
 
-void ChatClient::PrepareUnary(grpc::ClientContext* context) const {
+void ChatClient::PrepareUnary(grpc::ClientContext* context,
+                              const std::string& session_id) const {
   AddApiKey(context);
   if (unary_timeout_ != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + unary_timeout_));
   }
+  AddSessionHeader(context, session_id);
+}
+
+void ChatClient::AddSessionHeader(grpc::ClientContext* context,
+                                  const std::string& session_id) {
+  // Metadata values must be printable ASCII; valid ids always are, and a
+  // bad one is left for the server to reject by name.
+  if (session_id.empty() || session_id.size() > 128) return;
+  for (char c : session_id) {
+    if (c < 0x20 || c > 0x7e) return;
+  }
+  context->AddMetadata(std::string(kSessionIdHeader), session_id);
 }
 
 absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::CreateSession(
     const rwkv::v1::CreateSessionRequest& request) {
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->CreateSession(&context, request, response);
   });
 }
@@ -172,7 +185,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::GetSession(
   request.set_session_id(session_id);
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->GetSession(&context, request, response);
   });
 }
@@ -196,7 +209,7 @@ absl::Status ChatClient::DeleteSession(const std::string& session_id) {
   return Unary<rwkv::v1::DeleteSessionResponse>(
              [&](rwkv::v1::DeleteSessionResponse* response) {
                grpc::ClientContext context;
-               PrepareUnary(&context);
+               PrepareUnary(&context, request.session_id());
                return stub_->DeleteSession(&context, request, response);
              })
       .status();
@@ -208,7 +221,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::ResetSession(
   request.set_session_id(session_id);
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->ResetSession(&context, request, response);
   });
 }
@@ -220,7 +233,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::TouchSession(
   request.set_ttl_seconds(ttl_seconds);
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->TouchSession(&context, request, response);
   });
 }
@@ -236,6 +249,7 @@ absl::StatusOr<TurnResult> ChatClient::RunTurn(
   if (turn_timeout_ != absl::InfiniteDuration()) {
     context.set_deadline(absl::ToChronoTime(absl::Now() + turn_timeout_));
   }
+  AddSessionHeader(&context, request.session_id());
   if (canceller != nullptr) canceller->Attach(&context);
   std::unique_ptr<grpc::ClientReader<rwkv::v1::GenerateResponse>> reader =
       ((*stub_).*method)(&context, request);
@@ -286,7 +300,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::ForkSession(
   request.set_ttl_seconds(ttl_seconds);
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.source_session_id());
     return stub_->ForkSession(&context, request, response);
   });
 }
@@ -295,7 +309,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::BlendSessions(
     const rwkv::v1::BlendSessionsRequest& request) {
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_a());
     return stub_->BlendSessions(&context, request, response);
   });
 }
@@ -307,7 +321,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::DecaySession(
   request.set_factor(factor);
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->DecaySession(&context, request, response);
   });
 }
@@ -319,7 +333,7 @@ absl::StatusOr<rwkv::v1::InspectSessionResponse> ChatClient::InspectSession(
   return Unary<rwkv::v1::InspectSessionResponse>(
       [&](rwkv::v1::InspectSessionResponse* response) {
         grpc::ClientContext context;
-        PrepareUnary(&context);
+        PrepareUnary(&context, request.session_id());
         return stub_->InspectSession(&context, request, response);
       });
 }
@@ -332,7 +346,7 @@ absl::StatusOr<rwkv::v1::SessionDistanceResponse> ChatClient::SessionDistance(
   return Unary<rwkv::v1::SessionDistanceResponse>(
       [&](rwkv::v1::SessionDistanceResponse* response) {
         grpc::ClientContext context;
-        PrepareUnary(&context);
+        PrepareUnary(&context, request.session_a());
         return stub_->SessionDistance(&context, request, response);
       });
 }
@@ -345,7 +359,7 @@ absl::StatusOr<rwkv::v1::ExportStateResponse> ChatClient::ExportState(
   return Unary<rwkv::v1::ExportStateResponse>(
       [&](rwkv::v1::ExportStateResponse* response) {
         grpc::ClientContext context;
-        PrepareUnary(&context);
+        PrepareUnary(&context, request.session_id());
         return stub_->ExportState(&context, request, response);
       });
 }
@@ -354,7 +368,7 @@ absl::StatusOr<rwkv::v1::SessionInfo> ChatClient::ImportState(
     const rwkv::v1::ImportStateRequest& request) {
   return Unary<rwkv::v1::SessionInfo>([&](rwkv::v1::SessionInfo* response) {
     grpc::ClientContext context;
-    PrepareUnary(&context);
+    PrepareUnary(&context, request.session_id());
     return stub_->ImportState(&context, request, response);
   });
 }

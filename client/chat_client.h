@@ -6,6 +6,11 @@
 // (see grpc_status.h). Streaming turns (Chat, Generate) call a callback for
 // each chunk as it arrives and return the whole turn at the end.
 //
+// Every call about one session carries its id in the `x-session-id` request
+// header, so a load balancer in front of several replicas can send a
+// session's calls to the same replica (RAM-cache hits; docker/haproxy.cfg).
+// Correctness never depends on it.
+//
 // Thread safety: a ChatClient is safe for concurrent use from several threads
 // (the channel and stub are); each call uses its own ClientContext.
 #ifndef RWKV_CLIENT_CHAT_CLIENT_H_
@@ -44,6 +49,9 @@ struct TurnResult {
 
 // grpc.health.v1 serving status, as the Health/Check RPC reports it.
 enum class HealthStatus { kUnknown = 0, kServing = 1, kNotServing = 2 };
+
+// The request header that names the call's session (see above).
+inline constexpr char kSessionIdHeader[] = "x-session-id";
 
 class ChatClient {
  public:
@@ -132,9 +140,13 @@ class ChatClient {
   absl::StatusOr<HealthStatus> CheckHealth(const std::string& service);
 
  private:
-  // A context with the unary deadline and the API key applied.
-  void PrepareUnary(grpc::ClientContext* context) const;
+  // A context with the unary deadline, the API key and, if `session_id` is
+  // not empty, the session header.
+  void PrepareUnary(grpc::ClientContext* context,
+                    const std::string& session_id = "") const;
   void AddApiKey(grpc::ClientContext* context) const;
+  static void AddSessionHeader(grpc::ClientContext* context,
+                               const std::string& session_id);
   template <typename Request>
   absl::StatusOr<TurnResult> RunTurn(
       const Request& request, const ChunkCallback& on_chunk,

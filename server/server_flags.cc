@@ -4,12 +4,15 @@
 #include <cstdlib>
 #include <limits>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/byte_size.h"
 #include "common/cli_validators.h"
 #include "common/env_config.h"
 #include "engine/state_file.h"
+#include "server/session/redis_connection.h"
 
 namespace rwkv::server {
 namespace {
@@ -19,6 +22,7 @@ using common::IntIn;
 
 constexpr char kModelGroup[] = "Model";
 constexpr char kServingGroup[] = "Serving";
+constexpr char kHttpGroup[] = "HTTP";
 constexpr char kSessionsGroup[] = "Sessions";
 constexpr char kStoreGroup[] = "Session store";
 constexpr char kLoggingGroup[] = "Logging";
@@ -128,9 +132,58 @@ void AddServingFlags(CLI::App& app, ServerFlags* f) {
       ->type_name("TEMPLATE")
       ->default_str(common::EscapeNewlines(s.app.chat_template))
       ->group(kServingGroup);
+  AddInt(app, "--max-conversation-tokens", &s.app.max_conversation_tokens, 1,
+         1 << 24, "per message list sent at once over HTTP")
+      ->group(kServingGroup);
   AddSeconds(app, "--shutdown-grace", &f->shutdown_grace, 0, 3600,
              "time running streams get to finish on SIGTERM/SIGINT")
       ->group(kServingGroup);
+}
+
+// "" or HOST:PORT with a port in [0, 65535].
+std::string CheckHostPort(const std::string& value) {
+  if (value.empty()) return "";
+  const size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return "must be HOST:PORT (or empty), got '" + value.substr(0, 64) + "'";
+  }
+  return "";
+}
+
+void AddHttpFlags(CLI::App& app, ServerFlags* f) {
+  HttpOptions& h = f->server.http;
+  app.add_option("--http-listen", h.listen,
+                 "HTTP address: OpenAI-compatible API under /v1, chat page "
+                 "at /, /metrics, /healthz, /readyz; port 0 picks one; "
+                 "empty: no HTTP")
+      ->check(CheckHostPort, "")
+      ->capture_default_str()
+      ->type_name("HOST:PORT")
+      ->group(kHttpGroup);
+  AddInt(app, "--http-threads", &h.threads, 1, 4096,
+         "HTTP worker threads; each open connection (a streaming reply "
+         "too) holds one")
+      ->group(kHttpGroup);
+  AddBytes(app, "--http-max-body-bytes", &h.max_body_bytes,
+           "largest HTTP request body (K/M/G suffixes; at least 1K); a "
+           "bigger one is refused with 400")
+      ->check(
+          [](const std::string& v) {
+            int64_t n = 0;
+            return absl::SimpleAtoi(v, &n) && n >= 1024
+                       ? std::string()
+                       : std::string("must be at least 1K");
+          },
+          "")
+      ->group(kHttpGroup);
+  app.add_option("--model-name", h.model_name,
+                 "the model id of the HTTP API; empty: the model file's "
+                 "name without extension")
+      ->type_name("NAME")
+      ->group(kHttpGroup);
 }
 
 void AddSessionFlags(CLI::App& app, ServerFlags* f) {
@@ -173,11 +226,23 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
   ServerOptions& s = f->server;
   app.add_option("--store", s.store,
                  "rocksdb: every acknowledged change is on disk under "
-                 "--data-dir and survives restarts and crashes; memory: "
-                 "nothing survives")
-      ->check(common::OneOf({"rocksdb", "memory"}))
+                 "--data-dir and survives restarts and crashes; "
+                 "redis://HOST:PORT[/DB]: sessions in Redis, shared by every "
+                 "replica on it (any replica continues any session); "
+                 "memory: nothing survives")
+      ->check(
+          [](const std::string& store) {
+            if (store == "rocksdb" || store == "memory") return std::string();
+            if (absl::StartsWith(store, "redis://")) {
+              absl::StatusOr<RedisAddress> a = ParseRedisUrl(store);
+              return a.ok() ? std::string() : std::string(a.status().message());
+            }
+            return "must be rocksdb, memory or redis://HOST:PORT[/DB], got '" +
+                   store.substr(0, 64) + "'";
+          },
+          "")
       ->capture_default_str()
-      ->type_name("rocksdb|memory")
+      ->type_name("rocksdb|memory|redis://HOST:PORT[/DB]")
       ->group(kStoreGroup);
   app.add_option("--data-dir", s.rocksdb.dir, "the RocksDB directory")
       ->capture_default_str()
@@ -188,6 +253,7 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
          [f](const std::string& name) {
            // The check below has parsed it.
            f->server.rocksdb.dtype = *engine::ParseStateDtype(name);
+           f->server.redis.dtype = f->server.rocksdb.dtype;
          },
          "how states are stored (fp16 and bf16 halve the bytes)")
       ->check(
@@ -207,6 +273,15 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
       ->group(kStoreGroup);
   app.add_flag("--list-sessions", f->list_sessions,
                "print the sessions --data-dir holds and exit")
+      ->group(kStoreGroup);
+  AddSeconds(app, "--redis-lease-timeout", &s.redis.lease_timeout, 1, 3600,
+             "with --store redis: a turn's lease on its session not renewed "
+             "for this long is free again (how long a replica that died "
+             "mid-turn keeps its session busy)")
+      ->group(kStoreGroup);
+  AddSeconds(app, "--redis-timeout", &s.redis.timeout, 1, 600,
+             "with --store redis: connect and command timeout (calls fail "
+             "with UNAVAILABLE after it)")
       ->group(kStoreGroup);
 }
 
@@ -301,6 +376,26 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
   }
   SessionManagerOptions& sessions = f->server.sessions;
   sessions.max_ttl = std::max(sessions.max_ttl, sessions.default_ttl);
+  if (absl::StartsWith(f->server.store, "redis://")) {
+    if (sessions.max_disk_bytes > 0) {
+      throw CLI::ValidationError(
+          "--max-disk-bytes bounds the RocksDB store; with --store redis "
+          "bound Redis itself (maxmemory, with maxmemory-policy noeviction)");
+    }
+    if (f->server.redis.lease_timeout < 2 * f->server.redis.timeout) {
+      // A renewal may wait a whole timeout for a slow Redis.
+      throw CLI::ValidationError(
+          absl::StrCat("--redis-lease-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.lease_timeout),
+                       " s) must be at least twice --redis-timeout (",
+                       absl::ToInt64Seconds(f->server.redis.timeout), " s)"));
+    }
+    if (f->list_sessions) {
+      throw CLI::ValidationError(
+          "--list-sessions reads a RocksDB --data-dir; with --store redis use "
+          "the ListSessions RPC");
+    }
+  }
 
   std::vector<std::string> entries = f->initial_states;
   if (entries.size() == 1 && SameAsEnv("RWKV_INITIAL_STATE", entries[0])) {
@@ -322,12 +417,15 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
 void AddServerFlags(CLI::App& app, ServerFlags* flags) {
   app.description(
       "Serves rwkv.v1.ChatService (plus grpc.health.v1.Health and server "
-      "reflection) for one RWKV model. SIGTERM/SIGINT: stop accepting calls, "
+      "reflection) and the OpenAI-compatible HTTP API, web chat page and "
+      "Prometheus metrics for one RWKV model. SIGTERM/SIGINT: stop accepting "
+      "calls, "
       "let running streams finish for --shutdown-grace, cancel the rest "
       "(rolled back), exit 0.");
   app.get_formatter()->column_width(36);
   AddModelFlags(app, flags);
   AddServingFlags(app, flags);
+  AddHttpFlags(app, flags);
   AddSessionFlags(app, flags);
   AddStoreFlags(app, flags);
   AddSecurityFlags(app, flags);

@@ -50,13 +50,6 @@ struct RocksDbStoreOptions {
   bool sync = true;
 };
 
-// Counters of the writer (for logs and benchmarks).
-struct StoreWriterStats {
-  int64_t groups = 0;  // RocksDB writes (one fsync each)
-  int64_t writes = 0;  // Write() calls they carried
-  int64_t bytes = 0;   // bytes put
-};
-
 class RocksDbSessionStore final : public SessionStore {
  public:
   // Opens (or creates) the store. `model` may be null for a read-only look

@@ -3,13 +3,13 @@
 // held the session is busy: a second lease is FAILED_PRECONDITION and the
 // session never expires. Commit() stores the new state; destroying the lease
 // without committing abandons it: the session keeps its state (a cancelled
-// turn is rolled back). If the session is deleted meanwhile, Check() says
-// ABORTED and a commit is dropped. Move-only; not thread-safe (one owner),
+// turn is rolled back). If the session is deleted meanwhile (or, with a
+// shared store, the store-level lease is lost), Check() says ABORTED and a
+// commit is dropped. Move-only; not thread-safe (one owner),
 // except Check(), which any thread may call.
 #ifndef RWKV_SERVER_SESSION_SESSION_LEASE_H_
 #define RWKV_SERVER_SESSION_SESSION_LEASE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,7 +40,8 @@ class SessionLease {
   const StatePtr& state() const { return state_; }
   const StatePtr& initial() const { return initial_; }
 
-  // OK while the session exists; ABORTED once it has been deleted.
+  // OK while the lease can commit; ABORTED once the session has been
+  // deleted or the lease lost.
   absl::Status Check() const;
 
   // Stores `state` as the session's state (and as its initial state with
@@ -56,16 +57,15 @@ class SessionLease {
  private:
   friend class SessionManager;
   SessionLease(SessionManager* manager, std::string id, uint64_t lease_id,
-               StatePtr state, StatePtr initial,
-               std::shared_ptr<std::atomic<bool>> revoked);
+               StatePtr state, StatePtr initial, RevocationFlag revoked);
 
   SessionManager* manager_ = nullptr;  // null once released or moved from
   std::string id_;
   uint64_t lease_id_ = 0;
   StatePtr state_;
   StatePtr initial_;
-  // Set by the manager when the session is deleted during the lease.
-  std::shared_ptr<std::atomic<bool>> revoked_;
+  // Set when the session is deleted or the lease lost (see Revocation).
+  RevocationFlag revoked_;
 };
 
 }  // namespace rwkv::server

@@ -1,7 +1,5 @@
 #include "server/session/session_manager.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -10,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "server/quote.h"
+#include "server/session/random_id.h"
 
 namespace rwkv::server {
 
@@ -25,38 +24,20 @@ struct SessionManager::Entry {
   // A lease holds the session.
   bool busy = false;
   uint64_t lease_id = 0;
-  std::shared_ptr<std::atomic<bool>> revoked;
+  RevocationFlag revoked;
+  // Shared stores: the store lease the lease holds.
+  std::string store_token;
   // Where the entry is indexed while idle and live.
   bool indexed = false;
   std::list<std::string>::iterator lru;
   absl::Time indexed_expiry;
 };
 
-namespace {
-
-// Fills `words` from the OS CSPRNG (getrandom).
-void RandomWords(uint64_t* words, size_t n) {
-  auto* bytes = reinterpret_cast<unsigned char*>(words);
-  size_t got = 0;
-  while (got < n * sizeof(uint64_t)) {
-    const ssize_t r = getrandom(bytes + got, n * sizeof(uint64_t) - got, 0);
-    if (r > 0) got += static_cast<size_t>(r);
-  }
-}
-
-// 128 bits from the OS CSPRNG as "s-" + 32 hex digits.
-std::string RandomId() {
-  uint64_t words[2];
-  RandomWords(words, 2);
-  return absl::StrFormat("s-%016x%016x", words[0], words[1]);
-}
-
-}  // namespace
-
 uint64_t SessionManager::NewVersion() {
   // Random and nonzero: a session deleted and created again never reuses the
   // version an old writer expects (compare-and-set stays sound, also across
-  // replicas); commits count up from it.
+  // replicas). Commits count up from it, except over a shared store, where
+  // every commit draws a new one (see CommitLease).
   uint64_t v = 0;
   while (v == 0) RandomWords(&v, 1);
   return (v >> 2) + 1;
@@ -106,6 +87,7 @@ absl::Status SessionManager::ValidateId(absl::string_view id) {
 
 int64_t SessionManager::ChargeOf(const SessionRecord& record) {
   int64_t charge = record.state != nullptr ? record.state->SizeBytes() : 0;
+  charge += static_cast<int64_t>(record.meta.note.size());
   if (!record.initial_shared && record.initial != nullptr &&
       record.initial != record.state) {
     charge += record.initial->SizeBytes();
@@ -212,6 +194,11 @@ absl::Status SessionManager::NotFoundLocked(const std::string& id,
     case GoneReason::kDeleted:
       return absl::NotFoundError(
           absl::StrCat("session ", Quote(id), " was deleted"));
+    case GoneReason::kGoneFromStore:
+      return absl::NotFoundError(
+          absl::StrCat("session ", Quote(id),
+                       " no longer exists (deleted, or expired, on another "
+                       "replica)"));
   }
   return absl::NotFoundError(absl::StrCat("session ", Quote(id), " not found"));
 }
@@ -250,12 +237,16 @@ absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
 
 absl::Status SessionManager::LoadLocked(const std::string& id,
                                         Deferred& deferred) {
-  absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
-  if (absl::IsNotFound(meta.status())) return NotFoundLocked(id);
-  if (!meta.ok()) return meta.status();
-  if (Now() >= meta->expires()) {
-    DropStoredLocked(*meta, GoneReason::kExpired, deferred);
-    return NotFoundLocked(id);
+  // A shared store is not asked under mu_ (Read below releases it); it
+  // expires records itself.
+  if (!store_->shared()) {
+    absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+    if (absl::IsNotFound(meta.status())) return NotFoundLocked(id);
+    if (!meta.ok()) return meta.status();
+    if (Now() >= meta->expires()) {
+      DropStoredLocked(*meta, GoneReason::kExpired, deferred);
+      return NotFoundLocked(id);
+    }
   }
   auto placeholder = std::make_unique<Entry>();
   placeholder->loading = true;
@@ -268,6 +259,9 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
   Entry& entry = *it->second;  // placeholders are never removed by others
   if (!record.ok()) {
     entries_.erase(it);
+    if (store_->shared() && absl::IsNotFound(record.status())) {
+      return NotFoundLocked(id);
+    }
     LogWarning(std::string(record.status().message()));
     return record.status();
   }
@@ -346,16 +340,24 @@ void SessionManager::RemoveLocked(const std::string& id, GoneReason reason,
   if (it == entries_.end()) return;
   Entry& entry = *it->second;
   UnindexLocked(entry);
-  if (entry.revoked != nullptr) entry.revoked->store(true);
+  if (entry.revoked != nullptr) entry.revoked->store(Revocation::kDeleted);
   total_bytes_ -= entry.charge;
   dirty_.erase(id);
-  const bool keep_stored = store_->durable() && reason == GoneReason::kEvicted;
+  // A durable store keeps what leaves RAM to make room; a shared one also
+  // keeps what this process saw expire (others may have used it since: the
+  // store expires it) and what it no longer has anyway.
+  const bool keep_stored =
+      store_->durable() &&
+      (reason == GoneReason::kEvicted ||
+       (store_->shared() && reason != GoneReason::kDeleted));
   if (!keep_stored) {
     StoreWrite del;
     del.op = StoreWrite::Op::kDelete;
     del.record.meta.id = id;
     deferred.writes.push_back(std::move(del));
     AccountLocked(entry.record.meta, -1);
+  }
+  if (!store_->durable() || reason != GoneReason::kEvicted) {
     RememberGoneLocked(id, reason, entry.record.meta.owner);
   }
   deferred.garbage.push_back(std::move(entry.record));
@@ -418,7 +420,7 @@ absl::Status SessionManager::DiskFullError(int64_t extra) const {
 
 std::string SessionManager::GenerateIdLocked() {
   for (;;) {
-    std::string id = RandomId();
+    std::string id = RandomId("s-");
     if (!entries_.contains(id)) return id;
   }
 }
@@ -430,7 +432,8 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
     if (auto it = entries_.find(id); it != entries_.end()) {
       // Being created or loaded, or live (an expired one is freed here).
       taken = !it->second->live || FindLocked(id, deferred).ok();
-    } else if (store_->durable()) {
+    } else if (store_->durable() && !store_->shared()) {
+      // (A shared store was asked before mu_ was taken.)
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
       taken = !absl::IsNotFound(cold.status());
       if (cold.ok() && Now() >= cold->expires()) {
@@ -444,8 +447,9 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
     }
   }
   const int64_t sessions =
-      store_->durable() ? std::max<int64_t>(store_->Count(), entries_.size())
-                        : static_cast<int64_t>(entries_.size());
+      store_->durable() && !store_->shared()
+          ? std::max<int64_t>(store_->Count(), entries_.size())
+          : static_cast<int64_t>(entries_.size());
   if (options_.max_sessions > 0 && sessions >= options_.max_sessions) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many sessions: the server holds at most ", options_.max_sessions,
@@ -459,6 +463,9 @@ absl::Status SessionManager::CheckCanCreate(const std::string& id,
                                             const TenantSessionQuota& quota) {
   if (!id.empty()) {
     if (absl::Status s = ValidateId(id); !s.ok()) return s;
+  }
+  if (store_->shared()) {
+    if (absl::Status s = CheckCanCreateShared(id); !s.ok()) return s;
   }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
@@ -483,11 +490,16 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
   record.meta.token_count = session.state->token_count();
   record.meta.state_bytes = session.state->SizeBytes();
   record.meta.prefix_cached_tokens = session.prefix_cached_tokens;
+  record.meta.note = std::move(session.note);
   record.initial =
       session.initial != nullptr ? std::move(session.initial) : session.state;
   record.initial_shared = session.initial_shared;
   record.state = std::move(session.state);
   const int64_t charge = ChargeOf(record);
+  if (store_->shared()) {
+    // The count only: the put itself refuses a taken id.
+    if (absl::Status s = CheckCanCreateShared(""); !s.ok()) return done(s);
+  }
   {
     Deferred deferred(this);  // flushed before the put below
     absl::MutexLock lock(&mu_);
@@ -575,6 +587,7 @@ void SessionManager::FinishCreate(const std::string& id, absl::Status stored,
 
 absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id,
                                                 const SessionAccess& access) {
+  if (store_->shared()) return GetShared(id, access);
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Entry*> entry = FindLocked(id, deferred, access);
@@ -602,8 +615,11 @@ absl::StatusOr<SessionPage> SessionManager::List(int page_size,
       after = meta.id;
       auto it = entries_.find(meta.id);
       if (it != entries_.end() && !it->second->live) continue;  // creating
-      SessionInfo info =
-          it != entries_.end() ? InfoLocked(*it->second) : InfoFromMeta(meta);
+      // A shared store's metadata is newer than any RAM copy.
+      SessionInfo info = it != entries_.end() && !store_->shared()
+                             ? InfoLocked(*it->second)
+                             : InfoFromMeta(meta);
+      if (it != entries_.end()) info.busy = it->second->busy;
       if (!info.busy && now >= info.expires()) continue;
       if (static_cast<int>(page.sessions.size()) == page_size) {
         page.next_page_token = page.sessions.back().id;
@@ -650,11 +666,37 @@ absl::StatusOr<SessionPage> SessionManager::ListOwnedBy(
 
 void SessionManager::Delete(const std::string& id, StatusCallback done,
                             const SessionAccess& access) {
+  // A shared store is asked before mu_ is taken (never under it).
+  absl::Status stored = absl::OkStatus();
+  SessionMeta shared_meta;
+  bool denied = false;
+  if (store_->shared()) {
+    absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+    stored = meta.status();
+    if (meta.ok()) {
+      shared_meta = *std::move(meta);
+      // Another tenant's session answers as an unknown id.
+      denied = !access.Allows(shared_meta.owner);
+    }
+  }
+  if (!stored.ok() && !absl::IsNotFound(stored)) return done(stored);
   std::vector<StoreWrite> writes;
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    if (!entries_.contains(id) && store_->durable()) {
+    if (denied) return done(NotFoundLocked(id, access));
+    if (absl::IsNotFound(stored)) {
+      return done(ForgetLocked(id, deferred, access));
+    }
+    if (store_->shared()) {
+      // The store has it: delete it there, with any RAM copy (whose times
+      // may be stale, so it is not looked up).
+      if (entries_.contains(id) && entries_.at(id)->live) {
+        RemoveLocked(id, GoneReason::kDeleted, deferred);
+      } else {
+        DropStoredLocked(shared_meta, GoneReason::kDeleted, deferred);
+      }
+    } else if (!entries_.contains(id) && store_->durable()) {
       // A cold session: delete it without reading its state.
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
       if (absl::IsNotFound(cold.status()) ||
@@ -680,6 +722,9 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
   if (ttl > absl::ZeroDuration()) {
     if (absl::Status s = ResolveTtl(ttl, &new_ttl); !s.ok()) return done(s);
   }
+  if (store_->shared()) {
+    if (absl::Status s = RefreshShared(id); !s.ok()) return done(s);
+  }
   std::vector<StoreWrite> touch(1);
   SessionInfo info;
   {
@@ -704,6 +749,9 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
 
 absl::StatusOr<StatePtr> SessionManager::ReadState(
     const std::string& id, const SessionAccess& access) {
+  if (store_->shared()) {
+    if (absl::Status s = RefreshShared(id); !s.ok()) return s;
+  }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
@@ -712,24 +760,36 @@ absl::StatusOr<StatePtr> SessionManager::ReadState(
   return (*found)->record.state;
 }
 
+absl::Status SessionManager::BusyError(const std::string& id) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat("session ", Quote(id),
+                   " is busy: another turn or state change is running on "
+                   "it (one at a time per session)"));
+}
+
 absl::StatusOr<SessionLease> SessionManager::Lease(
     const std::string& id, const SessionAccess& access) {
+  if (store_->shared()) return LeaseShared(id, access);
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
   absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
   if (!found.ok()) return found.status();
   Entry& entry = **found;
-  if (entry.busy) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session ", Quote(id),
-                     " is busy: another turn or state change is running on "
-                     "it (one at a time per session)"));
-  }
+  if (entry.busy) return BusyError(id);
+  return GrantLocked(
+      entry, id, std::make_shared<std::atomic<Revocation>>(Revocation::kNone),
+      "");
+}
+
+SessionLease SessionManager::GrantLocked(Entry& entry, const std::string& id,
+                                         RevocationFlag revoked,
+                                         std::string token) {
   TouchLocked(entry);
   UnindexLocked(entry);
   entry.busy = true;
   entry.lease_id = next_lease_++;
-  entry.revoked = std::make_shared<std::atomic<bool>>(false);
+  entry.revoked = std::move(revoked);
+  entry.store_token = std::move(token);
   return SessionLease(this, id, entry.lease_id, entry.record.state,
                       entry.record.initial, entry.revoked);
 }
@@ -749,7 +809,15 @@ void SessionManager::CommitLease(SessionLease& lease, StatePtr state,
     }
     SessionRecord record = it->second->record;
     put[0].expected_version = record.meta.version;
-    record.meta.version++;
+    put[0].lease_token = it->second->store_token;
+    // Over a shared store a version names one record's content for good:
+    // if the store loses acknowledged writes (Redis with appendfsync
+    // everysec or no, a failover) and the session is then changed from its
+    // older version, a counted-up version could equal that of a lost write
+    // another replica still holds in RAM, which would then pass the version
+    // check with the wrong state. A fresh random version cannot.
+    record.meta.version =
+        store_->shared() ? NewVersion() : record.meta.version + 1;
     record.meta.token_count = state->token_count();
     record.meta.state_bytes = state->SizeBytes();
     record.meta.last_used = std::max(record.meta.last_used, Now());
@@ -770,18 +838,22 @@ void SessionManager::CommitLease(SessionLease& lease, StatePtr state,
     put[0].record = std::move(record);
   }
   SessionRecord record = put[0].record;
+  std::string token = put[0].lease_token;
   store_->Write(std::move(put),
                 [this, id = lease.id_, lease_id = lease.lease_id_,
-                 record = std::move(record),
+                 token = std::move(token), record = std::move(record),
                  done = std::move(done)](absl::Status s) mutable {
-                  FinishCommit(id, lease_id, std::move(record), std::move(s),
-                               std::move(done));
+                  FinishCommit(id, lease_id, token, std::move(record),
+                               std::move(s), std::move(done));
                 });
 }
 
 void SessionManager::FinishCommit(const std::string& id, uint64_t lease_id,
+                                  const std::string& token,
                                   SessionRecord record, absl::Status stored,
                                   StatusCallback done) {
+  // A put that applied released the store lease; one that failed did not.
+  if (!stored.ok() && !token.empty()) store_->ReleaseLease(id, token);
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
@@ -796,6 +868,7 @@ void SessionManager::FinishCommit(const std::string& id, uint64_t lease_id,
       Entry& entry = *it->second;
       entry.busy = false;
       entry.revoked.reset();
+      entry.store_token.clear();
       if (stored.ok()) {
         AccountLocked(entry.record.meta, -1);
         AccountLocked(record.meta, 1);
@@ -814,17 +887,22 @@ void SessionManager::FinishCommit(const std::string& id, uint64_t lease_id,
 }
 
 void SessionManager::AbandonLease(const std::string& id, uint64_t lease_id) {
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(id);
-  if (it == entries_.end() || !it->second->busy ||
-      it->second->lease_id != lease_id) {
-    return;
+  std::string token;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !it->second->busy ||
+        it->second->lease_id != lease_id) {
+      return;
+    }
+    Entry& entry = *it->second;
+    entry.busy = false;
+    entry.revoked.reset();
+    token = std::exchange(entry.store_token, "");
+    TouchLocked(entry);
+    IndexLocked(entry);
   }
-  Entry& entry = *it->second;
-  entry.busy = false;
-  entry.revoked.reset();
-  TouchLocked(entry);
-  IndexLocked(entry);
+  if (!token.empty()) store_->ReleaseLease(id, token);
 }
 
 int SessionManager::Sweep() {
@@ -857,6 +935,9 @@ void SessionManager::FlushTouchesLocked(Deferred& deferred) {
     StoreWrite touch;
     touch.op = StoreWrite::Op::kTouch;
     touch.record.meta = it->second->record.meta;
+    // A shared store keeps its TTL: another process may have set a newer
+    // one than this copy's.
+    if (store_->shared()) touch.record.meta.ttl = absl::ZeroDuration();
     deferred.writes.push_back(std::move(touch));
   }
   dirty_.clear();
@@ -894,11 +975,198 @@ void SessionManager::SweeperLoop() {
   }
 }
 
+// ------------------------------------------------------- shared stores
+
+absl::Status SessionManager::RefreshShared(const std::string& id) {
+  absl::StatusOr<StoredStamp> stamp = store_->ReadStamp(id);
+  if (absl::IsNotFound(stamp.status())) {
+    Deferred deferred(this);
+    absl::MutexLock lock(&mu_);
+    return ForgetLocked(id, deferred);
+  }
+  if (!stamp.ok()) return stamp.status();
+  return SyncShared(id, stamp->meta);
+}
+
+absl::Status SessionManager::SyncShared(const std::string& id,
+                                        const SessionMeta& stored) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it != entries_.end()) {
+      Entry& entry = *it->second;
+      // Being created or loaded here, or leased here (then no one else can
+      // have changed it): FindLocked takes it from there.
+      if (!entry.live || entry.loading || entry.busy) return absl::OkStatus();
+      if (entry.record.meta.version == stored.version) {
+        AdoptTimesLocked(entry, stored);
+        return absl::OkStatus();
+      }
+    }
+  }
+  absl::StatusOr<SessionRecord> record = store_->Read(id);
+  Deferred deferred(this);
+  absl::MutexLock lock(&mu_);
+  if (absl::IsNotFound(record.status())) return ForgetLocked(id, deferred);
+  if (!record.ok()) {
+    LogWarning(std::string(record.status().message()));
+    return record.status();
+  }
+  InstallLocked(*std::move(record), deferred);
+  return absl::OkStatus();
+}
+
+void SessionManager::AdoptTimesLocked(Entry& entry, const SessionMeta& stored) {
+  SessionMeta& m = entry.record.meta;
+  m.last_used = std::max(m.last_used, stored.last_used);
+  m.ttl = stored.ttl;
+  if (entry.indexed) {
+    UnindexLocked(entry);
+    IndexLocked(entry);
+  }
+}
+
+void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
+  const std::string id = record.meta.id;
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    it = entries_.emplace(id, std::make_unique<Entry>()).first;
+    it->second->live = true;
+  }
+  Entry& entry = *it->second;
+  if (!entry.live || entry.loading || entry.busy) {
+    deferred.garbage.push_back(std::move(record));  // see SyncShared
+    return;
+  }
+  UnindexLocked(entry);
+  total_bytes_ -= entry.charge;
+  deferred.garbage.push_back(std::exchange(entry.record, std::move(record)));
+  entry.charge = ChargeOf(entry.record);
+  total_bytes_ += entry.charge;
+  gone_.erase(id);
+  IndexLocked(entry);
+  MakeRoomLocked(0, id, deferred);
+}
+
+absl::Status SessionManager::ForgetLocked(const std::string& id,
+                                          Deferred& deferred,
+                                          const SessionAccess& access) {
+  auto it = entries_.find(id);
+  if (it != entries_.end() && it->second->live && !it->second->loading) {
+    Entry& entry = *it->second;
+    if (entry.busy) {
+      // Leased here, gone from the store: deleted by another process.
+      if (entry.revoked != nullptr) entry.revoked->store(Revocation::kDeleted);
+      return absl::NotFoundError(
+          absl::StrCat("session ", Quote(id), " was deleted"));
+    }
+    RemoveLocked(id,
+                 Now() >= entry.record.meta.expires()
+                     ? GoneReason::kExpired
+                     : GoneReason::kGoneFromStore,
+                 deferred);
+  }
+  return NotFoundLocked(id, access);
+}
+
+absl::Status SessionManager::CheckCanCreateShared(const std::string& id) {
+  if (!id.empty()) {
+    absl::StatusOr<StoredStamp> stamp = store_->ReadStamp(id);
+    if (absl::IsUnavailable(stamp.status())) return stamp.status();
+    if (!absl::IsNotFound(stamp.status())) {  // also an unreadable record
+      return absl::AlreadyExistsError(
+          absl::StrCat("session ", Quote(id), " already exists"));
+    }
+  }
+  if (options_.max_sessions > 0 && store_->Count() >= options_.max_sessions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many sessions: the session store holds at most ",
+                     options_.max_sessions,
+                     " (delete sessions or wait for them to expire)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SessionInfo> SessionManager::GetShared(
+    const std::string& id, const SessionAccess& access) {
+  // The stored metadata is the truth; no state needs to be read.
+  absl::StatusOr<StoredStamp> stamp = store_->ReadStamp(id);
+  Deferred deferred(this);
+  absl::MutexLock lock(&mu_);
+  if (absl::IsNotFound(stamp.status())) {
+    return ForgetLocked(id, deferred, access);
+  }
+  if (!stamp.ok()) return stamp.status();
+  if (!access.Allows(stamp->meta.owner)) return NotFoundLocked(id, access);
+  SessionInfo info = InfoFromMeta(stamp->meta);
+  info.busy = stamp->leased;
+  auto it = entries_.find(id);
+  if (it != entries_.end() && it->second->live) {
+    if (it->second->busy) info.busy = true;
+    if (!it->second->loading && !it->second->busy) {
+      AdoptTimesLocked(*it->second, stamp->meta);
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<SessionLease> SessionManager::LeaseShared(
+    const std::string& id, const SessionAccess& access) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(id);
+    if (it != entries_.end() && it->second->busy) return BusyError(id);
+  }
+  auto revoked = std::make_shared<std::atomic<Revocation>>(Revocation::kNone);
+  absl::StatusOr<StoreLease> held = store_->AcquireLease(id, revoked);
+  if (absl::IsNotFound(held.status())) {
+    Deferred deferred(this);
+    absl::MutexLock lock(&mu_);
+    return ForgetLocked(id, deferred, access);
+  }
+  if (!held.ok()) return held.status();
+  if (!access.Allows(held->meta.owner)) {
+    store_->ReleaseLease(id, held->token);
+    absl::MutexLock lock(&mu_);
+    return NotFoundLocked(id, access);
+  }
+  // The store lease is ours: no other process can change the record, so
+  // one sync makes the RAM copy the stored version (a concurrent install of
+  // an older read is caught below and read again).
+  absl::Status failed = absl::OkStatus();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (absl::Status s = SyncShared(id, held->meta); !s.ok()) {
+      failed = s;
+      break;
+    }
+    Deferred deferred(this);
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
+    if (!found.ok()) {
+      failed = found.status();
+      break;
+    }
+    Entry& entry = **found;
+    if (entry.busy) {
+      failed = BusyError(id);
+      break;
+    }
+    if (entry.record.meta.version == held->meta.version) {
+      AdoptTimesLocked(entry, held->meta);
+      return GrantLocked(entry, id, revoked, held->token);
+    }
+    failed = absl::AbortedError(absl::StrCat(
+        "session ", Quote(id), " changed while it was being read; retry"));
+  }
+  store_->ReleaseLease(id, held->token);
+  return failed;
+}
+
 // ------------------------------------------------------------ SessionLease
 
 SessionLease::SessionLease(SessionManager* manager, std::string id,
                            uint64_t lease_id, StatePtr state, StatePtr initial,
-                           std::shared_ptr<std::atomic<bool>> revoked)
+                           RevocationFlag revoked)
     : manager_(manager),
       id_(std::move(id)),
       lease_id_(lease_id),
@@ -930,9 +1198,19 @@ SessionLease& SessionLease::operator=(SessionLease&& other) noexcept {
 SessionLease::~SessionLease() { Abandon(); }
 
 absl::Status SessionLease::Check() const {
-  if (revoked_ != nullptr && revoked_->load()) {
-    return absl::AbortedError(
-        absl::StrCat("session ", Quote(id_), " was deleted"));
+  const Revocation why =
+      revoked_ != nullptr ? revoked_->load() : Revocation::kNone;
+  switch (why) {
+    case Revocation::kNone:
+      break;
+    case Revocation::kDeleted:
+      return absl::AbortedError(
+          absl::StrCat("session ", Quote(id_), " was deleted"));
+    case Revocation::kLost:
+      return absl::AbortedError(absl::StrCat(
+          "session ", Quote(id_),
+          ": its lease in the session store was lost (it could not be "
+          "renewed within the lease timeout); the turn is rolled back"));
   }
   return absl::OkStatus();
 }

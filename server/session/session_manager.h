@@ -32,6 +32,20 @@
 //  * With a durable store, sessions not in RAM ("cold") are loaded on use;
 //    the sweeper expires cold sessions through the store's expiry index,
 //    and --max-disk-bytes evicts the least recently used idle ones.
+//  * With a shared store (other processes write the same records: replicas
+//    over Redis) RAM holds copies, never the truth: every use first asks the
+//    store for the record's version (one round trip; a read-modify-write's
+//    store lease answers it) and reloads a copy whose version is not the
+//    stored one (each commit draws a new random version, so an equal
+//    version means the same record, even after the store lost writes); a
+//    record the store no longer has leaves RAM (NOT_FOUND).
+//    Every read-modify-write also holds the store-level lease, so a second
+//    process gets FAILED_PRECONDITION ("busy on another replica"). Expiry is
+//    the store's (RAM expiry only drops copies). No store round trip ever
+//    happens under the manager's mutex, so the scheduler thread (which
+//    commits) never waits on the store. If the store cannot be reached,
+//    every session operation fails with UNAVAILABLE: also reads of sessions
+//    held in RAM, since their copies may be stale.
 //
 // Read-modify-writes (turns, Decay, Reset, Import with replace) take a
 // SessionLease (see session_lease.h); the session keeps its state until the
@@ -106,6 +120,8 @@ struct NewSession {
   // <= 0: the default TTL.
   absl::Duration ttl = absl::ZeroDuration();
   int64_t prefix_cached_tokens = 0;
+  // See SessionMeta::note.
+  std::string note;
 };
 
 class SessionManager {
@@ -186,7 +202,13 @@ class SessionManager {
  private:
   friend class SessionLease;
   struct Entry;
-  enum class GoneReason { kExpired, kEvicted, kEvictedFromDisk, kDeleted };
+  enum class GoneReason {
+    kExpired,
+    kEvicted,
+    kEvictedFromDisk,
+    kDeleted,
+    kGoneFromStore,  // a shared store no longer has it
+  };
   struct Gone {
     GoneReason reason;
     std::string owner;
@@ -289,13 +311,52 @@ class SessionManager {
   void FinishCreate(const std::string& id, absl::Status stored,
                     Callback<SessionInfo> done) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // ---- Shared stores (store_->shared()); none of these hold mu_ while the
+  // store is asked.
+  // Asks the store for `id` (one round trip) and brings RAM up to date
+  // (SyncShared). NOT_FOUND (the RAM copy dropped) if it has no record.
+  absl::Status RefreshShared(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes RAM hold the stored version `stored` of `id`: keeps an idle copy
+  // of that version (taking the stored last use and TTL), else reads the
+  // record. A copy leased here, being created or being loaded is left
+  // alone.
+  absl::Status SyncShared(const std::string& id, const SessionMeta& stored)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes the stored last use and TTL into an idle RAM copy.
+  void AdoptTimesLocked(Entry& entry, const SessionMeta& stored)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts a record read from the store into RAM, replacing an idle copy.
+  void InstallLocked(SessionRecord record, Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The store has no record of `id`: its idle RAM copy goes (a lease held
+  // here is revoked). Returns the NOT_FOUND to answer.
+  absl::Status ForgetLocked(const std::string& id, Deferred& deferred,
+                            const SessionAccess& access = SessionAccess::All())
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checks of CheckCanCreateLocked that ask the store: the id is free
+  // ("" skips that), fewer than max_sessions are stored.
+  absl::Status CheckCanCreateShared(const std::string& id)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<SessionInfo> GetShared(const std::string& id,
+                                        const SessionAccess& access)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<SessionLease> LeaseShared(const std::string& id,
+                                           const SessionAccess& access)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The lease of `id` as the entry holds it; `token`: its store lease.
+  SessionLease GrantLocked(Entry& entry, const std::string& id,
+                           RevocationFlag revoked, std::string token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status BusyError(const std::string& id) const;
+
   // Called by SessionLease.
   void CommitLease(SessionLease& lease, StatePtr state,
                    SessionLease::Initial initial, StatusCallback done)
       ABSL_LOCKS_EXCLUDED(mu_);
   void FinishCommit(const std::string& id, uint64_t lease_id,
-                    SessionRecord record, absl::Status stored,
-                    StatusCallback done) ABSL_LOCKS_EXCLUDED(mu_);
+                    const std::string& token, SessionRecord record,
+                    absl::Status stored, StatusCallback done)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void AbandonLease(const std::string& id, uint64_t lease_id)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -6,6 +6,7 @@
 #ifndef RWKV_SERVER_SESSION_SESSION_RECORD_H_
 #define RWKV_SERVER_SESSION_SESSION_RECORD_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,6 +18,17 @@
 namespace rwkv::server {
 
 using StatePtr = std::shared_ptr<const engine::State>;
+
+// Why a held lease can no longer commit; set from other threads (the session
+// layer when the session is deleted, a shared store when its store-level
+// lease is lost) and read by the lease's holder.
+enum class Revocation : uint8_t {
+  kNone,
+  kDeleted,  // the session was deleted (here or, with a shared store,
+             // elsewhere)
+  kLost,     // a shared store's lease on it was lost (timed out)
+};
+using RevocationFlag = std::shared_ptr<std::atomic<Revocation>>;
 
 struct SessionMeta {
   std::string id;
@@ -31,6 +43,10 @@ struct SessionMeta {
   absl::Duration ttl = absl::ZeroDuration();
   // Prompt tokens of the creating prefix served from the prefix cache.
   int64_t prefix_cached_tokens = 0;
+  // Application data kept with the session and deleted with it (the HTTP
+  // front's Responses API stores the response object here); "" for plain
+  // sessions. Set at creation only; charged to the session's RAM use.
+  std::string note;
   // Bytes of the state in memory (fp32).
   int64_t state_bytes = 0;
 
@@ -59,6 +75,7 @@ struct SessionInfo {
   // A turn (or another read-modify-write) holds the session.
   bool busy = false;
   int64_t prefix_cached_tokens = 0;
+  std::string note;
 
   absl::Time expires() const { return last_used + ttl; }
 };
@@ -74,6 +91,7 @@ inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   info.last_used = meta.last_used;
   info.ttl = meta.ttl;
   info.prefix_cached_tokens = meta.prefix_cached_tokens;
+  info.note = meta.note;
   info.state_bytes = meta.state_bytes;
   return info;
 }

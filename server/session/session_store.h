@@ -41,6 +41,35 @@ struct StoreWrite {
   SessionRecord record;
   // kPut: the version being replaced; 0 = a new session.
   uint64_t expected_version = 0;
+  // kPut on a shared store: the token of the store lease this put commits
+  // (from AcquireLease; "" = none). The put fails with ABORTED if another
+  // holder has the lease, and releases it when it applies.
+  std::string lease_token;
+};
+
+// Counters of a durable store's writer thread (for logs and benchmarks).
+struct StoreWriterStats {
+  // Commit groups: RocksDB writes (one fsync each), Redis pipelines (one
+  // round trip each).
+  int64_t groups = 0;
+  int64_t writes = 0;  // Write() calls they carried
+  int64_t bytes = 0;   // bytes put
+};
+
+// A shared store's lease on one record, as AcquireLease grants it.
+struct StoreLease {
+  // Names this holder; a put carrying it commits and releases the lease.
+  std::string token;
+  // The record's metadata when the lease was taken (its current version,
+  // last use and TTL).
+  SessionMeta meta;
+};
+
+// What a shared store holds for a record now (one cheap round trip).
+struct StoredStamp {
+  SessionMeta meta;
+  // A store lease holds the record (a turn runs on it somewhere).
+  bool leased = false;
 };
 
 class SessionStore {
@@ -51,6 +80,9 @@ class SessionStore {
 
   // True if records outlive the process (RAM eviction then loses nothing).
   virtual bool durable() const = 0;
+  // True if other processes write the same records (see the file comment).
+  // Shared stores are durable.
+  virtual bool shared() const { return false; }
 
   // The record of `id`; NOT_FOUND if there is none; DATA_LOSS for a record
   // that fails its checksum; FAILED_PRECONDITION for one written for another
@@ -90,6 +122,27 @@ class SessionStore {
   virtual int64_t StoredBytes() { return 0; }
   virtual int64_t StoredBytesOf(const std::string& id) { return 0; }
   virtual int64_t PutBytes(const SessionRecord& record) { return 0; }
+
+  // Shared stores only (others answer UNIMPLEMENTED / do nothing); all may
+  // fail with UNAVAILABLE when the store cannot be reached:
+  // The record's stored metadata and whether it is leased; NOT_FOUND.
+  virtual absl::StatusOr<StoredStamp> ReadStamp(const std::string& id) {
+    absl::StatusOr<SessionMeta> meta = ReadMeta(id);
+    if (!meta.ok()) return meta.status();
+    return StoredStamp{*std::move(meta), false};
+  }
+  // Takes the record's store lease, held until a put with its token applies
+  // or ReleaseLease; the store keeps it alive meanwhile (renewal) and sets
+  // `revoked` if it is lost (timed out, taken over) or the record is deleted
+  // (the holder should then stop: its put would fail). Taking it counts as
+  // a use of the record. FAILED_PRECONDITION if another holder has it;
+  // NOT_FOUND.
+  virtual absl::StatusOr<StoreLease> AcquireLease(const std::string& id,
+                                                  RevocationFlag revoked) {
+    return absl::UnimplementedError("this session store has no leases");
+  }
+  // Gives the lease up if this holder still has it (asynchronously).
+  virtual void ReleaseLease(const std::string& id, const std::string& token) {}
 };
 
 }  // namespace rwkv::server

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/chat_options.h"
 #include "client/chat_repl.h"
+#include "client/grpc_load_target.h"
 #include "client/load_generator.h"
 #include "gmock/gmock.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -568,7 +569,8 @@ TEST_F(ChatClientTest, LoadGeneratorMeasuresAPhase) {
   options.prompt_tokens = 6;
   options.long_prompt_tokens = 50;
   options.warmup_tokens = 2;
-  LoadGenerator generator(client_.get(), options);
+  GrpcLoadTarget target(client_.get(), "in-process");
+  LoadGenerator generator(&target, options);
   absl::StatusOr<PhaseResult> r = generator.RunPhase(3);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->errors, 0) << r->first_error;
@@ -593,12 +595,82 @@ TEST_F(ChatClientTest, LoadGeneratorTimedMode) {
   options.tokens_per_stream = 5;
   options.duration_seconds = 0.3;
   options.warmup_tokens = 0;
-  LoadGenerator generator(client_.get(), options);
+  GrpcLoadTarget target(client_.get(), "in-process");
+  LoadGenerator generator(&target, options);
   absl::StatusOr<PhaseResult> r = generator.RunPhase(2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->errors, 0) << r->first_error;
   EXPECT_GT(r->turns, 2);
   EXPECT_NEAR(r->seconds, 0.3, 0.25);
+}
+
+// Records the session header of every call it gets (the load balancer's
+// affinity key, docker/haproxy.cfg).
+class HeaderRecordingService final : public rwkv::v1::ChatService::Service {
+ public:
+  grpc::Status GetSession(grpc::ServerContext* context,
+                          const rwkv::v1::GetSessionRequest*,
+                          rwkv::v1::SessionInfo*) override {
+    Record(*context);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListSessions(grpc::ServerContext* context,
+                            const rwkv::v1::ListSessionsRequest*,
+                            rwkv::v1::ListSessionsResponse*) override {
+    Record(*context);
+    return grpc::Status::OK;
+  }
+  grpc::Status ForkSession(grpc::ServerContext* context,
+                           const rwkv::v1::ForkSessionRequest*,
+                           rwkv::v1::SessionInfo*) override {
+    Record(*context);
+    return grpc::Status::OK;
+  }
+  grpc::Status Generate(
+      grpc::ServerContext* context, const rwkv::v1::GenerateRequest*,
+      grpc::ServerWriter<rwkv::v1::GenerateResponse>* writer) override {
+    Record(*context);
+    rwkv::v1::GenerateResponse last;
+    last.set_finish_reason(rwkv::v1::FINISH_REASON_LENGTH);
+    writer->Write(last);
+    return grpc::Status::OK;
+  }
+  std::vector<std::string> headers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return headers_;
+  }
+
+ private:
+  void Record(const grpc::ServerContext& context) {
+    const auto& md = context.client_metadata();
+    auto it = md.find(kSessionIdHeader);
+    std::lock_guard<std::mutex> lock(mu_);
+    headers_.push_back(it == md.end()
+                           ? "(none)"
+                           : std::string(it->second.data(), it->second.size()));
+  }
+  std::mutex mu_;
+  std::vector<std::string> headers_;
+};
+
+TEST(ChatClientHeaderTest, CallsAboutASessionCarryItsIdInAHeader) {
+  HeaderRecordingService service;
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ChatClient client(server->InProcessChannel(grpc::ChannelArguments()));
+  EXPECT_TRUE(client.GetSession("alice").ok());
+  EXPECT_TRUE(client.ListSessions(10, "").ok());
+  EXPECT_TRUE(client.ForkSession("bob", "bob-2", 0).ok());
+  rwkv::v1::GenerateRequest turn;
+  turn.set_session_id("carol");
+  turn.set_text("hi");
+  EXPECT_TRUE(client.Generate(turn, nullptr).ok());
+  server->Shutdown();
+  // A fork goes where its source is; a listing concerns no session.
+  EXPECT_THAT(service.headers(),
+              ::testing::ElementsAre("alice", "(none)", "bob", "carol"));
 }
 
 }  // namespace

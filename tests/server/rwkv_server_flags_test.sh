@@ -18,6 +18,8 @@ export OMP_NUM_THREADS=1
 # Sessions in memory: no ./rwkv-data directory is created (and this is a
 # variable every server below reads).
 export RWKV_STORE=memory
+# HTTP on a free port (the default 8080 may be taken on this machine).
+export RWKV_HTTP_LISTEN=127.0.0.1:0
 
 # start_server ARGS...: runs the server with a tiny random model until its
 # "listening" line, stops it with SIGTERM and leaves its stderr in $tmp/log.
@@ -51,7 +53,8 @@ for want in "--max-batch N:in [1, 4096]=32 (Env:RWKV_MAX_BATCH)" \
             "--chat-template TEMPLATE=User: {message}\n\nAssistant:" \
             "--log-format text|json=text (Env:RWKV_LOG_FORMAT)" \
             "--config FILE (Env:RWKV_CONFIG)" \
-            "--store rocksdb|memory=rocksdb (Env:RWKV_STORE)" \
+            "--store rocksdb|memory|redis://HOST:PORT[/DB]=rocksdb (Env:RWKV_STORE)" \
+            "--redis-lease-timeout SECONDS:in [1, 3600]=10 (Env:RWKV_REDIS_LEASE_TIMEOUT)" \
             "--max-disk-bytes BYTES:N[K|M|G]=0 (Env:RWKV_MAX_DISK_BYTES)" \
             "Precedence: command line, then environment, then config file"; do
   grep -qF -- "$want" "$tmp/help" || fail "--help lacks '$want'"
@@ -139,6 +142,21 @@ expect_line "store rocksdb:$tmp/data"
 [ -d "$tmp/data" ] || fail "no RocksDB directory at --data-dir from the config file"
 expect_usage_error "--store-dtype must be fp32, fp16 or bf16, got 'fp8'" \
   "$server" "${tiny[@]}" --store-dtype fp8
+# The Redis store: a bad address, flags that do not apply to it, a lease
+# timeout a slow Redis could outlast; an unreachable Redis fails at startup.
+expect_usage_error "--store must be rocksdb, memory or redis://HOST:PORT[/DB], got 'bogus'" \
+  "$server" "${tiny[@]}" --store bogus
+expect_usage_error "bad Redis address 'redis://h:99999': the port must be a number in [1, 65535]" \
+  "$server" "${tiny[@]}" --store redis://h:99999
+expect_usage_error "--max-disk-bytes bounds the RocksDB store" \
+  "$server" "${tiny[@]}" --store redis://127.0.0.1:1 --max-disk-bytes 1M
+expect_usage_error "--redis-lease-timeout (3 s) must be at least twice --redis-timeout (2 s)" \
+  "$server" "${tiny[@]}" --store redis://127.0.0.1:1 --redis-lease-timeout 3
+"$server" "${tiny[@]}" --listen 127.0.0.1:0 --store redis://127.0.0.1:1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 1 ] || fail "exit $rc (wanted 1) with an unreachable Redis"
+grep -qF "the session store redis://127.0.0.1:1 is unreachable" "$tmp/err" ||
+  fail "no unreachable-Redis message"
 # RWKV_INITIAL_STATE may list several entries: the first missing file is
 # named on its own (exit 1: the flags were fine, the file is not).
 RWKV_INITIAL_STATE="a=$tmp/missing-a.pth,b=$tmp/missing-b.pth" \
