@@ -16,10 +16,21 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev            # SHA-256 of API keys (server/auth)
   openssl               # tests make TLS certificates at test time
+  libcpp-httplib-dev    # the HTTP front (OpenAI-compatible API, page)
+  prometheus-cpp-dev    # /metrics
 )
+# Only the tests need these: real HTTP clients (curl, the openai npm package
+# and puppeteer-core on Node.js, Debian's Chromium) and promtool (package
+# prometheus) to validate /metrics. docker/Dockerfile does not install them.
+TEST_PACKAGES=(curl prometheus chromium)
 
 missing=()
-for p in "${PACKAGES[@]}"; do
+# Node.js and npm: any install that provides the commands will do (a
+# NodeSource nodejs already bundles npm, and Debian's npm would conflict).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+for p in "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
@@ -30,6 +41,15 @@ if ((${#missing[@]})); then
   echo "setup.sh: installing ${missing[*]}"
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# The npm packages of the HTTP tests, exactly as tests/http/node's lock
+# file pins them (again only when the lock changed).
+node_dir=tests/http/node
+if [[ ! -f $node_dir/node_modules/.package-lock.json ||
+      $node_dir/package-lock.json -nt $node_dir/node_modules/.package-lock.json ]]; then
+  echo "setup.sh: npm ci in $node_dir"
+  (cd "$node_dir" && npm ci --no-audit --no-fund)
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"

@@ -44,15 +44,34 @@ std::string ParseCompare(const std::string& text, std::vector<int>* out) {
 
 void AddLoadFlags(CLI::App& app, LoadOptions* o) {
   app.description(
-      "Runs concurrent streaming Generate clients against an rwkv-server and "
-      "prints aggregate tokens/s, time to first token and inter-token "
-      "latency p50/p99, and the server's average decode batch size.");
+      "Runs concurrent streaming Generate clients against an rwkv-server "
+      "(gRPC, or its OpenAI-compatible HTTP API) and prints aggregate "
+      "tokens/s, time to first token and inter-token latency p50/p99, and "
+      "the server's average decode batch size.");
   app.get_formatter()->column_width(34);
   AddConnectFlags(app, &o->connect);
   app.add_option("--server", o->server, "server address")
       ->check(common::NonEmpty())
       ->capture_default_str()
       ->type_name("ADDR");
+  app.add_option("--http-server", o->http_server,
+                 "the HTTP front's address (--protocol http or both, "
+                 "--resend-turns)")
+      ->check(common::NonEmpty())
+      ->capture_default_str()
+      ->type_name("ADDR");
+  app.add_option("--protocol", o->protocol,
+                 "grpc, http (OpenAI API, streamed), or both: each phase "
+                 "over gRPC then HTTP, with the HTTP/gRPC ratio")
+      ->check(common::OneOf({"grpc", "http", "both"}))
+      ->capture_default_str()
+      ->type_name("grpc|http|both");
+  app.add_option("--resend-turns", o->resend_turns,
+                 "one conversation of N turns resent in full each turn "
+                 "over HTTP vs the same history computed cold; 0: off")
+      ->transform(IntIn(0, 1000))
+      ->capture_default_str()
+      ->type_name("N");
   app.add_option("--streams", o->streams,
                  "concurrent streams, one session each")
       ->transform(IntIn(1, kMaxStreams))

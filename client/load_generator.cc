@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "client/grpc_status.h"
 
 namespace rwkv::client {
 namespace {
@@ -36,8 +35,8 @@ struct StreamTrace {
 
 }  // namespace
 
-LoadGenerator::LoadGenerator(ChatClient* client, const LoadOptions& options)
-    : client_(client), options_(options) {}
+LoadGenerator::LoadGenerator(LoadTarget* target, const LoadOptions& options)
+    : target_(target), options_(options) {}
 
 std::string LoadGenerator::MakePrompt(int tokens) const {
   if (tokens <= 0) return "";
@@ -56,45 +55,38 @@ std::string LoadGenerator::MakePrompt(int tokens) const {
 
 absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
   ++phase_;
-  absl::StatusOr<rwkv::v1::ModelInfo> before = client_->GetModelInfo();
+  absl::StatusOr<TargetInfo> before = target_->Info();
   if (!before.ok()) return before.status();
-  tokenizer_ = before->tokenizer();
+  tokenizer_ = before->tokenizer;
   const bool long_prompt = options_.long_prompt_tokens > 0;
 
   // Sessions: streams, then the long-prompt client's.
   std::vector<std::string> sessions;
   auto cleanup = [&] {
     for (const std::string& id : sessions) {
-      client_->DeleteSession(id).IgnoreError();
+      target_->DeleteSession(id).IgnoreError();
     }
   };
   const int total_sessions = streams + (long_prompt ? 1 : 0);
   for (int i = 0; i < total_sessions; ++i) {
-    rwkv::v1::CreateSessionRequest request;
-    request.set_session_id(
-        absl::StrCat("rwkv-load-", getpid(), "-", phase_, "-", i));
-    request.set_ttl_seconds(3600);
-    absl::StatusOr<rwkv::v1::SessionInfo> info =
-        client_->CreateSession(request);
-    if (!info.ok()) {
+    const std::string id =
+        absl::StrCat("rwkv-load-", getpid(), "-", phase_, "-", i);
+    if (absl::Status s = target_->CreateSession(id); !s.ok()) {
       cleanup();
-      return absl::Status(info.status().code(),
-                          DescribeError("CreateSession", info.status()));
+      return s;
     }
-    sessions.push_back(info->session_id());
+    sessions.push_back(id);
   }
 
   const std::string prompt = MakePrompt(options_.prompt_tokens);
   auto make_request = [&](int stream, int max_tokens) {
-    rwkv::v1::GenerateRequest request;
-    request.set_session_id(sessions[stream]);
-    request.set_text(prompt);
-    request.set_max_tokens(max_tokens);
-    request.set_ignore_eos(true);
-    request.mutable_sampling()->set_temperature(
-        static_cast<float>(options_.temperature));
-    request.mutable_sampling()->set_seed(options_.seed + stream);
-    return request;
+    LoadTurn turn;
+    turn.session_id = sessions[stream];
+    turn.text = prompt;
+    turn.max_tokens = max_tokens;
+    turn.temperature = options_.temperature;
+    turn.seed = options_.seed + stream;
+    return turn;
   };
 
   // Warmup: one short unmeasured turn per stream, all at once.
@@ -103,21 +95,22 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
     std::vector<absl::Status> errors(streams);
     for (int i = 0; i < streams; ++i) {
       threads.emplace_back([&, i] {
-        errors[i] =
-            client_->Generate(make_request(i, options_.warmup_tokens), nullptr)
-                .status();
+        errors[i] = target_
+                        ->Generate(make_request(i, options_.warmup_tokens),
+                                   [](int) { return true; })
+                        .status();
       });
     }
     for (std::thread& t : threads) t.join();
     for (const absl::Status& s : errors) {
       if (!s.ok()) {
         cleanup();
-        return absl::Status(s.code(), DescribeError("warmup Generate", s));
+        return absl::Status(s.code(), absl::StrCat("warmup: ", s.message()));
       }
     }
   }
 
-  absl::StatusOr<rwkv::v1::ModelInfo> counters_before = client_->GetModelInfo();
+  absl::StatusOr<TargetInfo> counters_before = target_->Info();
   if (!counters_before.ok()) {
     cleanup();
     return counters_before.status();
@@ -141,19 +134,13 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
         trace.turns.emplace_back();
         TurnTrace& turn = trace.turns.back();
         turn.sent = Clock::now();
-        absl::StatusOr<TurnResult> result = client_->Generate(
-            make_request(i, options_.tokens_per_stream),
-            [&](const rwkv::v1::GenerateResponse& chunk) {
+        absl::StatusOr<int> result = target_->Generate(
+            make_request(i, options_.tokens_per_stream), [&](int tokens) {
               const Clock::time_point now = Clock::now();
-              if (chunk.token_ids_size() > 0) {
-                turn.chunks.emplace_back(now, chunk.token_ids_size());
-                if (!counted) {
-                  counted = true;
-                  decoding.fetch_add(1);
-                }
-              }
-              if (chunk.has_usage()) {
-                turn.prompt_tokens = chunk.usage().prompt_tokens();
+              turn.chunks.emplace_back(now, tokens);
+              if (!counted) {
+                counted = true;
+                decoding.fetch_add(1);
               }
               return !timed || now < deadline;
             });
@@ -162,6 +149,7 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
           trace.error = result.status();
           break;
         }
+        turn.prompt_tokens = *result;
       } while (timed && Clock::now() < deadline);
       if (!counted) decoding.fetch_add(1);  // do not hold up the long prompt
       finished.fetch_add(1);
@@ -177,22 +165,21 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
     while (decoding.load() < streams) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    rwkv::v1::GenerateRequest request = make_request(streams, 1);
-    request.set_text(MakePrompt(options_.long_prompt_tokens));
+    LoadTurn request = make_request(streams, 1);
+    request.text = MakePrompt(options_.long_prompt_tokens);
     long_sent = Clock::now();
     bool got_first = false;
-    absl::StatusOr<TurnResult> result = client_->Generate(
-        request, [&](const rwkv::v1::GenerateResponse& chunk) {
-          if (!got_first && chunk.token_ids_size() > 0) {
-            got_first = true;
-            long_first = Clock::now();
-          }
-          return true;
-        });
+    absl::StatusOr<int> result = target_->Generate(request, [&](int) {
+      if (!got_first) {
+        got_first = true;
+        long_first = Clock::now();
+      }
+      return true;
+    });
     if (!got_first) long_first = Clock::now();
     if (result.ok()) {
       long_done = true;
-      long_tokens = result->usage.prompt_tokens();
+      long_tokens = *result;
     } else {
       long_error = result.status();
     }
@@ -214,7 +201,7 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
   for (const StreamTrace& trace : traces) {
     if (!trace.error.ok()) {
       if (r.errors++ == 0) {
-        r.first_error = DescribeError("Generate", trace.error);
+        r.first_error = std::string(trace.error.message());
       }
     }
     for (const TurnTrace& turn : trace.turns) {
@@ -277,16 +264,16 @@ absl::StatusOr<PhaseResult> LoadGenerator::RunPhase(int streams) {
       r.long_prompt_tokens = long_tokens;
       r.long_prompt_ttft_ms = Ms(long_first - long_sent);
     } else if (r.errors++ == 0) {
-      r.first_error = DescribeError("long-prompt Generate", long_error);
+      r.first_error = absl::StrCat("long prompt: ", long_error.message());
     }
   }
 
-  absl::StatusOr<rwkv::v1::ModelInfo> counters_after = client_->GetModelInfo();
-  if (counters_after.ok()) {
+  absl::StatusOr<TargetInfo> counters_after = target_->Info();
+  if (counters_after.ok() && counters_after->decode_steps >= 0) {
     r.server_decode_steps =
-        counters_after->decode_steps() - counters_before->decode_steps();
-    r.server_tokens = counters_after->tokens_generated() -
-                      counters_before->tokens_generated();
+        counters_after->decode_steps - counters_before->decode_steps;
+    r.server_tokens =
+        counters_after->tokens_generated - counters_before->tokens_generated;
     if (r.server_decode_steps > 0) {
       r.server_avg_batch = static_cast<double>(r.server_tokens) /
                            static_cast<double>(r.server_decode_steps);

@@ -1,5 +1,5 @@
 // LoadGenerator: drives N concurrent streaming Generate turns against a
-// server and measures what clients see.
+// server, over gRPC or HTTP (load_target.h), and measures what clients see.
 //
 // One phase: create one session per stream (plus one for the optional
 // long-prompt client), run an unmeasured warmup turn on each, read the
@@ -15,7 +15,7 @@
 // size (delta tokens_generated / delta decode_steps).
 //
 // Thread safety: RunPhase() is called from one thread; it starts and joins
-// its own stream threads. `client` is borrowed and shared by them.
+// its own stream threads. `target` is borrowed and shared by them.
 #ifndef RWKV_CLIENT_LOAD_GENERATOR_H_
 #define RWKV_CLIENT_LOAD_GENERATOR_H_
 
@@ -23,9 +23,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "client/chat_client.h"
 #include "client/latency_stats.h"
 #include "client/load_options.h"
+#include "client/load_target.h"
 
 namespace rwkv::client {
 
@@ -61,7 +61,7 @@ struct PhaseResult {
 
 class LoadGenerator {
  public:
-  LoadGenerator(ChatClient* client, const LoadOptions& options);
+  LoadGenerator(LoadTarget* target, const LoadOptions& options);
 
   // Runs one phase with `streams` concurrent streams. Fails only when the
   // phase cannot start (server unreachable, session creation fails); errors
@@ -72,7 +72,7 @@ class LoadGenerator {
   // A prompt of about `tokens` tokens for the server's tokenizer.
   std::string MakePrompt(int tokens) const;
 
-  ChatClient* const client_;
+  LoadTarget* const target_;
   const LoadOptions options_;
   std::string tokenizer_;
   int phase_ = 0;

@@ -13,9 +13,20 @@
 namespace rwkv::client {
 
 struct LoadOptions {
+  // The gRPC address (protocol grpc or both).
   std::string server = "127.0.0.1:50051";
   // API key and TLS.
   ConnectOptions connect;
+  // The HTTP front's HOST:PORT (protocol http or both, --resend-turns).
+  std::string http_server = "127.0.0.1:8080";
+  // grpc, http (the OpenAI-compatible API, streamed), or both: every phase
+  // runs over gRPC and then over HTTP and the ratio is printed.
+  std::string protocol = "grpc";
+  // > 0: instead of the streams, one conversation of this many turns over
+  // HTTP, resent in full every turn, against the same history computed
+  // cold (nothing cached): per turn the prompt tokens computed and the time
+  // to the first token.
+  int resend_turns = 0;
   // Concurrent streaming clients, each with its own session.
   int streams = 8;
   // Tokens each stream generates per turn (max_tokens, ignore_eos).

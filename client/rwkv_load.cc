@@ -1,8 +1,12 @@
 // rwkv-load: a load generator for rwkv-server (see load_generator.h for what
-// is measured and client/load_flags.h, rwkv-load --help, for the flags).
+// is measured and client/load_flags.h, rwkv-load --help, for the flags),
+// over gRPC or the OpenAI-compatible HTTP API, and the resent-conversation
+// benchmark (resend_benchmark.h).
 //
 //   rwkv-load --streams 16 --tokens-per-stream 128 --long-prompt-tokens 2000
 //   rwkv-load --compare 1,32 --tokens-per-stream 128 --bench-tps 950 --json
+//   rwkv-load --streams 32 --protocol both --http-server 127.0.0.1:8080
+//   rwkv-load --resend-turns 10 --http-server 127.0.0.1:8080
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -12,16 +16,21 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "client/chat_client.h"
+#include "client/grpc_load_target.h"
+#include "client/http_load_target.h"
 #include "client/load_flags.h"
 #include "client/load_generator.h"
 #include "client/load_options.h"
+#include "client/resend_benchmark.h"
 #include "common/cli_parse.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
 using rwkv::client::LatencyStats;
+using rwkv::client::LoadTarget;
 using rwkv::client::PhaseResult;
+using rwkv::client::ResendTurnResult;
 
 nlohmann::json StatsJson(const LatencyStats& s) {
   return {{"count", s.count()},
@@ -113,41 +122,55 @@ void PrintPhase(const PhaseResult& r) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  rwkv::client::LoadOptions options;
-  CLI::App app("", "rwkv-load");
-  rwkv::client::AddLoadFlags(app, &options);
-  if (std::optional<int> exit =
-          rwkv::common::HandleCommandLine(app, argc, argv)) {
-    return *exit;
-  }
-  absl::StatusOr<std::unique_ptr<rwkv::client::ChatClient>> connected =
-      rwkv::client::ChatClient::Connect(options.server, options.connect);
-  if (!connected.ok()) {
-    std::cerr << "rwkv-load: " << connected.status().message() << "\n";
+// --resend-turns: the table (text) or one JSON object.
+int RunResend(const rwkv::client::LoadOptions& options) {
+  absl::StatusOr<std::unique_ptr<rwkv::client::HttpLoadTarget>> target =
+      rwkv::client::HttpLoadTarget::Create(options.http_server);
+  if (!target.ok()) {
+    std::cerr << "rwkv-load: " << target.status().message() << "\n";
     return 2;
   }
-  std::unique_ptr<rwkv::client::ChatClient> client = *std::move(connected);
-  rwkv::client::LoadGenerator generator(client.get(), options);
-
-  std::vector<int> phases = options.compare;
-  if (phases.empty()) phases.push_back(options.streams);
-  std::vector<PhaseResult> results;
-  int errors = 0;
-  for (int streams : phases) {
-    absl::StatusOr<PhaseResult> r = generator.RunPhase(streams);
-    if (!r.ok()) {
-      std::cerr << "rwkv-load: phase with " << streams
-                << " streams failed: " << r.status().ToString() << "\n";
-      return 1;
-    }
-    errors += r->errors;
-    if (!options.json) PrintPhase(*r);
-    results.push_back(*std::move(r));
+  rwkv::client::ResendBenchmark bench(target->get(), options.tokens_per_stream);
+  absl::StatusOr<std::vector<ResendTurnResult>> turns =
+      bench.Run(options.resend_turns);
+  if (!turns.ok()) {
+    std::cerr << "rwkv-load: " << turns.status().message() << "\n";
+    return 1;
   }
+  nlohmann::json out = nlohmann::json::array();
+  if (!options.json) {
+    std::cout << "turn  prompt  warm: cached computed  ttft ms | cold: "
+                 "computed  ttft ms | new message (bytes)\n";
+  }
+  for (const ResendTurnResult& t : *turns) {
+    if (options.json) {
+      out.push_back({{"turn", t.turn},
+                     {"prompt_tokens", t.prompt_tokens},
+                     {"warm_cached_tokens", t.warm_cached_tokens},
+                     {"warm_computed_tokens", t.warm_computed_tokens},
+                     {"warm_ttft_ms", t.warm_ttft_ms},
+                     {"cold_computed_tokens", t.cold_computed_tokens},
+                     {"cold_ttft_ms", t.cold_ttft_ms},
+                     {"new_message_bytes", t.new_message_bytes}});
+    } else {
+      std::cout << absl::StrFormat(
+          "%4d  %6d  %12d %8d %8.1f | %14d %8.1f | %d\n", t.turn,
+          t.prompt_tokens, t.warm_cached_tokens, t.warm_computed_tokens,
+          t.warm_ttft_ms, t.cold_computed_tokens, t.cold_ttft_ms,
+          t.new_message_bytes);
+    }
+  }
+  if (options.json) std::cout << out.dump(2) << "\n";
+  return 0;
+}
 
+// The comparisons (phases, protocols, engine-only share), as text or JSON.
+void PrintResults(const rwkv::client::LoadOptions& options,
+                  const std::vector<PhaseResult>& grpc_results,
+                  const std::vector<PhaseResult>& http_results) {
+  const bool both = !grpc_results.empty() && !http_results.empty();
+  const std::vector<PhaseResult>& results =
+      grpc_results.empty() ? http_results : grpc_results;
   const PhaseResult& last = results.back();
   const double ratio =
       results.size() > 1 && results.front().tokens_per_second > 0
@@ -164,11 +187,25 @@ int main(int argc, char** argv) {
           : 0;
   if (options.json) {
     nlohmann::json out = {{"server", options.server},
+                          {"protocol", options.protocol},
                           {"tokens_per_stream", options.tokens_per_stream},
                           {"duration_seconds", options.duration_seconds},
                           {"temperature", options.temperature},
                           {"phases", nlohmann::json::array()}};
     for (const PhaseResult& r : results) out["phases"].push_back(PhaseJson(r));
+    if (both) {
+      out["http_server"] = options.http_server;
+      out["http_phases"] = nlohmann::json::array();
+      for (const PhaseResult& r : http_results) {
+        out["http_phases"].push_back(PhaseJson(r));
+      }
+      out["http_over_grpc_tokens_per_second"] =
+          http_results.back().tokens_per_second /
+          std::max(1e-9, grpc_results.back().tokens_per_second);
+      out["http_over_grpc_steady_tokens_per_second"] =
+          http_results.back().steady_tokens_per_second /
+          std::max(1e-9, grpc_results.back().steady_tokens_per_second);
+    }
     if (results.size() > 1) {
       out["compare"] = {{"first_streams", results.front().streams},
                         {"last_streams", last.streams},
@@ -183,6 +220,18 @@ int main(int argc, char** argv) {
     }
     std::cout << out.dump(2) << "\n";
   } else {
+    if (both) {
+      std::cout << absl::StrFormat(
+          "http / grpc at %d streams: %.3f aggregate tokens/s (%.1f vs "
+          "%.1f), %.3f steady state\n",
+          http_results.back().streams,
+          http_results.back().tokens_per_second /
+              std::max(1e-9, grpc_results.back().tokens_per_second),
+          http_results.back().tokens_per_second,
+          grpc_results.back().tokens_per_second,
+          http_results.back().steady_tokens_per_second /
+              std::max(1e-9, grpc_results.back().steady_tokens_per_second));
+    }
     if (results.size() > 1) {
       std::cout << absl::StrFormat(
           "compare: %d streams / %d stream(s) = %.2fx aggregate tokens/s, "
@@ -198,5 +247,83 @@ int main(int argc, char** argv) {
               options.bench_tokens_per_second);
     }
   }
+}
+
+// Runs the phases over `target`; nullopt (after a message) on failure.
+std::optional<std::vector<PhaseResult>> RunPhases(
+    LoadTarget* target, const rwkv::client::LoadOptions& options,
+    const std::vector<int>& phases) {
+  rwkv::client::LoadGenerator generator(target, options);
+  std::vector<PhaseResult> results;
+  for (int streams : phases) {
+    absl::StatusOr<PhaseResult> r = generator.RunPhase(streams);
+    if (!r.ok()) {
+      std::cerr << "rwkv-load: " << target->Describe() << ": phase with "
+                << streams << " streams failed: " << r.status().ToString()
+                << "\n";
+      return std::nullopt;
+    }
+    if (!options.json) {
+      std::cout << target->Describe() << "\n";
+      PrintPhase(*r);
+    }
+    results.push_back(*std::move(r));
+  }
+  return results;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rwkv::client::LoadOptions options;
+  CLI::App app("", "rwkv-load");
+  rwkv::client::AddLoadFlags(app, &options);
+  if (std::optional<int> exit =
+          rwkv::common::HandleCommandLine(app, argc, argv)) {
+    return *exit;
+  }
+  if (options.resend_turns > 0) return RunResend(options);
+
+  std::vector<int> phases = options.compare;
+  if (phases.empty()) phases.push_back(options.streams);
+  // The gRPC phases, then the HTTP ones (protocol both runs the two).
+  std::unique_ptr<rwkv::client::ChatClient> client;
+  std::unique_ptr<LoadTarget> grpc_target, http_target;
+  if (options.protocol != "http") {
+    absl::StatusOr<std::unique_ptr<rwkv::client::ChatClient>> connected =
+        rwkv::client::ChatClient::Connect(options.server, options.connect);
+    if (!connected.ok()) {
+      std::cerr << "rwkv-load: " << connected.status().message() << "\n";
+      return 2;
+    }
+    client = *std::move(connected);
+    grpc_target = std::make_unique<rwkv::client::GrpcLoadTarget>(
+        client.get(), options.server);
+  }
+  if (options.protocol != "grpc") {
+    absl::StatusOr<std::unique_ptr<rwkv::client::HttpLoadTarget>> http =
+        rwkv::client::HttpLoadTarget::Create(options.http_server);
+    if (!http.ok()) {
+      std::cerr << "rwkv-load: " << http.status().message() << "\n";
+      return 2;
+    }
+    http_target = *std::move(http);
+  }
+  std::vector<PhaseResult> grpc_results, http_results;
+  for (auto [target, results] :
+       {std::make_pair(grpc_target.get(), &grpc_results),
+        std::make_pair(http_target.get(), &http_results)}) {
+    if (target == nullptr) continue;
+    std::optional<std::vector<PhaseResult>> r =
+        RunPhases(target, options, phases);
+    if (!r.has_value()) return 1;
+    *results = *std::move(r);
+  }
+  int errors = 0;
+  for (const auto* list : {&grpc_results, &http_results}) {
+    for (const PhaseResult& r : *list) errors += r.errors;
+  }
+
+  PrintResults(options, grpc_results, http_results);
   return errors > 0 ? 1 : 0;
 }

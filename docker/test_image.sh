@@ -94,6 +94,8 @@ step "podman build (BUILD_JOBS=$JOBS)"
 # 4. Run it and chat through it.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 50091)
 ADDR=127.0.0.1:$PORT
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 50092)
+HTTP_ADDR=127.0.0.1:$HTTP_PORT
 CTR=$(buildah from "$IMAGE")
 # buildah run does not forward SIGTERM (it kills its child and leaves the
 # server running), so signal the rwkv-server process itself: the descendant
@@ -122,7 +124,8 @@ cleanup() {
 trap cleanup EXIT
 step "buildah run: rwkv-server (the image's demo model) on $ADDR"
 # timeout: a guard so the server never outlives the test.
-buildah run --isolation=chroot --env RWKV_LISTEN="$ADDR" --env MODEL_FILE= \
+buildah run --isolation=chroot --env RWKV_LISTEN="$ADDR" \
+  --env RWKV_HTTP_LISTEN="$HTTP_ADDR" --env MODEL_FILE= \
   "$CTR" -- timeout -s TERM 600 /usr/local/bin/rwkv-entrypoint \
   --initial-state arr=/usr/local/share/rwkv/models/demo/arr-state.pth \
   --threads 1 >"$WORK/server.log" 2>&1 &
@@ -154,6 +157,15 @@ reply=$("${CHAT[@]}" --server "$ADDR" --session docker-arr --initial-state arr \
 echo "$reply"
 [[ "$reply" == *"Paris. Arr!"* ]] || fail "no tuned style: $reply"
 printf '/info\n' | "${CHAT[@]}" --server "$ADDR" --session docker || fail "/info"
+if command -v curl >/dev/null; then
+  step "the HTTP front of the image: /readyz and a chat completion"
+  curl -sf "http://$HTTP_ADDR/readyz" || fail "/readyz"
+  reply=$(curl -sf "http://$HTTP_ADDR/v1/chat/completions" \
+    -d '{"messages":[{"role":"user","content":"What is the capital of France?"}],"temperature":0}') ||
+    fail "chat completion"
+  echo "$reply"
+  [[ "$reply" == *Paris* ]] || fail "no Paris in the HTTP reply: $reply"
+fi
 SRV=$(find_server "$SERVER_PID")
 [[ -n "$SRV" ]] || fail "cannot find the rwkv-server process under buildah run ($SERVER_PID)"
 step "SIGTERM to rwkv-server (pid $SRV)"

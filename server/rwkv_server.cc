@@ -7,17 +7,33 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "engine/state_file.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/metrics/server_state_collector.h"
 #include "server/session/memory_session_store.h"
 
 namespace rwkv::server {
-namespace {
 
 using common::LogInfo;
+
+namespace {
+
+// The model id HTTP clients see: --model-name, else the model file's name
+// without its extension ("random:169m" becomes "random-169m").
+std::string ModelName(const ServerOptions& o) {
+  if (!o.http.model_name.empty()) return o.http.model_name;
+  std::string name = o.app.model_path;
+  const size_t slash = name.find_last_of('/');
+  if (slash != std::string::npos) name = name.substr(slash + 1);
+  const size_t dot = name.find_last_of('.');
+  if (dot != std::string::npos && dot > 0) name = name.substr(0, dot);
+  name = absl::StrReplaceAll(name, {{":", "-"}});
+  return name.empty() ? "rwkv" : name;
+}
 
 // True for addresses only this machine can reach.
 bool IsLoopback(const std::string& listen) {
@@ -29,6 +45,24 @@ bool IsLoopback(const std::string& listen) {
     host = host.substr(1, host.size() - 2);
   }
   return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+// Without API keys only loopback addresses are served (either front),
+// unless the options say to serve openly.
+absl::Status CheckExposure(const ServerOptions& o) {
+  if (!o.auth.api_keys_file.empty() || o.allow_unauthenticated) {
+    return absl::OkStatus();
+  }
+  for (const std::string& listen : {o.listen, o.http.listen}) {
+    if (listen.empty() || IsLoopback(listen)) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", listen,
+        " without API keys: anyone who can reach it could read, change and "
+        "delete every session. Give --api-keys FILE (see --hash-key), or "
+        "--allow-unauthenticated to serve openly anyway (e.g. behind an "
+        "authenticating proxy), or listen on 127.0.0.1"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadPem(const std::string& path,
@@ -81,6 +115,85 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
     std::unique_ptr<engine::Engine> engine,
     std::unique_ptr<engine::Tokenizer> tokenizer, ServerOptions options) {
+  absl::StatusOr<std::unique_ptr<RwkvServer>> s = Listen(options);
+  if (!s.ok()) return s.status();
+  if (absl::Status st = (*s)->Serve(std::move(engine), std::move(tokenizer),
+                                    std::move(options));
+      !st.ok()) {
+    return st;
+  }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Listen(
+    ServerOptions options) {
+  if (absl::Status s = CheckExposure(options); !s.ok()) return s;
+  // Bad TLS files are named before anything listens.
+  if (absl::Status s = Credentials(options.tls).status(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+      Authenticator::Create(options.auth);
+  if (!auth.ok()) return auth.status();
+  std::unique_ptr<RwkvServer> s(new RwkvServer());
+  s->auth_ = *std::move(auth);
+  options.http.tls_cert_file = options.tls.cert_file;
+  options.http.tls_key_file = options.tls.key_file;
+  options.http.tls_client_ca_file = options.tls.client_ca_file;
+  s->options_ = std::move(options);
+  s->metrics_ = std::make_unique<ServerMetrics>();
+  if (!s->options_.http.listen.empty()) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::Start(s->options_.http, s->metrics_.get());
+    if (!http.ok()) return http.status();
+    s->http_ = *std::move(http);
+  }
+  return s;
+}
+
+absl::Status RwkvServer::LoadInitialStates() {
+  for (const auto& [name, path] : options_.initial_state_files) {
+    absl::StatusOr<engine::State> state =
+        engine::LoadStateFile(path, engine_->model());
+    if (!state.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--initial-state ", name, "=", path, ": ", state.status().message()));
+    }
+    options_.app.initial_states[name] =
+        std::make_shared<const engine::State>(*std::move(state));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RwkvServer::OpenStore() {
+  if (options_.store == "memory") {
+    store_ = std::make_unique<MemorySessionStore>();
+    return absl::OkStatus();
+  }
+  if (options_.store != "rocksdb") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown session store '", options_.store,
+                     "' (expected rocksdb or memory)"));
+  }
+  const absl::Time opening = absl::Now();
+  absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
+      RocksDbSessionStore::Open(options_.rocksdb, model_.get());
+  if (!store.ok()) return store.status();
+  LogInfo(absl::StrCat("session store rocksdb:", options_.rocksdb.dir,
+                       " opened in ",
+                       absl::ToInt64Milliseconds(absl::Now() - opening),
+                       " ms: ", (*store)->Count(), " sessions, ",
+                       (*store)->StoredBytes(), " bytes"));
+  store_ = *std::move(store);
+  return absl::OkStatus();
+}
+
+absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
+                               std::unique_ptr<engine::Tokenizer> tokenizer,
+                               ServerOptions options) {
+  options.http = options_.http;  // already bound
+  // The keys and TLS are Listen()'s too (the Authenticator is built).
+  options.auth = options_.auth;
+  options.tls = options_.tls;
+  options_ = std::move(options);
   if (engine == nullptr || tokenizer == nullptr) {
     return absl::InvalidArgumentError(
         "RwkvServer needs an engine and a tokenizer");
@@ -91,99 +204,70 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
                      " tokens but the model's vocabulary has only ",
                      engine->config().vocab_size));
   }
-  if (options.auth.api_keys_file.empty() && !options.allow_unauthenticated &&
-      !IsLoopback(options.listen)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to listen on ", options.listen,
-        " without API keys: anyone who can reach it could read, change and "
-        "delete every session. Give --api-keys FILE (see --hash-key), or "
-        "--allow-unauthenticated to serve openly anyway (e.g. behind an "
-        "authenticating proxy), or listen on 127.0.0.1"));
-  }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      Credentials(options.tls);
-  if (!credentials.ok()) return credentials.status();
-  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
-      Authenticator::Create(options.auth);
-  if (!auth.ok()) return auth.status();
-  std::unique_ptr<RwkvServer> s(new RwkvServer());
-  s->auth_ = *std::move(auth);
-  for (const auto& [name, path] : options.initial_state_files) {
-    absl::StatusOr<engine::State> state =
-        engine::LoadStateFile(path, engine->model());
-    if (!state.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--initial-state ", name, "=", path, ": ", state.status().message()));
-    }
-    options.app.initial_states[name] =
-        std::make_shared<const engine::State>(*std::move(state));
-  }
-  s->engine_ = std::move(engine);
-  s->tokenizer_ = std::move(tokenizer);
-  if (options.prefix_cache_bytes > 0) {
+  engine_ = std::move(engine);
+  model_ = engine_->shared_model();
+  tokenizer_ = std::move(tokenizer);
+  if (absl::Status s = LoadInitialStates(); !s.ok()) return s;
+  if (options_.prefix_cache_bytes > 0) {
     engine::PrefixCacheOptions pc;
-    pc.max_bytes = options.prefix_cache_bytes;
-    s->prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
+    pc.max_bytes = options_.prefix_cache_bytes;
+    prefix_cache_ = std::make_unique<engine::PrefixCache>(pc);
   }
-  s->model_ = s->engine_->shared_model();
-  if (options.store == "memory") {
-    s->store_ = std::make_unique<MemorySessionStore>();
-  } else if (options.store == "rocksdb") {
-    const absl::Time opening = absl::Now();
-    absl::StatusOr<std::unique_ptr<RocksDbSessionStore>> store =
-        RocksDbSessionStore::Open(options.rocksdb, s->model_.get());
-    if (!store.ok()) return store.status();
-    LogInfo(absl::StrCat("session store rocksdb:", options.rocksdb.dir,
-                         " opened in ",
-                         absl::ToInt64Milliseconds(absl::Now() - opening),
-                         " ms: ", (*store)->Count(), " sessions, ",
-                         (*store)->StoredBytes(), " bytes"));
-    s->store_ = *std::move(store);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown session store '", options.store,
-                     "' (expected rocksdb or memory)"));
+  if (absl::Status s = OpenStore(); !s.ok()) return s;
+  sessions_ = std::make_unique<SessionManager>(options_.sessions, store_.get());
+  scheduler_ = std::make_unique<Scheduler>(engine_.get(), tokenizer_.get(),
+                                           options_.scheduler);
+  app_ = std::make_unique<ChatApp>(model_, tokenizer_.get(), sessions_.get(),
+                                   scheduler_.get(), prefix_cache_.get(),
+                                   options_.app, metrics_.get());
+  metrics_->set_state_source(std::make_shared<ServerStateCollector>(
+      scheduler_.get(), sessions_.get(), store_.get(), prefix_cache_.get()));
+  if (absl::Status s = StartGrpc(); !s.ok()) {
+    metrics_->set_state_source(nullptr);
+    scheduler_->Stop();
+    return s;
   }
-  s->sessions_ =
-      std::make_unique<SessionManager>(options.sessions, s->store_.get());
-  s->scheduler_ = std::make_unique<Scheduler>(
-      s->engine_.get(), s->tokenizer_.get(), options.scheduler);
-  s->app_ = std::make_unique<ChatApp>(s->model_, s->tokenizer_.get(),
-                                      s->sessions_.get(), s->scheduler_.get(),
-                                      s->prefix_cache_.get(), options.app);
-  s->service_ = std::make_unique<ChatService>(
-      RpcEnv{s->app_.get(), s->auth_.get(), &s->gate_});
+  if (http_ != nullptr) {
+    http_->Attach(app_.get(), ModelName(options_), auth_.get());
+  }
+  return absl::OkStatus();
+}
 
+absl::Status RwkvServer::StartGrpc() {
+  service_ =
+      std::make_unique<ChatService>(RpcEnv{app_.get(), auth_.get(), &gate_});
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, *credentials, &port);
+  builder.AddListeningPort(options_.listen, *credentials, &port);
   // Without this, Linux lets a second server bind the same port silently
   // (SO_REUSEPORT) and the two split the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
-  builder.RegisterService(s->service_.get());
-  s->server_ = builder.BuildAndStart();
-  if (s->server_ == nullptr || port == 0) {
-    s->scheduler_->Stop();
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen,
-        options.tls.enabled()
+        "cannot listen on ", options_.listen,
+        options_.tls.enabled()
             ? " (or the TLS certificate and key do not load or match)"
             : ""));
   }
-  s->port_ = port;
-  const size_t colon = options.listen.rfind(':');
-  s->host_ = colon == std::string::npos ? options.listen
-                                        : options.listen.substr(0, colon);
+  port_ = port;
+  const size_t colon = options_.listen.rfind(':');
+  host_ = colon == std::string::npos ? options_.listen
+                                     : options_.listen.substr(0, colon);
   if (grpc::HealthCheckServiceInterface* health =
-          s->server_->GetHealthCheckService()) {
+          server_->GetHealthCheckService()) {
     health->SetServingStatus(true);
     health->SetServingStatus("rwkv.v1.ChatService", true);
   }
-  return s;
+  return absl::OkStatus();
 }
 
 RwkvServer::~RwkvServer() { Shutdown(absl::ZeroDuration()); }
@@ -202,18 +286,23 @@ void RwkvServer::Drain(absl::Duration grace) {
     }
     draining_ = true;
   }
-  // From here on every new call is UNAVAILABLE (the gate), never CANCELLED.
+  const absl::Time deadline = absl::Now() + grace;
+  // From here on every new gRPC call is UNAVAILABLE (the gate), never
+  // CANCELLED, and every new HTTP API request 503.
   gate_.StartDraining();
+  if (http_ != nullptr) http_->Drain();
   if (server_ != nullptr) {
     if (grpc::HealthCheckServiceInterface* health =
             server_->GetHealthCheckService()) {
       health->SetServingStatus(false);
     }
   }
-  // Calls already admitted finish within the grace; then the scheduler
-  // ends what is still running with UNAVAILABLE (rolled back), and those
-  // calls answer.
-  gate_.WaitIdle(absl::Now() + grace);
+  // Calls already admitted finish within the grace (HTTP turns get what is
+  // left of it; the rest end 503, rolled back); then the scheduler ends
+  // what is still running with UNAVAILABLE (rolled back), and those calls
+  // answer.
+  gate_.WaitIdle(deadline);
+  if (http_ != nullptr) http_->Shutdown(deadline);
   if (scheduler_ != nullptr) scheduler_->Stop();
   gate_.WaitIdle(absl::Now() + absl::Seconds(5));
   if (store_ != nullptr) store_->Sync();  // every answered write is stored
@@ -223,7 +312,9 @@ void RwkvServer::Drain(absl::Duration grace) {
 
 void RwkvServer::CloseSessions() {
   Drain(absl::ZeroDuration());
-  // No call passes the gate any more: nothing reaches these.
+  // No call passes the gate any more and the HTTP front has stopped:
+  // nothing reaches these.
+  metrics_->set_state_source(nullptr);
   app_.reset();
   scheduler_.reset();
   sessions_.reset();
@@ -234,6 +325,7 @@ void RwkvServer::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) {
+      // Another caller is stopping the server: return once it has.
       mu_.Await(absl::Condition(&stopped_));
       return;
     }
@@ -247,6 +339,7 @@ void RwkvServer::Shutdown(absl::Duration grace) {
                       std::chrono::milliseconds(500));
     server_->Wait();
   }
+  metrics_->set_state_source(nullptr);
   absl::MutexLock lock(&mu_);
   stopped_ = true;
 }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/byte_size.h"
@@ -19,6 +20,7 @@ using common::IntIn;
 
 constexpr char kModelGroup[] = "Model";
 constexpr char kServingGroup[] = "Serving";
+constexpr char kHttpGroup[] = "HTTP";
 constexpr char kSessionsGroup[] = "Sessions";
 constexpr char kStoreGroup[] = "Session store";
 constexpr char kLoggingGroup[] = "Logging";
@@ -125,9 +127,58 @@ void AddServingFlags(CLI::App& app, ServerFlags* f) {
       ->type_name("TEMPLATE")
       ->default_str(common::EscapeNewlines(s.app.chat_template))
       ->group(kServingGroup);
+  AddInt(app, "--max-conversation-tokens", &s.app.max_conversation_tokens, 1,
+         1 << 24, "per message list sent at once over HTTP")
+      ->group(kServingGroup);
   AddSeconds(app, "--shutdown-grace", &f->shutdown_grace, 0, 3600,
              "time running streams get to finish on SIGTERM/SIGINT")
       ->group(kServingGroup);
+}
+
+// "" or HOST:PORT with a port in [0, 65535].
+std::string CheckHostPort(const std::string& value) {
+  if (value.empty()) return "";
+  const size_t colon = value.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return "must be HOST:PORT (or empty), got '" + value.substr(0, 64) + "'";
+  }
+  return "";
+}
+
+void AddHttpFlags(CLI::App& app, ServerFlags* f) {
+  HttpOptions& h = f->server.http;
+  app.add_option("--http-listen", h.listen,
+                 "HTTP address: OpenAI-compatible API under /v1, chat page "
+                 "at /, /metrics, /healthz, /readyz; port 0 picks one; "
+                 "empty: no HTTP")
+      ->check(CheckHostPort, "")
+      ->capture_default_str()
+      ->type_name("HOST:PORT")
+      ->group(kHttpGroup);
+  AddInt(app, "--http-threads", &h.threads, 1, 4096,
+         "HTTP worker threads; each open connection (a streaming reply "
+         "too) holds one")
+      ->group(kHttpGroup);
+  AddBytes(app, "--http-max-body-bytes", &h.max_body_bytes,
+           "largest HTTP request body (K/M/G suffixes; at least 1K); a "
+           "bigger one is refused with 400")
+      ->check(
+          [](const std::string& v) {
+            int64_t n = 0;
+            return absl::SimpleAtoi(v, &n) && n >= 1024
+                       ? std::string()
+                       : std::string("must be at least 1K");
+          },
+          "")
+      ->group(kHttpGroup);
+  app.add_option("--model-name", h.model_name,
+                 "the model id of the HTTP API; empty: the model file's "
+                 "name without extension")
+      ->type_name("NAME")
+      ->group(kHttpGroup);
 }
 
 void AddSessionFlags(CLI::App& app, ServerFlags* f) {
@@ -319,12 +370,15 @@ void FinishServerFlags(const CLI::App& app, ServerFlags* f) {
 void AddServerFlags(CLI::App& app, ServerFlags* flags) {
   app.description(
       "Serves rwkv.v1.ChatService (plus grpc.health.v1.Health and server "
-      "reflection) for one RWKV model. SIGTERM/SIGINT: stop accepting calls, "
+      "reflection) and the OpenAI-compatible HTTP API, web chat page and "
+      "Prometheus metrics for one RWKV model. SIGTERM/SIGINT: stop accepting "
+      "calls, "
       "let running streams finish for --shutdown-grace, cancel the rest "
       "(rolled back), exit 0.");
   app.get_formatter()->column_width(36);
   AddModelFlags(app, flags);
   AddServingFlags(app, flags);
+  AddHttpFlags(app, flags);
   AddSessionFlags(app, flags);
   AddStoreFlags(app, flags);
   AddSecurityFlags(app, flags);

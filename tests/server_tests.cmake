@@ -43,7 +43,9 @@ target_compile_options(rwkv_fake_engine PRIVATE -Wno-deprecated-declarations)
 rwkv_test(server_layers_test
   SOURCES server/batch_planner_test.cc server/turn_runner_test.cc
           server/scheduler_test.cc server/session_manager_test.cc
-          server/chat_app_test.cc
+          server/chat_app_test.cc server/detached_turn_test.cc
+          server/conversation_renderer_test.cc
+          server/metered_turn_stream_test.cc
   LIBS rwkv_server_app rwkv_fake_engine
   LABELS fast)
 
@@ -58,6 +60,41 @@ rwkv_test(server_defects_e2e_test
   LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
 
+# The HTTP front: fast unit tests of its parts, the front end to end over
+# the FakeEngine (real HTTP on loopback), and real clients (curl, promtool,
+# the openai npm package, puppeteer-core + Chromium) against rwkv-server.
+rwkv_test(http_units_test
+  SOURCES http/json_body_parser_test.cc http/openai_request_test.cc
+          http/reply_format_test.cc
+  LIBS rwkv_server_http
+  LABELS fast)
+
+rwkv_test(http_e2e_test
+  SOURCES http/http_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine rwkv_client
+  LABELS fast)
+
+# API keys, tenants and quotas on the HTTP front (FakeEngine, loopback).
+rwkv_test(http_tenant_e2e_test
+  SOURCES http/http_tenant_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
+  LABELS fast)
+
+# Real clients against rwkv-server (the committed demo model, one thread):
+# curl -N and promtool; the openai npm package; Chromium via puppeteer-core
+# (its screenshot: build/http_page_test.png). setup.sh installs them all.
+set(RWKV_WITH_SERVER ${CMAKE_CURRENT_SOURCE_DIR}/http/with_server.sh
+    $<TARGET_FILE:rwkv-server> --)
+add_test(NAME http_curl_promtool_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/curl_promtool_test.sh)
+add_test(NAME http_openai_sdk_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+          openai_sdk_test.mjs)
+add_test(NAME http_page_test
+  COMMAND ${RWKV_WITH_SERVER} ${CMAKE_CURRENT_SOURCE_DIR}/http/node_test.sh
+          page_test.mjs ${CMAKE_BINARY_DIR}/http_page_test.png)
+set_tests_properties(http_curl_promtool_test http_openai_sdk_test http_page_test
+  PROPERTIES LABELS engine ENVIRONMENT "OMP_NUM_THREADS=1" TIMEOUT 300)
 # The durable session store on a real RocksDB (temp directories).
 find_path(ROCKSDB_TEST_INCLUDE_DIR rocksdb/db.h REQUIRED)
 rwkv_test(rocksdb_store_test

@@ -21,9 +21,14 @@ struct AppOptions {
   std::string chat_template = "User: {message}\n\nAssistant:";
   // The template's stop strings (the reply ends there).
   std::vector<std::string> chat_stop = {"\n\n"};
+  // How a system message of a conversation is rendered.
+  std::string system_template = "System: {message}\n\n";
   // Most tokens in one Generate text / Chat message (after templating) /
   // CreateSession prefix.
   int max_prompt_tokens = 8192;
+  // Most tokens of a whole rendered conversation (a message list sent at
+  // once, e.g. a resent history; most of it is usually cached).
+  int max_conversation_tokens = 65536;
   // Largest max_tokens a request may ask for.
   int max_tokens_limit = 4096;
   // max_tokens of requests that say 0 (at most max_tokens_limit).

@@ -28,15 +28,56 @@ struct SamplingRequest {
   std::optional<uint64_t> seed;
 };
 
+// Which front a request came through (metrics are labelled by it).
+enum class Front { kGrpc, kHttp };
+
+// One message of a conversation (the HTTP front's message lists).
+struct ChatMessage {
+  enum class Role { kSystem, kUser, kAssistant };
+  Role role = Role::kUser;
+  std::string content;
+  // How errors name this message's text, e.g. "messages[2].content".
+  std::string field = "message";
+};
+
 // One Generate (raw text) or Chat (a user message in the chat template) turn.
 struct TurnRequest {
   std::string session_id;
   std::string text;
+  // How errors name `text` of a raw turn (e.g. "prompt" over HTTP).
+  std::string text_field = "text";
   bool chat = false;
+  // Chat turns only: several messages (rendered as a conversation, see
+  // ConversationRenderer) instead of `text`. The assistant's turn follows.
+  std::vector<ChatMessage> messages;
   SamplingRequest sampling;
   int32_t max_tokens = 0;  // 0: the server default
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  Front front = Front::kGrpc;
+};
+
+// Keeps a detached turn's final state as a new session (the stored
+// responses of the HTTP front's Responses API).
+struct KeepAs {
+  std::string session_id;  // required
+  int64_t ttl_seconds = 0;
+  // The session's note (SessionMeta::note), made from the reply's text and
+  // last chunk (finish reason, usage) once the turn has ended. Optional.
+  std::function<std::string(const std::string& reply, const TurnChunk& last)>
+      note;
+};
+
+// A turn that belongs to no session: it starts from a copy of a session's
+// state (turn.session_id; that session is not changed) or, with
+// turn.session_id empty, from the fresh state through the shared-prefix
+// cache: the longest cached prefix of the prompt is reused and the state
+// after the reply is cached under the conversation's tokens, so a client
+// that resends the whole history computes only the new part. Nothing is
+// committed unless `keep_as` names a new session for the final state.
+struct DetachedTurnRequest {
+  TurnRequest turn;
+  std::optional<KeepAs> keep_as;
 };
 
 // Where a turn's output goes (the front's stream). Thread-safe: the
@@ -50,6 +91,9 @@ class TurnStream {
   virtual void OnChunk(TurnChunk chunk) = 0;
   // Called exactly once, last: OK after the last chunk, or the error.
   virtual void OnFinish(const absl::Status& status) = 0;
+  // The scheduler has begun computing the turn's prompt (it waited in the
+  // queue until now). At most once, before any chunk; optional.
+  virtual void OnStarted() {}
 };
 
 struct CreateSessionRequest {

@@ -1,5 +1,6 @@
 #include "server/app/chat_app.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
@@ -7,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "engine/state_file.h"
 #include "server/app/request_checks.h"
-#include "server/app/turn_controller.h"
 #include "server/quote.h"
 
 namespace rwkv::server {
@@ -22,18 +22,25 @@ absl::Status CancelledByClient() {
 ChatApp::ChatApp(std::shared_ptr<const engine::Model> model,
                  const engine::Tokenizer* tokenizer, SessionManager* sessions,
                  Scheduler* scheduler, engine::PrefixCache* prefix_cache,
-                 AppOptions options)
+                 AppOptions options, TurnMetrics* metrics)
     : model_(std::move(model)),
       sessions_(sessions),
       scheduler_(scheduler),
       prefix_cache_(prefix_cache),
       options_(std::move(options)),
-      template_(options_.chat_template, options_.chat_stop),
+      template_(options_.chat_template, options_.chat_stop,
+                options_.system_template),
       prompts_(tokenizer, options_.max_prompt_tokens,
                model_->config().vocab_size),
       prefill_(model_.get(), scheduler, prefix_cache),
       fresh_state_(std::make_shared<const engine::State>(model_->NewState())),
-      throttle_(options_.clock) {}
+      renderer_(&template_, &prompts_,
+                std::max(options_.max_prompt_tokens,
+                         options_.max_conversation_tokens)),
+      throttle_(options_.clock),
+      turns_(TurnStarter::Deps{&options_, &template_, &prompts_, &renderer_,
+                               sessions_, scheduler_, prefix_cache_, metrics,
+                               fresh_state_, &throttle_}) {}
 
 // ------------------------------------------------------------- sessions
 
@@ -199,73 +206,13 @@ void ChatApp::TouchSession(const Caller& caller, const std::string& id,
 
 void ChatApp::StartTurn(const Caller& caller, TurnRequest request,
                         std::shared_ptr<TurnStream> stream) {
-  if (absl::Status s = SubmitTurn(caller, request, stream); !s.ok()) {
-    stream->OnFinish(s);
-  }
+  turns_.StartSessionTurn(caller, std::move(request), std::move(stream));
 }
 
-absl::Status ChatApp::SubmitTurn(const Caller& caller,
-                                 const TurnRequest& request,
-                                 std::shared_ptr<TurnStream> stream) {
-  if (absl::Status s = CheckSessionId(request.session_id, "session_id");
-      !s.ok()) {
-    return s;
-  }
-  std::string text = request.text;
-  if (request.chat) {
-    // The byte limit applies to the message as sent, before anything scans
-    // it; then the message goes into the template.
-    if (absl::Status s = prompts_.CheckBytes(request.text, "message");
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = CheckText(request.text, "message", false); !s.ok()) {
-      return s;
-    }
-    text = template_.Format(request.text);
-  }
-  if (absl::Status s = CheckText(text, "text", false); !s.ok()) return s;
-  absl::StatusOr<engine::SamplingParams> sampling =
-      ToSamplingParams(request.sampling);
-  if (!sampling.ok()) return sampling.status();
-  absl::StatusOr<int> max_tokens =
-      ResolveMaxTokens(request.max_tokens, options_);
-  if (!max_tokens.ok()) return max_tokens.status();
-  if (absl::Status s = CheckStops(request.stop, options_); !s.ok()) return s;
-  absl::StatusOr<std::vector<int32_t>> prompt = prompts_.Tokenize(text, "text");
-  if (!prompt.ok()) return prompt.status();
-  absl::StatusOr<SessionLease> lease =
-      sessions_->Lease(request.session_id, caller.access());
-  if (!lease.ok()) return lease.status();
-  // Quotas after the session check: another tenant's id stays NOT_FOUND.
-  absl::StatusOr<std::unique_ptr<TenantThrottle::Ticket>> ticket =
-      throttle_.AdmitTurn(caller, static_cast<int64_t>(prompt->size()));
-  if (!ticket.ok()) return ticket.status();
-
-  GenerateJob job;
-  job.tenant = caller.tenant;
-  // A fresh session's first turn may start from a cached prefix (never the
-  // whole prompt: its last token is fed to get the logits to sample from).
-  if (prefix_cache_ != nullptr && lease->state() == fresh_state_ &&
-      prompt->size() > 1) {
-    if (std::optional<engine::PrefixHit> hit = prefix_cache_->Lookup(
-            absl::MakeConstSpan(prompt->data(), prompt->size() - 1))) {
-      job.state = std::move(hit->state);
-      job.cached_tokens = static_cast<int32_t>(hit->prefix_len);
-      prompt->erase(prompt->begin(), prompt->begin() + hit->prefix_len);
-    }
-  }
-  if (!job.state.valid()) job.state = lease->state()->Clone();
-  job.prompt = *std::move(prompt);
-  job.sampling = *sampling;
-  job.max_tokens = *max_tokens;
-  if (request.chat) job.stop = template_.stops();
-  job.stop.insert(job.stop.end(), request.stop.begin(), request.stop.end());
-  job.ignore_eos = request.ignore_eos;
-  job.sink = std::make_unique<TurnController>(
-      *std::move(lease), std::move(stream), prefix_cache_,
-      std::vector<int32_t>(), *std::move(ticket));
-  return scheduler_->Submit(std::move(job));
+void ChatApp::StartDetachedTurn(const Caller& caller,
+                                DetachedTurnRequest request,
+                                std::shared_ptr<TurnStream> stream) {
+  turns_.StartDetachedTurn(caller, std::move(request), std::move(stream));
 }
 
 // ---------------------------------------------------------- state tools

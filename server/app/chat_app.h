@@ -33,9 +33,12 @@
 #include "server/app/app_types.h"
 #include "server/app/caller.h"
 #include "server/app/chat_template.h"
+#include "server/app/conversation_renderer.h"
 #include "server/app/prefix_prefill.h"
 #include "server/app/prompt_tokenizer.h"
 #include "server/app/tenant_throttle.h"
+#include "server/app/turn_metrics.h"
+#include "server/app/turn_starter.h"
 #include "server/sched/scheduler.h"
 #include "server/session/session_manager.h"
 
@@ -47,11 +50,14 @@ class ChatApp {
   using Callback = absl::AnyInvocable<void(absl::StatusOr<T>)>;
   using StatusCallback = absl::AnyInvocable<void(absl::Status)>;
 
-  // `prefix_cache` may be null (no caching).
+  // `prefix_cache` may be null (no caching); `metrics` too (turns are not
+  // measured).
   ChatApp(std::shared_ptr<const engine::Model> model,
           const engine::Tokenizer* tokenizer, SessionManager* sessions,
           Scheduler* scheduler, engine::PrefixCache* prefix_cache,
-          AppOptions options);
+          AppOptions options, TurnMetrics* metrics = nullptr);
+  ChatApp(const ChatApp&) = delete;
+  ChatApp& operator=(const ChatApp&) = delete;
 
   // Sessions.
   void CreateSession(const Caller& caller, CreateSessionRequest request,
@@ -68,10 +74,15 @@ class ChatApp {
   void TouchSession(const Caller& caller, const std::string& id,
                     int64_t ttl_seconds, Callback<SessionInfo> done);
 
-  // A Generate/Chat turn; its output and end go to `stream` (errors found
-  // before it starts too).
+  // A Generate/Chat turn on a session; its output and end go to `stream`
+  // (errors found before it starts too).
   void StartTurn(const Caller& caller, TurnRequest request,
                  std::shared_ptr<TurnStream> stream);
+  // A turn that belongs to no session (see DetachedTurnRequest): stateless
+  // requests that resend a whole conversation, and turns continued from a
+  // stored state that keep their result as a new session (the caller's).
+  void StartDetachedTurn(const Caller& caller, DetachedTurnRequest request,
+                         std::shared_ptr<TurnStream> stream);
 
   // State tools.
   void ForkSession(const Caller& caller, ForkRequest request,
@@ -93,6 +104,9 @@ class ChatApp {
 
   ModelInfo GetModelInfo() const;
   const ChatTemplate& chat_template() const { return template_; }
+  const ConversationRenderer& renderer() const { return renderer_; }
+  const AppOptions& options() const { return options_; }
+  const engine::Tokenizer& tokenizer() const { return prompts_.tokenizer(); }
 
  private:
   // The state a new session starts from before its prefix: parsed bytes,
@@ -103,9 +117,6 @@ class ChatApp {
     bool fresh = false;
   };
   absl::StatusOr<Base> ResolveBase(const CreateSessionRequest& request) const;
-  // The session's state after a turn's checks; then queues the turn.
-  absl::Status SubmitTurn(const Caller& caller, const TurnRequest& request,
-                          std::shared_ptr<TurnStream> stream);
   // Checks a request that creates a session with `id` for `caller`.
   absl::StatusOr<absl::Duration> CheckNewSession(const Caller& caller,
                                                  const std::string& id,
@@ -129,7 +140,9 @@ class ChatApp {
   const PrefixPrefill prefill_;
   // The fresh state plain sessions start from (shared, immutable).
   const StatePtr fresh_state_;
-  TenantThrottle throttle_;
+  const ConversationRenderer renderer_;
+  TenantThrottle throttle_;  // before turns_, which borrows it
+  TurnStarter turns_;
 };
 
 }  // namespace rwkv::server

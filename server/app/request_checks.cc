@@ -4,19 +4,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/utf8.h"
+#include "server/app/field_error.h"
 
 namespace rwkv::server {
 
 absl::Status CheckText(absl::string_view text, absl::string_view field,
                        bool allow_empty) {
   if (!allow_empty && text.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+    return FieldError(field, "is empty");
   }
   const std::string_view bytes(text.data(), text.size());
   if (!engine::IsValidUtf8(bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is not valid UTF-8 (first bad byte at offset ",
-                     engine::ValidUtf8PrefixLength(bytes), ")"));
+    return FieldError(
+        field, absl::StrCat("is not valid UTF-8 (first bad byte at offset ",
+                            engine::ValidUtf8PrefixLength(bytes), ")"));
   }
   return absl::OkStatus();
 }

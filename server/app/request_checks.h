@@ -1,6 +1,7 @@
 // Checks of request fields shared by every front, each returning
 // INVALID_ARGUMENT that names the field (and never echoes more of a client
-// value than a short head, see quote.h).
+// value than a short head, see quote.h); CheckText attaches the field
+// (field_error.h).
 #ifndef RWKV_SERVER_APP_REQUEST_CHECKS_H_
 #define RWKV_SERVER_APP_REQUEST_CHECKS_H_
 

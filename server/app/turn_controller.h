@@ -1,22 +1,20 @@
-// TurnController: the application's side of one running turn, handed to the
-// scheduler as its TurnSink. It holds the session's lease and the front's
-// stream: chunks go to the stream; at the end the new state is committed
-// (the last chunk reaches the client only once the state is stored, so an
-// acknowledged turn is never lost); an early end abandons the lease (the
-// session keeps its pre-turn state) and reports the status. The turn stops
-// when the client leaves (CANCELLED) or the session is deleted (ABORTED,
-// "session ... was deleted"). Optionally the state after the whole turn is
-// stored in the prefix cache under the conversation's tokens.
+// TurnController: the application's side of one running turn on a session,
+// handed to the scheduler as its TurnSink. It holds the session's lease and
+// the front's stream: chunks go to the stream; at the end the new state is
+// committed (the last chunk reaches the client only once the state is
+// stored, so an acknowledged turn is never lost); an early end abandons the
+// lease (the session keeps its pre-turn state) and reports the status. The
+// turn stops when the client leaves (CANCELLED) or the session is deleted
+// (ABORTED, "session ... was deleted"). Optionally the state after the
+// whole turn is stored in the prefix cache (reply_cache_key.h).
 // Used by the scheduler thread; the stream may be cancelled from any thread.
 #ifndef RWKV_SERVER_APP_TURN_CONTROLLER_H_
 #define RWKV_SERVER_APP_TURN_CONTROLLER_H_
 
-#include <cstdint>
 #include <memory>
-#include <vector>
 
-#include "engine/prefix_cache.h"
 #include "server/app/app_types.h"
+#include "server/app/reply_cache_key.h"
 #include "server/app/tenant_throttle.h"
 #include "server/sched/job.h"
 #include "server/session/session_lease.h"
@@ -25,16 +23,15 @@ namespace rwkv::server {
 
 class TurnController final : public TurnSink {
  public:
-  // `cache` (may be null) must outlive the turn; with `cache_key` non-empty
-  // (the prompt's tokens from a fresh state) the final state is cached
-  // under cache_key + the reply's tokens.
-  // `ticket` (may be null) is the tenant's turn slot: held until the turn
-  // ends, charged with the tokens generated.
+  // `cache_key` may be null (nothing cached). `ticket` (may be null) is the
+  // tenant's turn slot: held until the turn ends, charged with the tokens
+  // generated.
   TurnController(SessionLease lease, std::shared_ptr<TurnStream> stream,
-                 engine::PrefixCache* cache, std::vector<int32_t> cache_key,
+                 std::unique_ptr<ReplyCacheKey> cache_key,
                  std::unique_ptr<TenantThrottle::Ticket> ticket = nullptr);
 
   absl::Status Check() const override;
+  void OnStarted() override { stream_->OnStarted(); }
   void OnChunk(TurnChunk chunk) override;
   void OnComplete(engine::State final_state, absl::Span<const float> logits,
                   TurnChunk last) override;
@@ -43,9 +40,7 @@ class TurnController final : public TurnSink {
  private:
   SessionLease lease_;
   std::shared_ptr<TurnStream> stream_;
-  engine::PrefixCache* const cache_;
-  // The conversation's tokens so far (cache_key + reply tokens sent).
-  std::vector<int32_t> cache_key_;
+  std::unique_ptr<ReplyCacheKey> cache_key_;
   std::unique_ptr<TenantThrottle::Ticket> ticket_;
 };
 

@@ -50,6 +50,14 @@ class TurnSink {
   // OK to go on; otherwise why the turn must stop now (e.g. CANCELLED: the
   // client has gone; ABORTED: the session was deleted). Checked every step.
   virtual absl::Status Check() const = 0;
+  // The scheduler has begun feeding the prompt (the turn waited in the
+  // queue until now). Once, before any chunk.
+  virtual void OnStarted() {}
+  // The whole prompt has been fed: `state` holds it and `logits` are those
+  // after its last token (the first token is sampled from them next). Once,
+  // before any chunk; the state must not be kept (copy it).
+  virtual void OnPromptDone(const engine::State& state,
+                            absl::Span<const float> logits) {}
   // A piece of the reply, never the last one.
   virtual void OnChunk(TurnChunk chunk) = 0;
   // The turn ended: `final_state` holds the prompt and every reply token

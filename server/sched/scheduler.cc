@@ -29,6 +29,8 @@ class Scheduler::Stream {
   virtual int32_t next_token() const = 0;
   // Ends the job with `status` (its owner is told).
   virtual void Fail(const absl::Status& status) = 0;
+  // The first prompt token is about to be fed.
+  virtual void OnStarted() {}
 
   virtual const std::string& tenant() const = 0;
 
@@ -53,9 +55,14 @@ class GenerateStream final : public Stream {
   absl::Status Check() const override { return job_.sink->Check(); }
   int32_t next_token() const override { return runner_.pending_token(); }
   const std::string& tenant() const override { return job_.tenant; }
+  void OnStarted() override { job_.sink->OnStarted(); }
 
   bool OnLogits(absl::Span<const float> row,
                 Scheduler::Counters& counters) override {
+    if (!prompt_reported_) {
+      prompt_reported_ = true;
+      job_.sink->OnPromptDone(job_.state, row);
+    }
     absl::StatusOr<TurnRunner::Next> next = runner_.OnLogits(row);
     if (!next.ok()) {
       Fail(next.status());
@@ -84,6 +91,7 @@ class GenerateStream final : public Stream {
  private:
   GenerateJob job_;
   TurnRunner runner_;
+  bool prompt_reported_ = false;
 };
 
 class PrefillStream final : public Stream {
@@ -142,7 +150,8 @@ Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer,
       tokenizer_(tokenizer),
       options_(options),
       limits_{static_cast<size_t>(std::max(1, options.max_batch)),
-              static_cast<size_t>(std::max(1, options.chunk_size))} {
+              static_cast<size_t>(std::max(1, options.chunk_size))},
+      batch_size_counts_(limits_.max_batch + 1) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -177,9 +186,14 @@ SchedulerStats Scheduler::stats() const {
   s.tokens_generated = counters_.tokens_generated.load();
   s.turns_finished = counters_.turns_finished.load();
   s.jobs_failed = counters_.jobs_failed.load();
+  for (const std::atomic<int64_t>& n : batch_size_counts_) {
+    s.batch_size_counts.push_back(n.load());
+  }
+  const int64_t not_started = counters_.not_started.load();
   absl::MutexLock lock(&mu_);
-  s.running = active_;
-  s.waiting = static_cast<int64_t>(inbox_.size());
+  s.running = std::max<int64_t>(0, active_ - not_started);
+  s.waiting = static_cast<int64_t>(inbox_.size()) +
+              std::min<int64_t>(not_started, active_);
   return s;
 }
 
@@ -254,6 +268,9 @@ void Scheduler::Loop() {
         plan.chunk > 0 ? prefilling_[plan.chunk_job].get() : nullptr;
     BatchStep(plan);
     if (chunk_job != nullptr) ChunkStep(chunk_job, plan.chunk);
+    int64_t not_started = 0;
+    for (const auto& p : prefilling_) not_started += p->prompt_fed == 0;
+    counters_.not_started = not_started;
   }
   FailAll(absl::UnavailableError("the server is shutting down"));
   absl::MutexLock lock(&mu_);
@@ -300,6 +317,7 @@ void Scheduler::BatchStep(const StepPlan& plan) {
     tokens.push_back(decoding_[k]->next_token());
   }
   for (size_t k : plan.ride) {
+    if (prefilling_[k]->prompt_fed == 0) prefilling_[k]->OnStarted();
     rows.push_back(&prefilling_[k]);
     tokens.push_back(prefilling_[k]->prompt()[prefilling_[k]->prompt_fed]);
   }
@@ -310,6 +328,7 @@ void Scheduler::BatchStep(const StepPlan& plan) {
       engine_->ForwardBatch(tokens, absl::MakeConstSpan(states));
   ++counters_.decode_steps;
   counters_.decode_rows += static_cast<int64_t>(rows.size());
+  ++batch_size_counts_[std::min(rows.size(), batch_size_counts_.size() - 1)];
   if (!logits.ok()) {
     // As TGI does: a failed batch fails every job in it.
     LogError(
@@ -344,6 +363,7 @@ void Scheduler::ChunkStep(Stream* job, size_t tokens) {
       [job](const std::unique_ptr<Stream>& s) { return s.get() == job; });
   if (it == prefilling_.end() || tokens == 0) return;
   std::unique_ptr<Stream>& s = *it;  // stays in place (its age) unless done
+  if (s->prompt_fed == 0) s->OnStarted();
   absl::Span<const int32_t> chunk(s->prompt().data() + s->prompt_fed, tokens);
   absl::StatusOr<engine::Logits> logits = engine_->Forward(chunk, s->state());
   ++counters_.prefill_chunks;

@@ -52,8 +52,10 @@ struct SchedulerStats {
   int64_t tokens_generated = 0;
   int64_t turns_finished = 0;
   int64_t jobs_failed = 0;  // ended early (cancelled, aborted, errors)
-  int64_t running = 0;      // jobs in the loop now
-  int64_t waiting = 0;      // jobs queued, not yet in the loop
+  int64_t running = 0;  // jobs whose prompt has begun (computing or decoding)
+  int64_t waiting = 0;  // jobs queued, none of their prompt fed yet
+  // batch_size_counts[n]: batched forward steps with n rows (n <= max_batch).
+  std::vector<int64_t> batch_size_counts;
   double avg_batch_size() const {
     return decode_steps == 0 ? 0.0
                              : static_cast<double>(decode_rows) / decode_steps;
@@ -89,6 +91,8 @@ class Scheduler {
     std::atomic<int64_t> decode_steps{0}, decode_rows{0}, prefill_chunks{0},
         prompt_tokens{0}, tokens_generated{0}, turns_finished{0},
         jobs_failed{0};
+    // Jobs in the loop none of whose prompt has been fed (set every step).
+    std::atomic<int64_t> not_started{0};
   };
 
  private:
@@ -133,6 +137,8 @@ class Scheduler {
   std::vector<uint64_t> tenant_last_chunk_;  // by tenant index
 
   Counters counters_;
+  // [n]: batched steps with n rows; sized max_batch + 1.
+  std::vector<std::atomic<int64_t>> batch_size_counts_;
   std::thread thread_;
 };
 

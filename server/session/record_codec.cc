@@ -75,6 +75,7 @@ std::string EncodeMeta(const StoredMeta& s) {
   w.Put<uint8_t>(s.state_is_initial ? 1 : 0);
   w.Put<uint64_t>(s.data_bytes);
   w.Put<uint32_t>(s.data_crc);
+  w.PutString(m.note);  // since version 2
   const uint32_t crc = engine::Crc32(w.out().data(), w.out().size());
   w.Put<uint32_t>(crc);
   return std::move(w.out());
@@ -98,10 +99,10 @@ absl::StatusOr<StoredMeta> DecodeMeta(absl::string_view bytes,
   Reader r(bytes.substr(sizeof(kMagic), bytes.size() - sizeof(kMagic) - 4));
   uint16_t version = 0;
   r.Get(&version);
-  if (version != kRecordFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(what, ": stored in record format version ", version,
-                     "; this server reads version ", kRecordFormatVersion));
+  if (version < 1 || version > kRecordFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": stored in record format version ", version,
+        "; this server reads versions 1 to ", kRecordFormatVersion));
   }
   StoredMeta s;
   SessionMeta& m = s.meta;
@@ -112,7 +113,8 @@ absl::StatusOr<StoredMeta> DecodeMeta(absl::string_view bytes,
       r.Get(&last_used) && r.Get(&ttl_ms) && r.Get(&m.prefix_cached_tokens) &&
       r.Get(&m.state_bytes) && r.GetString(&m.id) && r.GetString(&m.owner) &&
       r.GetString(&s.model_fingerprint) && r.GetString(&s.initial_key) &&
-      r.Get(&flags) && r.Get(&s.data_bytes) && r.Get(&s.data_crc);
+      r.Get(&flags) && r.Get(&s.data_bytes) && r.Get(&s.data_crc) &&
+      (version < 2 || r.GetString(&m.note));
   if (!ok) return loss("truncated");
   m.created = absl::FromUnixMillis(created);
   m.last_used = absl::FromUnixMillis(last_used);

@@ -22,7 +22,9 @@
 
 namespace rwkv::server {
 
-inline constexpr uint16_t kRecordFormatVersion = 1;
+// Version 2 added SessionMeta::note (after the data's CRC); version 1
+// records are still read (their note is empty).
+inline constexpr uint16_t kRecordFormatVersion = 2;
 
 struct StoredMeta {
   SessionMeta meta;

@@ -1,7 +1,5 @@
 #include "server/session/session_manager.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <utility>
 
@@ -10,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "server/quote.h"
+#include "server/session/random_id.h"
 
 namespace rwkv::server {
 
@@ -31,27 +30,6 @@ struct SessionManager::Entry {
   std::list<std::string>::iterator lru;
   absl::Time indexed_expiry;
 };
-
-namespace {
-
-// Fills `words` from the OS CSPRNG (getrandom).
-void RandomWords(uint64_t* words, size_t n) {
-  auto* bytes = reinterpret_cast<unsigned char*>(words);
-  size_t got = 0;
-  while (got < n * sizeof(uint64_t)) {
-    const ssize_t r = getrandom(bytes + got, n * sizeof(uint64_t) - got, 0);
-    if (r > 0) got += static_cast<size_t>(r);
-  }
-}
-
-// 128 bits from the OS CSPRNG as "s-" + 32 hex digits.
-std::string RandomId() {
-  uint64_t words[2];
-  RandomWords(words, 2);
-  return absl::StrFormat("s-%016x%016x", words[0], words[1]);
-}
-
-}  // namespace
 
 uint64_t SessionManager::NewVersion() {
   // Random and nonzero: a session deleted and created again never reuses the
@@ -106,6 +84,7 @@ absl::Status SessionManager::ValidateId(absl::string_view id) {
 
 int64_t SessionManager::ChargeOf(const SessionRecord& record) {
   int64_t charge = record.state != nullptr ? record.state->SizeBytes() : 0;
+  charge += static_cast<int64_t>(record.meta.note.size());
   if (!record.initial_shared && record.initial != nullptr &&
       record.initial != record.state) {
     charge += record.initial->SizeBytes();
@@ -418,7 +397,7 @@ absl::Status SessionManager::DiskFullError(int64_t extra) const {
 
 std::string SessionManager::GenerateIdLocked() {
   for (;;) {
-    std::string id = RandomId();
+    std::string id = RandomId("s-");
     if (!entries_.contains(id)) return id;
   }
 }
@@ -483,6 +462,7 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
   record.meta.token_count = session.state->token_count();
   record.meta.state_bytes = session.state->SizeBytes();
   record.meta.prefix_cached_tokens = session.prefix_cached_tokens;
+  record.meta.note = std::move(session.note);
   record.initial =
       session.initial != nullptr ? std::move(session.initial) : session.state;
   record.initial_shared = session.initial_shared;

@@ -106,6 +106,8 @@ struct NewSession {
   // <= 0: the default TTL.
   absl::Duration ttl = absl::ZeroDuration();
   int64_t prefix_cached_tokens = 0;
+  // See SessionMeta::note.
+  std::string note;
 };
 
 class SessionManager {

@@ -31,6 +31,10 @@ struct SessionMeta {
   absl::Duration ttl = absl::ZeroDuration();
   // Prompt tokens of the creating prefix served from the prefix cache.
   int64_t prefix_cached_tokens = 0;
+  // Application data kept with the session and deleted with it (the HTTP
+  // front's Responses API stores the response object here); "" for plain
+  // sessions. Set at creation only; charged to the session's RAM use.
+  std::string note;
   // Bytes of the state in memory (fp32).
   int64_t state_bytes = 0;
 
@@ -59,6 +63,7 @@ struct SessionInfo {
   // A turn (or another read-modify-write) holds the session.
   bool busy = false;
   int64_t prefix_cached_tokens = 0;
+  std::string note;
 
   absl::Time expires() const { return last_used + ttl; }
 };
@@ -74,6 +79,7 @@ inline SessionInfo InfoFromMeta(const SessionMeta& meta) {
   info.last_used = meta.last_used;
   info.ttl = meta.ttl;
   info.prefix_cached_tokens = meta.prefix_cached_tokens;
+  info.note = meta.note;
   info.state_bytes = meta.state_bytes;
   return info;
 }

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/chat_options.h"
 #include "client/chat_repl.h"
+#include "client/grpc_load_target.h"
 #include "client/load_generator.h"
 #include "gmock/gmock.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -568,7 +569,8 @@ TEST_F(ChatClientTest, LoadGeneratorMeasuresAPhase) {
   options.prompt_tokens = 6;
   options.long_prompt_tokens = 50;
   options.warmup_tokens = 2;
-  LoadGenerator generator(client_.get(), options);
+  GrpcLoadTarget target(client_.get(), "in-process");
+  LoadGenerator generator(&target, options);
   absl::StatusOr<PhaseResult> r = generator.RunPhase(3);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->errors, 0) << r->first_error;
@@ -593,7 +595,8 @@ TEST_F(ChatClientTest, LoadGeneratorTimedMode) {
   options.tokens_per_stream = 5;
   options.duration_seconds = 0.3;
   options.warmup_tokens = 0;
-  LoadGenerator generator(client_.get(), options);
+  GrpcLoadTarget target(client_.get(), "in-process");
+  LoadGenerator generator(&target, options);
   absl::StatusOr<PhaseResult> r = generator.RunPhase(2);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->errors, 0) << r->first_error;

@@ -16,7 +16,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- server log"; tail -n 30 "$WORK/server.log"; exit 1; }
 
 # Port 0: the server picks a free port and logs "listening on HOST:PORT".
-"$SERVER" --random-model tiny --listen 127.0.0.1:0 --threads 1 --data-dir "$WORK/data" \
+"$SERVER" --random-model tiny --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --data-dir "$WORK/data" \
   --log-format json >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 ADDR=

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "server/session/memory_session_store.h"
 #include "tests/testing/fake_engine.h"
+#include "tests/testing/recording_stream.h"
 
 namespace rwkv::server {
 namespace {
@@ -25,41 +26,10 @@ namespace {
 const Caller kCaller = Caller::Anonymous();
 
 using ::rwkv::testing::FakeEngine;
+using ::rwkv::testing::RecordingStream;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-// A TurnStream that records what the client would see.
-class RecordingStream final : public TurnStream {
- public:
-  bool IsCancelled() const override { return cancelled.load(); }
-  void OnChunk(TurnChunk chunk) override {
-    absl::MutexLock lock(&mu);
-    ids.insert(ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
-    text += chunk.text;
-    if (chunk.finish_reason != FinishReason::kNone) last = chunk;
-    ++chunks;
-    if (chunks == 1) first_chunk.Notify();
-  }
-  void OnFinish(const absl::Status& s) override {
-    {
-      absl::MutexLock lock(&mu);
-      status = s;
-    }
-    if (!first_chunk.HasBeenNotified()) first_chunk.Notify();
-    finished.Notify();
-  }
-
-  std::atomic<bool> cancelled{false};
-  absl::Notification first_chunk;
-  absl::Notification finished;
-  absl::Mutex mu;
-  std::vector<int32_t> ids ABSL_GUARDED_BY(mu);
-  std::string text ABSL_GUARDED_BY(mu);
-  TurnChunk last ABSL_GUARDED_BY(mu);
-  int chunks ABSL_GUARDED_BY(mu) = 0;
-  absl::Status status ABSL_GUARDED_BY(mu);
-};
 
 template <typename T>
 class Waiter {

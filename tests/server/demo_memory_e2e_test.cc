@@ -44,6 +44,7 @@ class DemoMemoryTest : public ::testing::Test {
     auto tok = engine::Tokenizer::Load("bytes");
     ASSERT_TRUE(tok.ok());
     ServerOptions o;
+    o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
     o.store = "memory";
     const std::string arr =

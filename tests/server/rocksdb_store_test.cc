@@ -295,6 +295,44 @@ TEST_F(RocksDbStoreTest, RecordsOfAnotherModelOrFormatAreRefused) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("format version 99"));
 }
 
+TEST_F(RocksDbStoreTest, ASessionsNoteSurvivesAReopenAndTouches) {
+  Open();
+  ASSERT_TRUE(Wait<SessionInfo>([&](auto done) {
+                NewSession ns;
+                ns.id = "resp_1";
+                ns.state = Fed(3);
+                ns.note = R"({"object": "response"})";
+                manager_->Create(std::move(ns), std::move(done));
+              }).ok());
+  ASSERT_TRUE(Wait<SessionInfo>([&](auto done) {
+                manager_->Touch("resp_1", absl::Hours(2), std::move(done));
+              }).ok());
+  Close();
+  Open();
+  absl::StatusOr<SessionInfo> info = manager_->Get("resp_1");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->note, R"({"object": "response"})");
+  EXPECT_EQ(info->ttl, absl::Hours(2));
+}
+
+TEST(RecordCodecTest, VersionOneRecordsWithoutANoteAreStillRead) {
+  StoredMeta plain;
+  plain.meta.id = "old";
+  plain.meta.token_count = 7;
+  std::string v = EncodeMeta(plain);
+  // Version 1 had no note: drop its (empty) length and the version 2 tag.
+  v.erase(v.size() - 8, 4);
+  v[4] = 1;
+  v[5] = 0;
+  const uint32_t crc = engine::Crc32(v.data(), v.size() - 4);
+  std::memcpy(v.data() + v.size() - 4, &crc, 4);
+  absl::StatusOr<StoredMeta> old = DecodeMeta(v, "old");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->meta.id, "old");
+  EXPECT_EQ(old->meta.token_count, 7);
+  EXPECT_EQ(old->meta.note, "");
+}
+
 TEST_F(RocksDbStoreTest, ASecondProcessCannotOpenTheSameDirectory) {
   Open();
   RocksDbStoreOptions so;

@@ -9,13 +9,15 @@ trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 
 "$server" --no-such-flag >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown flag must exit 2"
-"$server" --model /nonexistent.pth --listen 127.0.0.1:0 --store memory >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing model file must exit 1"
+"$server" --model /nonexistent.pth --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --store memory >/dev/null 2>&1; [ $? -eq 1 ] || fail "missing model file must exit 1"
 "$server" --model x.pth --random-model tiny >/dev/null 2>&1; [ $? -eq 2 ] || fail "--model with --random-model must exit 2"
 "$server" --random-model huge >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --random-model must exit 2"
 "$server" --random-model tiny --max-batch 0 >/dev/null 2>&1; [ $? -eq 2 ] || fail "--max-batch 0 must exit 2"
 "$server" --random-model tiny --initial-state broken >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --initial-state must exit 2"
-"$server" --random-model tiny --initial-state x=/nonexistent.pt --listen 127.0.0.1:0 --store memory >/dev/null 2>&1
+"$server" --random-model tiny --initial-state x=/nonexistent.pt --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --store memory >/dev/null 2>&1
 [ $? -eq 1 ] || fail "missing initial state file must exit 1"
+"$server" --random-model tiny --http-listen nonsense >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --http-listen must exit 2"
+"$server" --random-model tiny --http-max-body-bytes 12 >/dev/null 2>&1; [ $? -eq 2 ] || fail "tiny --http-max-body-bytes must exit 2"
 "$server" --help | grep -q -- "--max-state-bytes" || fail "--help lists the flags"
 "$server" --help | grep -q -- "--api-keys" || fail "--help lists --api-keys"
 
@@ -25,21 +27,21 @@ printf '' | "$server" --hash-key >/dev/null 2>&1; [ $? -eq 2 ] || fail "--hash-k
 
 # Without API keys only loopback addresses are served, unless
 # --allow-unauthenticated; a keys file allows any address.
-"$server" --random-model tiny --listen 0.0.0.0:0 --store memory >"$tmp/log" 2>&1
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory >"$tmp/log" 2>&1
 [ $? -eq 1 ] || fail "0.0.0.0 without --api-keys must exit 1"
 grep -q -- "--allow-unauthenticated" "$tmp/log" || fail "the refusal names --allow-unauthenticated"
-"$server" --random-model tiny --listen 0.0.0.0:0 --store memory --api-keys /nonexistent/keys >"$tmp/log" 2>&1
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory --api-keys /nonexistent/keys >"$tmp/log" 2>&1
 [ $? -eq 1 ] || fail "a missing keys file must exit 1"
 grep -q "/nonexistent/keys" "$tmp/log" || fail "the missing keys file is named"
 printf 'bad line here\n' >"$tmp/keys"
-"$server" --random-model tiny --listen 0.0.0.0:0 --store memory --api-keys "$tmp/keys" >"$tmp/log" 2>&1
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory --api-keys "$tmp/keys" >"$tmp/log" 2>&1
 [ $? -eq 1 ] || fail "a malformed keys file must exit 1"
 grep -q "keys line 1" "$tmp/log" || fail "the malformed line is named"
 for mode in "--allow-unauthenticated" "--api-keys $tmp/goodkeys"; do
   printf '%s t user\n' "$(printf 'k' | "$server" --hash-key)" >"$tmp/goodkeys"
   : >"$tmp/log"
   # shellcheck disable=SC2086
-  "$server" --random-model tiny --listen 0.0.0.0:0 --threads 1 --store memory $mode >"$tmp/log" 2>&1 &
+  "$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --threads 1 --store memory $mode >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening on" "$tmp/log" && break
@@ -49,12 +51,18 @@ for mode in "--allow-unauthenticated" "--api-keys $tmp/goodkeys"; do
   kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
   [ $rc -eq 0 ] || fail "$mode: exit $rc"
 done
+"$server" --help | grep -q -- "--http-listen.*127.0.0.1:8080" || fail "--help shows --http-listen's default"
+
+# SIGTERM with the HTTP front on a free port; SIGINT with HTTP off.
+http_for_TERM=127.0.0.1:0
+http_for_INT=""
 
 for sig in TERM INT; do
   # Empty the log first: the child truncates it only once it runs, and the
   # previous run's "listening" line must not be mistaken for this one's.
   : >"$tmp/log"
-  "$server" --random-model tiny --listen 127.0.0.1:0 --threads 1 --data-dir "$tmp/data" >"$tmp/log" 2>&1 &
+  http_var="http_for_$sig"
+  "$server" --random-model tiny --listen 127.0.0.1:0 --http-listen "${!http_var}" --threads 1 --data-dir "$tmp/data" >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening on" "$tmp/log" && break
@@ -64,6 +72,11 @@ for sig in TERM INT; do
   grep -q "n_layer=2 n_embd=64 vocab=256" "$tmp/log" || fail "no model line"
   grep -q "state bytes/session=" "$tmp/log" || fail "no state bytes"
   grep -q "threads 1; matmul " "$tmp/log" || fail "no threads/matmul"
+  if [ -n "${!http_var}" ]; then
+    grep -q "HTTP front on http://127.0.0.1:[0-9]*/" "$tmp/log" || fail "no HTTP line"
+  else
+    ! grep -q "HTTP front" "$tmp/log" || fail "--http-listen \"\" still started HTTP"
+  fi
   kill -"$sig" "$pid"
   wait "$pid"
   rc=$?
@@ -75,7 +88,7 @@ done
 demo="$(dirname "$0")/../../models/demo/rwkv4-demo.pth"
 if [ -f "$demo" ]; then
   : >"$tmp/log"
-  env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --threads 1 --store memory >"$tmp/log" 2>&1 &
+  env -u RWKV_MODEL "$server" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --threads 1 --store memory >"$tmp/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do
     grep -q "listening on" "$tmp/log" && break

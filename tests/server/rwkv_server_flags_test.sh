@@ -18,6 +18,8 @@ export OMP_NUM_THREADS=1
 # Sessions in memory: no ./rwkv-data directory is created (and this is a
 # variable every server below reads).
 export RWKV_STORE=memory
+# HTTP on a free port (the default 8080 may be taken on this machine).
+export RWKV_HTTP_LISTEN=127.0.0.1:0
 
 # start_server ARGS...: runs the server with a tiny random model until its
 # "listening" line, stops it with SIGTERM and leaves its stderr in $tmp/log.

@@ -192,7 +192,12 @@ TEST_F(SchedulerTest, AFailedBatchFailsItsRowsAndNothingElse) {
 TEST_F(SchedulerTest, StopEndsQueuedAndRunningJobsWithUnavailable) {
   Start(4, 8);
   absl::Notification gate;
-  engine_.set_before_call([&gate] { gate.WaitForNotification(); });
+  // Each call also takes 1 ms, so the 1000-token turns cannot finish before
+  // the stopper thread runs, even on a loaded machine.
+  engine_.set_before_call([&gate] {
+    gate.WaitForNotification();
+    absl::SleepFor(absl::Milliseconds(1));
+  });
   auto running = Turn(Tokens("one"), 1000);
   auto queued = Turn(Tokens("two"), 1000);
   std::thread stopper([this] { scheduler_->Stop(); });

@@ -48,6 +48,7 @@ class ServerDefectsTest : public ::testing::Test {
     auto engine = std::make_unique<FakeEngine>();
     engine_ = engine.get();
     ServerOptions o;
+    o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
     o.store = "memory";
     o.sessions.sweep_interval = absl::Hours(1);  // no background sweeps

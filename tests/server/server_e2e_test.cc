@@ -136,6 +136,7 @@ class ServerE2ETest : public ::testing::TestWithParam<ModelCase> {
 
   ServerOptions DefaultOptions() {
     ServerOptions o;
+    o.http.listen = "";  // gRPC only
     o.listen = "127.0.0.1:0";
     o.store = "memory";
     o.sessions.sweep_interval = absl::Milliseconds(50);

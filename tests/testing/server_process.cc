@@ -29,7 +29,8 @@ std::string ServerProcess::Log() const {
 }
 
 absl::Status ServerProcess::Start(absl::Duration timeout) {
-  std::vector<std::string> argv = {binary_, "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv = {binary_, "--listen", "127.0.0.1:0",
+                                   "--http-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
   for (std::string& a : argv) cargv.push_back(a.data());
