@@ -312,6 +312,14 @@ void RwkvServer::Drain(absl::Duration grace) {
 
 void RwkvServer::CloseSessions() {
   Drain(absl::ZeroDuration());
+  if (gate_.in_flight() > 0) {
+    // A call still holds on (a client that stopped reading its stream):
+    // leave everything in place; the process exit ends it.
+    common::LogWarning(absl::StrCat(gate_.in_flight(),
+                                    " calls still running; the session store "
+                                    "is synced but not closed"));
+    return;
+  }
   // No call passes the gate any more and the HTTP front has stopped:
   // nothing reaches these.
   metrics_->set_state_source(nullptr);

@@ -119,7 +119,8 @@ class RwkvServer {
   void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
   // After Drain: destroys the application layer, scheduler, sessions and
   // store (a clean close of the store) while gRPC keeps answering
-  // UNAVAILABLE. Only Shutdown or the destructor may follow.
+  // UNAVAILABLE; does nothing while a call is still running. Only Shutdown
+  // or the destructor may follow.
   void CloseSessions() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Rereads the API keys file (SIGHUP); on error the old keys stay.
