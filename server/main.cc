@@ -130,7 +130,9 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> ListenForProbes(
   absl::StatusOr<std::unique_ptr<RwkvServer>> server =
       RwkvServer::Listen(options);
   if (server.ok() && (*server)->http_port() != 0) {
-    LogInfo(absl::StrCat("HTTP front on http://", (*server)->http_address(),
+    LogInfo(absl::StrCat("HTTP front on ",
+                         options.tls.enabled() ? "https://" : "http://",
+                         (*server)->http_address(),
                          "/ (OpenAI-compatible API under /v1, chat page at /, "
                          "/metrics, /healthz, /readyz)"));
   }

@@ -52,6 +52,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/rpc/chat_service.h"
 #include "server/sched/scheduler.h"
+#include "server/session/redis_session_store.h"
 #include "server/session/rocksdb_session_store.h"
 #include "server/session/session_manager.h"
 #include "server/session/session_store.h"
@@ -74,10 +75,13 @@ struct ServerOptions {
   // The HTTP front; http.listen "" disables it.
   HttpOptions http;
   // Where sessions are kept: "rocksdb" (durable, on disk under
-  // rocksdb.dir: every acknowledged change survives a crash) or "memory"
-  // (lost on restart; for tests and throwaway runs).
+  // rocksdb.dir: every acknowledged change survives a crash),
+  // "redis://HOST:PORT[/DB]" (shared by every replica using that Redis:
+  // any replica continues any session; redis.url is set from it) or
+  // "memory" (lost on restart; for tests and throwaway runs).
   std::string store = "rocksdb";
   RocksDbStoreOptions rocksdb;
+  RedisStoreOptions redis;
   SessionManagerOptions sessions;
   SchedulerOptions scheduler;
   AppOptions app;
@@ -145,6 +149,7 @@ class RwkvServer {
   absl::Status LoadInitialStates();
   // Opens the session store options_.store names.
   absl::Status OpenStore();
+  absl::Status OpenRedisStore();
   // Builds the gRPC server and starts it.
   absl::Status StartGrpc();
 

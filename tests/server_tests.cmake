@@ -85,6 +85,12 @@ rwkv_test(http_e2e_test
   LIBS rwkv_server rwkv_fake_engine rwkv_client
   LABELS fast)
 
+# API keys, tenants and quotas on the HTTP front (FakeEngine, loopback).
+rwkv_test(http_tenant_e2e_test
+  SOURCES http/http_tenant_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
+  LABELS fast)
+
 # Real clients against rwkv-server (the committed demo model, one thread):
 # curl -N and promtool; the openai npm package; Chromium via puppeteer-core
 # (its screenshot: build/http_page_test.png). setup.sh installs them all.

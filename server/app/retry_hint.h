@@ -26,7 +26,7 @@ inline absl::Status WithRetryAfter(absl::Status status, int64_t seconds) {
 }
 
 // The hint, if the status carries one.
-inline std::optional<int64_t> RetryAfterSeconds(const absl::Status& status) {
+inline std::optional<int64_t> RetryHintSeconds(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(kRetryAfterPayload);
   int64_t seconds = 0;
   if (!payload || !absl::SimpleAtoi(std::string(*payload), &seconds)) {

@@ -50,7 +50,7 @@ class GenerateReactor::Sink final : public TurnStream {
   }
 
   void OnFinish(const absl::Status& status) override {
-    Finish(ToGrpcStatus(status), RetryAfterSeconds(status));
+    Finish(ToGrpcStatus(status), RetryHintSeconds(status));
   }
 
   void Finish(const grpc::Status& status,

@@ -35,7 +35,7 @@ std::optional<Caller> UnaryCall::Admit() {
 
 void UnaryCall::Finish(const absl::Status& status) {
   const grpc::Status answer = ToGrpcStatus(status);
-  if (std::optional<int64_t> wait = RetryAfterSeconds(status)) {
+  if (std::optional<int64_t> wait = RetryHintSeconds(status)) {
     ctx_->AddTrailingMetadata("retry-after", std::to_string(*wait));
   }
   common::RequestLog log;

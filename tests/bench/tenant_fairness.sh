@@ -20,7 +20,7 @@ printf '%s tenant-a user\n%s tenant-b user\n' \
   "$(printf 'key-a' | "$server" --hash-key)" \
   "$(printf 'key-b' | "$server" --hash-key)" >"$tmp/keys"
 "$server" --random-model "$model" --threads 1 --store memory \
-  --listen 127.0.0.1:0 --max-batch "$max_batch" --chunk-size "$chunk_size" --api-keys "$tmp/keys" \
+  --listen 127.0.0.1:0 --http-listen "" --max-batch "$max_batch" --chunk-size "$chunk_size" --api-keys "$tmp/keys" \
   >"$tmp/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do

@@ -155,6 +155,71 @@ TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   EXPECT_EQ(server.Stop(), 0);
 }
 
+// The HTTP front serves HTTPS with the same files ("HTTP front on
+// https://HOST:PORT/" in the log): the right CA works, another is refused,
+// plaintext gets no answer; with --tls-client-ca a client certificate is
+// required.
+int HttpsPort(const std::string& log) {
+  const std::string tag = "HTTP front on https://127.0.0.1:";
+  const size_t at = log.find(tag);
+  if (at == std::string::npos) return 0;
+  return std::atoi(log.c_str() + at + tag.size());
+}
+
+TEST_F(TlsTest, HttpsWithTheSameCertificatesAndMutualTls) {
+  if (!RunQuietly("curl --version")) {
+    GTEST_SKIP() << "no curl (setup.sh installs it for the HTTP tests)";
+  }
+  for (const bool mutual : {false, true}) {
+    std::vector<std::string> args = TinyServer();
+    args.insert(args.end(),
+                {"--tls-cert", F("server.pem"), "--tls-key", F("server.key")});
+    if (mutual) args.insert(args.end(), {"--tls-client-ca", F("ca.pem")});
+    ServerProcess server(RWKV_SERVER_BIN, args,
+                         F(mutual ? "https-m.log" : "https.log"));
+    ASSERT_TRUE(server.Start().ok()) << server.Log();
+    const int port = HttpsPort(server.Log());
+    ASSERT_GT(port, 0) << server.Log();
+    // curl (setup.sh installs it for the HTTP tests): the HTTP status, or
+    // 0 when the handshake or the connection failed.
+    auto get = [&](const std::string& ca, const std::string& cert,
+                   const std::string& key) {
+      std::string cmd = absl::StrCat(
+          "curl -s -m 10 -o /dev/null -w '%{http_code}' --cacert ", F(ca));
+      if (!cert.empty()) {
+        absl::StrAppend(&cmd, " --cert ", F(cert), " --key ", F(key));
+      }
+      absl::StrAppend(&cmd, " https://127.0.0.1:", port, "/healthz");
+      FILE* p = popen(cmd.c_str(), "r");
+      char buf[16] = {0};
+      const size_t n = p != nullptr ? fread(buf, 1, sizeof(buf) - 1, p) : 0;
+      if (p != nullptr) pclose(p);
+      return n > 0 ? std::atoi(buf) : -1;
+    };
+    if (!mutual) {
+      EXPECT_EQ(get("ca.pem", "", ""), 200);
+      EXPECT_EQ(get("other.pem", "", ""), 0);  // unknown CA: refused
+      // Plaintext HTTP to the HTTPS port gets no HTTP answer.
+      FILE* p = popen(absl::StrCat("curl -s -m 10 -o /dev/null -w "
+                                   "'%{http_code}' http://127.0.0.1:",
+                                   port, "/healthz")
+                          .c_str(),
+                      "r");
+      char buf[16] = {0};
+      if (p != nullptr) {
+        (void)fread(buf, 1, sizeof(buf) - 1, p);
+        pclose(p);
+      }
+      EXPECT_NE(std::atoi(buf), 200);
+    } else {
+      EXPECT_EQ(get("ca.pem", "client.pem", "client.key"), 200);
+      EXPECT_EQ(get("ca.pem", "", ""), 0);  // no client certificate
+      EXPECT_EQ(get("ca.pem", "intruder.pem", "intruder.key"), 0);
+    }
+    EXPECT_EQ(server.Stop(), 0);
+  }
+}
+
 TEST_F(TlsTest, UnreadableCertificateFilesAreNamedAtStartup) {
   std::vector<std::string> args = TinyServer();
   args.insert(args.end(),

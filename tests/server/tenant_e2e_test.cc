@@ -79,6 +79,7 @@ class TenantTest : public ::testing::Test {
     engine_ = engine.get();
     ServerOptions o;
     o.listen = "127.0.0.1:0";
+    o.http.listen = "";  // gRPC only (http_tenant_e2e_test: HTTP)
     o.store = "memory";
     o.sessions.sweep_interval = absl::Hours(1);
     o.scheduler.chunk_size = 4;
@@ -505,6 +506,7 @@ TEST_F(TenantTest, TokensPerMinuteBucketSaysHowLongToWait) {
 TEST_F(TenantTest, ServersWithoutKeysRefuseNonLoopbackAddresses) {
   ServerOptions o;
   o.listen = "0.0.0.0:0";
+  o.http.listen = "";
   o.store = "memory";
   auto refused = RwkvServer::Start(std::make_unique<FakeEngine>(),
                                    *engine::Tokenizer::Load("bytes"), o);
@@ -517,7 +519,17 @@ TEST_F(TenantTest, ServersWithoutKeysRefuseNonLoopbackAddresses) {
                                 *engine::Tokenizer::Load("bytes"), o);
   ASSERT_TRUE(open.ok()) << open.status();
   (*open)->Shutdown(absl::ZeroDuration());
+  // The HTTP front's address counts too.
   o.allow_unauthenticated = false;
+  o.listen = "127.0.0.1:0";
+  o.http.listen = "0.0.0.0:0";
+  auto http_refused = RwkvServer::Start(std::make_unique<FakeEngine>(),
+                                        *engine::Tokenizer::Load("bytes"), o);
+  ASSERT_FALSE(http_refused.ok());
+  EXPECT_THAT(std::string(http_refused.status().message()),
+              HasSubstr("refusing to listen on 0.0.0.0:0"));
+  o.listen = "0.0.0.0:0";
+  o.http.listen = "";
   o.auth.api_keys_file = keys_file_;
   auto keyed = RwkvServer::Start(std::make_unique<FakeEngine>(),
                                  *engine::Tokenizer::Load("bytes"), o);
