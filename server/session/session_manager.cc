@@ -46,7 +46,9 @@ uint64_t SessionManager::NewVersion() {
 SessionManager::SessionManager(SessionManagerOptions options,
                                SessionStore* store)
     : options_(std::move(options)), store_(store) {
-  if (store_->durable()) LoadUsage();
+  // A shared store's usage is this replica's RAM copies (counted as they
+  // come and go); other stores count every stored session.
+  if (store_->durable() && !store_->shared()) LoadUsage();
   if (options_.sweep_interval > absl::ZeroDuration()) {
     sweeper_ = std::thread([this] { SweeperLoop(); });
   }
@@ -270,6 +272,7 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
   entry.loading = false;
   entry.live = true;
   total_bytes_ += entry.charge;
+  if (store_->shared()) AccountLocked(entry.record.meta, 1);
   IndexLocked(entry);
   MakeRoomLocked(0, id, deferred);
   return absl::OkStatus();
@@ -281,7 +284,7 @@ void SessionManager::DropStoredLocked(const SessionMeta& meta,
   del.op = StoreWrite::Op::kDelete;
   del.record.meta.id = meta.id;
   deferred.writes.push_back(std::move(del));
-  AccountLocked(meta, -1);
+  if (!store_->shared()) AccountLocked(meta, -1);  // not in RAM: not counted
   RememberGoneLocked(meta.id, reason, meta.owner);
 }
 
@@ -355,8 +358,9 @@ void SessionManager::RemoveLocked(const std::string& id, GoneReason reason,
     del.op = StoreWrite::Op::kDelete;
     del.record.meta.id = id;
     deferred.writes.push_back(std::move(del));
-    AccountLocked(entry.record.meta, -1);
   }
+  // Stored sessions count until deleted; a shared store's while in RAM.
+  if (!keep_stored || store_->shared()) AccountLocked(entry.record.meta, -1);
   if (!store_->durable() || reason != GoneReason::kEvicted) {
     RememberGoneLocked(id, reason, entry.record.meta.owner);
   }
@@ -1029,9 +1033,11 @@ void SessionManager::AdoptTimesLocked(Entry& entry, const SessionMeta& stored) {
 void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
   const std::string id = record.meta.id;
   auto it = entries_.find(id);
+  bool added = false;
   if (it == entries_.end()) {
     it = entries_.emplace(id, std::make_unique<Entry>()).first;
     it->second->live = true;
+    added = true;
   }
   Entry& entry = *it->second;
   if (!entry.live || entry.loading || entry.busy) {
@@ -1040,6 +1046,8 @@ void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
   }
   UnindexLocked(entry);
   total_bytes_ -= entry.charge;
+  if (!added) AccountLocked(entry.record.meta, -1);
+  AccountLocked(record.meta, 1);
   deferred.garbage.push_back(std::exchange(entry.record, std::move(record)));
   entry.charge = ChargeOf(entry.record);
   total_bytes_ += entry.charge;
@@ -1112,10 +1120,23 @@ absl::StatusOr<SessionInfo> SessionManager::GetShared(
 
 absl::StatusOr<SessionLease> SessionManager::LeaseShared(
     const std::string& id, const SessionAccess& access) {
+  if (!access.all) {
+    // The owner is checked before anything that could say "busy", so
+    // another tenant's session never shows it exists.
+    absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+    if (meta.ok() && !access.Allows(meta->owner)) {
+      absl::MutexLock lock(&mu_);
+      return NotFoundLocked(id, access);
+    }
+    if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
+  }
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second->busy) return BusyError(id);
+    if (it != entries_.end() && it->second->busy &&
+        access.Allows(it->second->record.meta.owner)) {
+      return BusyError(id);
+    }
   }
   auto revoked = std::make_shared<std::atomic<Revocation>>(Revocation::kNone);
   absl::StatusOr<StoreLease> held = store_->AcquireLease(id, revoked);

@@ -23,7 +23,9 @@
 //    exactly as an unknown id. Ids are one namespace: creating an id another
 //    tenant holds is ALREADY_EXISTS (the same message as for one's own).
 //    Per-tenant usage (sessions, state bytes; stored ones included) is kept
-//    here and bounded at creation by NewSession::quota.
+//    here and bounded at creation by NewSession::quota. With a shared store
+//    it is this replica's RAM copies (a quota bounds each replica; sessions
+//    other replicas hold or Redis expired are not counted).
 //  * Changes are acknowledged (their callbacks called) only after the store
 //    has them. Uses that do not change the state (ReadState, leases) update
 //    last-used in RAM and reach the store lazily, within one sweep interval
