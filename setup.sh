@@ -22,6 +22,8 @@ PACKAGES=(
   librocksdb-dev        # the default session store (--store rocksdb)
   libhiredis-dev        # the shared session store's client (--store redis://)
   redis-server haproxy  # the replica tests run real ones (tests/server/replicas_e2e_test.cc)
+  libssl-dev            # SHA-256 of API keys (server/auth)
+  openssl               # tests make TLS certificates at test time
   libcpp-httplib-dev    # the HTTP front (OpenAI-compatible API, page)
   prometheus-cpp-dev    # /metrics
 )

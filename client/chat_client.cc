@@ -38,16 +38,77 @@ bool ReadVarint(const std::string& bytes, size_t* pos, uint64_t* value) {
   return false;
 }
 
+// The text of a PEM file, or an error naming `flag` and the file.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path,
+                                        absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read ", path));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  if (text.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": ", path, " is not a PEM file (no -----BEGIN line)"));
+  }
+  return text;
+}
+
 }  // namespace
 
 std::unique_ptr<ChatClient> ChatClient::Connect(const std::string& address) {
+  return *Connect(address, ConnectOptions());
+}
+
+absl::StatusOr<std::unique_ptr<ChatClient>> ChatClient::Connect(
+    const std::string& address, const ConnectOptions& options) {
   grpc::ChannelArguments args;
   // Replies can carry state files (a 169M model's state is ~0.6 MB; larger
   // models more); lift the 4 MB default receive limit.
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return std::make_unique<ChatClient>(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (options.tls()) {
+    grpc::SslCredentialsOptions ssl;
+    absl::StatusOr<std::string> ca =
+        ReadPemFile(options.tls_ca_file, "--tls-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-cert and --tls-key go together (mutual TLS)");
+    }
+    if (!options.tls_cert_file.empty()) {
+      absl::StatusOr<std::string> cert =
+          ReadPemFile(options.tls_cert_file, "--tls-cert");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key =
+          ReadPemFile(options.tls_key_file, "--tls-key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    if (!options.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls_server_name);
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert/--tls-key need --tls-ca (the CA of the server's "
+        "certificate)");
+  }
+  auto client = std::make_unique<ChatClient>(
+      grpc::CreateCustomChannel(address, credentials, args));
+  client->set_api_key(options.api_key);
+  return client;
+}
+
+void ChatClient::AddApiKey(grpc::ClientContext* context) const {
+  if (!api_key_.empty()) {
+    context->AddMetadata("authorization", "Bearer " + api_key_);
+  }
 }
 
 ChatClient::ChatClient(std::shared_ptr<grpc::Channel> channel)
@@ -55,6 +116,7 @@ ChatClient::ChatClient(std::shared_ptr<grpc::Channel> channel)
 
 void ChatClient::PrepareUnary(grpc::ClientContext* context,
                               const std::string& session_id) const {
+  AddApiKey(context);
   if (unary_timeout_ != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + unary_timeout_));
   }
@@ -183,6 +245,7 @@ absl::StatusOr<TurnResult> ChatClient::RunTurn(
     std::unique_ptr<grpc::ClientReader<rwkv::v1::GenerateResponse>> (
         ChatService::Stub::*method)(grpc::ClientContext*, const Request&)) {
   grpc::ClientContext context;
+  AddApiKey(&context);
   if (turn_timeout_ != absl::InfiniteDuration()) {
     context.set_deadline(absl::ToChronoTime(absl::Now() + turn_timeout_));
   }

@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/connect_options.h"
 #include "client/turn_canceller.h"
 #include "grpcpp/channel.h"
 #include "rwkv/v1/chat.grpc.pb.h"
@@ -56,6 +57,10 @@ class ChatClient {
  public:
   // A client over an insecure channel to `address` ("host:port").
   static std::unique_ptr<ChatClient> Connect(const std::string& address);
+  // With an API key and/or TLS (connect_options.h). Errors: unreadable TLS
+  // files (INVALID_ARGUMENT naming them).
+  static absl::StatusOr<std::unique_ptr<ChatClient>> Connect(
+      const std::string& address, const ConnectOptions& options);
 
   // Uses `channel` (e.g. a server's InProcessChannel in tests).
   explicit ChatClient(std::shared_ptr<grpc::Channel> channel);
@@ -67,6 +72,8 @@ class ChatClient {
   // deadline unless `set_turn_timeout` gives one.
   void set_unary_timeout(absl::Duration timeout) { unary_timeout_ = timeout; }
   void set_turn_timeout(absl::Duration timeout) { turn_timeout_ = timeout; }
+  // Sent as "authorization: Bearer <key>" with every ChatService call.
+  void set_api_key(std::string key) { api_key_ = std::move(key); }
 
   // ---- sessions
   absl::StatusOr<rwkv::v1::SessionInfo> CreateSession(
@@ -133,10 +140,11 @@ class ChatClient {
   absl::StatusOr<HealthStatus> CheckHealth(const std::string& service);
 
  private:
-  // A context with the unary deadline and, if `session_id` is not empty,
-  // the session header.
+  // A context with the unary deadline, the API key and, if `session_id` is
+  // not empty, the session header.
   void PrepareUnary(grpc::ClientContext* context,
                     const std::string& session_id = "") const;
+  void AddApiKey(grpc::ClientContext* context) const;
   static void AddSessionHeader(grpc::ClientContext* context,
                                const std::string& session_id);
   template <typename Request>
@@ -150,6 +158,7 @@ class ChatClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<rwkv::v1::ChatService::Stub> stub_;
   absl::Duration unary_timeout_ = absl::Seconds(30);
+  std::string api_key_;
   absl::Duration turn_timeout_ = absl::InfiniteDuration();
 };
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "client/connect_flags.h"
 #include "common/cli_validators.h"
 
 namespace rwkv::client {
@@ -32,6 +33,7 @@ void AddChatFlags(CLI::App& app, ChatOptions* o) {
         o->one_shot = true;
       },
       "one turn to send (the words are joined with spaces)");
+  AddConnectFlags(app, &o->connect);
   app.add_option("--server", o->server, "server address")
       ->check(NonEmpty())
       ->capture_default_str()

@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <string>
 
+#include "client/connect_options.h"
 #include "rwkv/v1/chat.pb.h"
 
 namespace rwkv::client {
 
 struct ChatOptions {
   std::string server = "127.0.0.1:50051";
+  // API key and TLS.
+  ConnectOptions connect;
   // Empty: a new session with a server-generated id.
   std::string session;
   // Seconds; 0: the server default.

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "client/connect_flags.h"
 #include "common/cli_validators.h"
 
 namespace rwkv::client {
@@ -48,6 +49,7 @@ void AddLoadFlags(CLI::App& app, LoadOptions* o) {
       "tokens/s, time to first token and inter-token latency p50/p99, and "
       "the server's average decode batch size.");
   app.get_formatter()->column_width(34);
+  AddConnectFlags(app, &o->connect);
   app.add_option("--server", o->server, "server address")
       ->check(common::NonEmpty())
       ->capture_default_str()

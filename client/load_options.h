@@ -8,11 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "client/connect_options.h"
+
 namespace rwkv::client {
 
 struct LoadOptions {
   // The gRPC address (protocol grpc or both).
   std::string server = "127.0.0.1:50051";
+  // API key and TLS.
+  ConnectOptions connect;
   // The HTTP front's HOST:PORT (protocol http or both, --resend-turns).
   std::string http_server = "127.0.0.1:8080";
   // grpc, http (the OpenAI-compatible API, streamed), or both: every phase

@@ -63,8 +63,13 @@ int main(int argc, char** argv) {
           rwkv::common::HandleCommandLine(app, argc, argv)) {
     return *exit;
   }
-  std::unique_ptr<rwkv::client::ChatClient> client =
-      rwkv::client::ChatClient::Connect(options.server);
+  absl::StatusOr<std::unique_ptr<rwkv::client::ChatClient>> connected =
+      rwkv::client::ChatClient::Connect(options.server, options.connect);
+  if (!connected.ok()) {
+    std::cerr << "rwkv-chat: " << connected.status().message() << "\n";
+    return 2;
+  }
+  std::unique_ptr<rwkv::client::ChatClient> client = *std::move(connected);
   client->set_unary_timeout(absl::Seconds(options.timeout_seconds));
   if (options.health) return RunHealth(*client);
 

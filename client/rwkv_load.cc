@@ -290,7 +290,13 @@ int main(int argc, char** argv) {
   std::unique_ptr<rwkv::client::ChatClient> client;
   std::unique_ptr<LoadTarget> grpc_target, http_target;
   if (options.protocol != "http") {
-    client = rwkv::client::ChatClient::Connect(options.server);
+    absl::StatusOr<std::unique_ptr<rwkv::client::ChatClient>> connected =
+        rwkv::client::ChatClient::Connect(options.server, options.connect);
+    if (!connected.ok()) {
+      std::cerr << "rwkv-load: " << connected.status().message() << "\n";
+      return 2;
+    }
+    client = *std::move(connected);
     grpc_target = std::make_unique<rwkv::client::GrpcLoadTarget>(
         client.get(), options.server);
   }

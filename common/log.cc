@@ -126,6 +126,7 @@ std::string FormatRequestLine(LogFormat format, absl::Time time,
         {"status_code", static_cast<int>(r.status_code)},
         {"status_message", message},
         {"duration_ms", Millis(r.duration)}};
+    if (!r.tenant.empty()) j["tenant"] = Bounded(r.tenant);
     if (r.prompt_tokens >= 0) j["prompt_tokens"] = r.prompt_tokens;
     if (r.generated_tokens >= 0) j["generated_tokens"] = r.generated_tokens;
     if (r.cached_tokens >= 0) j["cached_tokens"] = r.cached_tokens;
@@ -135,6 +136,10 @@ std::string FormatRequestLine(LogFormat format, absl::Time time,
       TimeText(time), " ", LevelTag(level), " request method=", r.method,
       " session_id=\"", absl::CHexEscape(session), "\" status=", status,
       " duration_ms=", Millis(r.duration));
+  if (!r.tenant.empty()) {
+    absl::StrAppend(&line, " tenant=\"", absl::CHexEscape(Bounded(r.tenant)),
+                    "\"");
+  }
   if (r.prompt_tokens >= 0)
     absl::StrAppend(&line, " prompt_tokens=", r.prompt_tokens);
   if (r.generated_tokens >= 0) {

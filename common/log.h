@@ -54,6 +54,8 @@ struct RequestLog {
   std::string method;
   // Empty when the request names no session.
   std::string session_id;
+  // The authenticated tenant; empty (and omitted) without API keys.
+  std::string tenant;
   absl::StatusCode status_code = absl::StatusCode::kOk;
   std::string status_message;
   // From the call's arrival to its final status.

@@ -5,13 +5,19 @@
 // file key).
 // Start-up: the HTTP front listens first (/healthz 200, /readyz 503 while
 // the model loads), then the model loads and gRPC starts.
-// SIGTERM/SIGINT: stop accepting calls, let running streams finish for
-// --shutdown-grace seconds, cancel the rest (rolled back), exit 0.
+// SIGTERM/SIGINT: every new call is answered UNAVAILABLE (HTTP: 503),
+// running calls get --shutdown-grace seconds to finish, the rest end
+// UNAVAILABLE (rolled back), exit 0. SIGHUP: reread the --api-keys file (a
+// bad file keeps the old keys). --hash-key: print the SHA-256 of the API key
+// read from stdin and exit.
 // Exit status: 0 after a signal, 1 a start-up failure, 2 a command-line
 // mistake (or no model to serve).
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,11 +25,13 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/cli_parse.h"
 #include "common/default_model.h"
 #include "common/log.h"
 #include "engine/rwkv_engine.h"
 #include "engine/tokenizer.h"
+#include "server/auth/api_key_table.h"
 #include "server/rwkv_server.h"
 #include "server/server_flags.h"
 #include "server/store_admin.h"
@@ -55,6 +63,21 @@ std::optional<int> ParseCommandLine(int argc, char** argv, ServerFlags* flags) {
   }
   rwkv::common::SetLogFormat(flags->log_format);
   return std::nullopt;
+}
+
+// --hash-key: prints the SHA-256 of the key on stdin; the exit code.
+int HashKey() {
+  std::string key((std::istreambuf_iterator<char>(std::cin)),
+                  std::istreambuf_iterator<char>());
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) {
+    key.pop_back();
+  }
+  if (key.empty()) {
+    std::fputs("rwkv-server --hash-key: no key on stdin\n", stderr);
+    return 2;
+  }
+  std::printf("%s\n", rwkv::server::HashApiKey(key).c_str());
+  return 0;
 }
 
 // --list-sessions: prints what the RocksDB store holds; the exit code.
@@ -96,6 +119,7 @@ sigset_t BlockShutdownSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -106,7 +130,9 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> ListenForProbes(
   absl::StatusOr<std::unique_ptr<RwkvServer>> server =
       RwkvServer::Listen(options);
   if (server.ok() && (*server)->http_port() != 0) {
-    LogInfo(absl::StrCat("HTTP front on http://", (*server)->http_address(),
+    LogInfo(absl::StrCat("HTTP front on ",
+                         options.tls.enabled() ? "https://" : "http://",
+                         (*server)->http_address(),
                          "/ (OpenAI-compatible API under /v1, chat page at /, "
                          "/metrics, /healthz, /readyz)"));
   }
@@ -179,7 +205,15 @@ void LogListening(const RwkvServer& server, const ServerOptions& options) {
       options.store == "rocksdb" ? absl::StrCat("rocksdb:", options.rocksdb.dir)
                                  : options.store,
       ", max state bytes ", options.sessions.max_state_bytes,
-      ", prefix cache bytes ", options.prefix_cache_bytes));
+      ", prefix cache bytes ", options.prefix_cache_bytes,
+      options.tls.enabled()
+          ? (options.tls.client_ca_file.empty() ? "; TLS" : "; mutual TLS")
+          : "; plaintext"));
+  if (options.auth.api_keys_file.empty()) {
+    LogInfo("no --api-keys: every caller is the anonymous tenant");
+  } else {
+    LogInfo(absl::StrCat("API keys from ", options.auth.api_keys_file));
+  }
 }
 
 // Loads the model and starts serving it on `server` (after Listen).
@@ -200,20 +234,50 @@ absl::Status LoadAndServe(ServerFlags& flags, RwkvServer& server) {
   return absl::OkStatus();
 }
 
-// Waits for SIGTERM or SIGINT (blocked by BlockShutdownSignals), then shuts
-// `server` down with `grace` for running streams.
-void WaitForShutdown(const sigset_t& signals, absl::Duration grace,
-                     RwkvServer& server) {
+// SIGHUP: rereads the API keys file (a bad one keeps the keys in use).
+void ReloadKeys(const ServerOptions& options, RwkvServer& server) {
+  if (options.auth.api_keys_file.empty()) {
+    LogInfo("SIGHUP: no --api-keys file to reload");
+    return;
+  }
+  absl::StatusOr<size_t> keys = server.ReloadApiKeys();
+  if (keys.ok()) {
+    LogInfo(absl::StrCat("SIGHUP: reloaded ", *keys, " API keys from ",
+                         options.auth.api_keys_file));
+  } else {
+    LogError(absl::StrCat("SIGHUP: keeping the API keys in use: ",
+                          keys.status().message()));
+  }
+}
+
+// Waits for SIGTERM or SIGINT (blocked by BlockShutdownSignals; SIGHUP
+// reloads the keys meanwhile), then drains `server` with `grace` for
+// running streams, closes the session store and exits the process without
+// gRPC's shutdown, which would cancel (CANCELLED) calls arriving while it
+// runs: calls in flight see the connection close (UNAVAILABLE).
+[[noreturn]] void WaitForShutdown(const sigset_t& signals,
+                                  const ServerOptions& options,
+                                  absl::Duration grace, RwkvServer& server) {
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    ReloadKeys(options, server);
+  }
   LogInfo(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                        "; shutting down (grace ", absl::FormatDuration(grace),
                        ")"));
-  server.Shutdown(grace);
+  server.Drain(grace);
   const rwkv::server::SchedulerStats stats = server.scheduler().stats();
+  // The last answers leave; calls arriving meanwhile are told UNAVAILABLE.
+  absl::SleepFor(absl::Milliseconds(200));
+  server.CloseSessions();
   LogInfo(absl::StrCat("stopped; ", stats.tokens_generated,
                        " tokens generated, average batch ",
                        stats.avg_batch_size()));
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(0);
 }
 
 }  // namespace
@@ -223,6 +287,7 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit = ParseCommandLine(argc, argv, &flags)) {
     return *exit;
   }
+  if (flags.hash_key) return HashKey();
   if (flags.list_sessions) return ListSessions(flags.server);
   if (absl::Status s = ChooseModel(flags); !s.ok()) return Fail(s, 2);
   const sigset_t signals = BlockShutdownSignals();
@@ -232,6 +297,5 @@ int main(int argc, char** argv) {
   if (absl::Status s = LoadAndServe(flags, **server); !s.ok()) {
     return Fail(s, 1);
   }
-  WaitForShutdown(signals, flags.shutdown_grace, **server);
-  return 0;
+  WaitForShutdown(signals, flags.server, flags.shutdown_grace, **server);
 }

@@ -1,6 +1,8 @@
 #include "server/rwkv_server.h"
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -33,6 +35,81 @@ std::string ModelName(const ServerOptions& o) {
   return name.empty() ? "rwkv" : name;
 }
 
+// True for addresses only this machine can reach.
+bool IsLoopback(const std::string& listen) {
+  if (absl::StartsWith(listen, "unix:")) return true;
+  const size_t colon = listen.rfind(':');
+  std::string host =
+      colon == std::string::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
+
+// Without API keys only loopback addresses are served (either front),
+// unless the options say to serve openly.
+absl::Status CheckExposure(const ServerOptions& o) {
+  if (!o.auth.api_keys_file.empty() || o.allow_unauthenticated) {
+    return absl::OkStatus();
+  }
+  for (const std::string& listen : {o.listen, o.http.listen}) {
+    if (listen.empty() || IsLoopback(listen)) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", listen,
+        " without API keys: anyone who can reach it could read, change and "
+        "delete every session. Give --api-keys FILE (see --hash-key), or "
+        "--allow-unauthenticated to serve openly anyway (e.g. behind an "
+        "authenticating proxy), or listen on 127.0.0.1"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": cannot read ", path));
+  }
+  if (text.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": ", path, " is not a PEM file (no -----BEGIN line)"));
+  }
+  return text;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
+    const TlsOptions& tls) {
+  if (!tls.enabled()) {
+    if (!tls.key_file.empty() || !tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-key and --tls-client-ca need --tls-cert");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert needs --tls-key");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  absl::StatusOr<std::string> cert = ReadPem(tls.cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(tls.key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!tls.client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca =
+        ReadPem(tls.client_ca_file, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
@@ -50,7 +127,17 @@ absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Start(
 
 absl::StatusOr<std::unique_ptr<RwkvServer>> RwkvServer::Listen(
     ServerOptions options) {
+  if (absl::Status s = CheckExposure(options); !s.ok()) return s;
+  // Bad TLS files are named before anything listens.
+  if (absl::Status s = Credentials(options.tls).status(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<Authenticator>> auth =
+      Authenticator::Create(options.auth);
+  if (!auth.ok()) return auth.status();
   std::unique_ptr<RwkvServer> s(new RwkvServer());
+  s->auth_ = *std::move(auth);
+  options.http.tls_cert_file = options.tls.cert_file;
+  options.http.tls_key_file = options.tls.key_file;
+  options.http.tls_client_ca_file = options.tls.client_ca_file;
   s->options_ = std::move(options);
   s->metrics_ = std::make_unique<ServerMetrics>();
   if (!s->options_.http.listen.empty()) {
@@ -117,6 +204,9 @@ absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
                                std::unique_ptr<engine::Tokenizer> tokenizer,
                                ServerOptions options) {
   options.http = options_.http;  // already bound
+  // The keys and TLS are Listen()'s too (the Authenticator is built).
+  options.auth = options_.auth;
+  options.tls = options_.tls;
   options_ = std::move(options);
   if (engine == nullptr || tokenizer == nullptr) {
     return absl::InvalidArgumentError(
@@ -151,18 +241,23 @@ absl::Status RwkvServer::Serve(std::unique_ptr<engine::Engine> engine,
     scheduler_->Stop();
     return s;
   }
-  if (http_ != nullptr) http_->Attach(app_.get(), ModelName(options_));
+  if (http_ != nullptr) {
+    http_->Attach(app_.get(), ModelName(options_), auth_.get());
+  }
   return absl::OkStatus();
 }
 
 absl::Status RwkvServer::StartGrpc() {
-  service_ = std::make_unique<ChatService>(app_.get());
+  service_ =
+      std::make_unique<ChatService>(RpcEnv{app_.get(), auth_.get(), &gate_});
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      Credentials(options_.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options_.listen, *credentials, &port);
   // Without this, Linux lets a second server bind the same port silently
   // (SO_REUSEPORT) and the two split the connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -171,8 +266,11 @@ absl::Status RwkvServer::StartGrpc() {
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options_.listen));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.listen,
+        options_.tls.enabled()
+            ? " (or the TLS certificate and key do not load or match)"
+            : ""));
   }
   port_ = port;
   const size_t colon = options_.listen.rfind(':');
@@ -192,6 +290,59 @@ std::string RwkvServer::address() const {
   return absl::StrCat(host_, ":", port_);
 }
 
+void RwkvServer::Drain(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      // Another caller is draining: return once it has.
+      mu_.Await(absl::Condition(&drained_));
+      return;
+    }
+    draining_ = true;
+  }
+  const absl::Time deadline = absl::Now() + grace;
+  // From here on every new gRPC call is UNAVAILABLE (the gate), never
+  // CANCELLED, and every new HTTP API request 503.
+  gate_.StartDraining();
+  if (http_ != nullptr) http_->Drain();
+  if (server_ != nullptr) {
+    if (grpc::HealthCheckServiceInterface* health =
+            server_->GetHealthCheckService()) {
+      health->SetServingStatus(false);
+    }
+  }
+  // Calls already admitted finish within the grace (HTTP turns get what is
+  // left of it; the rest end 503, rolled back); then the scheduler ends
+  // what is still running with UNAVAILABLE (rolled back), and those calls
+  // answer.
+  gate_.WaitIdle(deadline);
+  if (http_ != nullptr) http_->Shutdown(deadline);
+  if (scheduler_ != nullptr) scheduler_->Stop();
+  gate_.WaitIdle(absl::Now() + absl::Seconds(5));
+  if (store_ != nullptr) store_->Sync();  // every answered write is stored
+  absl::MutexLock lock(&mu_);
+  drained_ = true;
+}
+
+void RwkvServer::CloseSessions() {
+  Drain(absl::ZeroDuration());
+  if (gate_.in_flight() > 0) {
+    // A call still holds on (a client that stopped reading its stream):
+    // leave everything in place; the process exit ends it.
+    common::LogWarning(absl::StrCat(gate_.in_flight(),
+                                    " calls still running; the session store "
+                                    "is synced but not closed"));
+    return;
+  }
+  // No call passes the gate any more and the HTTP front has stopped:
+  // nothing reaches these.
+  metrics_->set_state_source(nullptr);
+  app_.reset();
+  scheduler_.reset();
+  sessions_.reset();
+  store_.reset();
+}
+
 void RwkvServer::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&mu_);
@@ -202,22 +353,14 @@ void RwkvServer::Shutdown(absl::Duration grace) {
     }
     shut_down_ = true;
   }
-  const absl::Time deadline = absl::Now() + grace;
-  if (http_ != nullptr) http_->Drain();
+  Drain(grace);
   if (server_ != nullptr) {
-    if (grpc::HealthCheckServiceInterface* health =
-            server_->GetHealthCheckService()) {
-      health->SetServingStatus(false);
-    }
-    // Waits for running calls until the deadline, then cancels them; the
-    // scheduler is still running, so cancelled streams finish cleanly.
-    server_->Shutdown(absl::ToChronoTime(deadline));
+    // Every admitted call has answered: what gRPC still holds are answers
+    // on their way and idle connections (told to go away).
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(500));
     server_->Wait();
   }
-  // HTTP turns get what is left of the same grace period.
-  if (http_ != nullptr) http_->Shutdown(deadline);
-  if (scheduler_ != nullptr) scheduler_->Stop();
-  if (store_ != nullptr) store_->Sync();  // every answered write is stored
   metrics_->set_state_source(nullptr);
   absl::MutexLock lock(&mu_);
   stopped_ = true;

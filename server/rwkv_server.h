@@ -11,10 +11,24 @@
 // Serve() takes the loaded engine, wires the rest and starts gRPC; /readyz
 // turns 200. Start() does both.
 //
-// Shutdown order (Shutdown()): health NOT_SERVING and /readyz 503, new HTTP
-// API requests 503; stop accepting gRPC calls and give running streams of
-// both fronts `grace` to finish, then cancel them (their turns are rolled
-// back); stop the scheduler; the engine goes last (destructor).
+// Shutdown in two halves. Drain(grace): the call gate starts draining (from
+// then on every new gRPC call is answered UNAVAILABLE "the server is
+// shutting down", new HTTP API requests 503) and health says NOT_SERVING,
+// /readyz 503; calls already running on both fronts get `grace` to finish;
+// the scheduler stops (turns still running end UNAVAILABLE and are rolled
+// back); every answered write is synced. Shutdown(grace) = Drain, then the
+// HTTP front and gRPC's own shutdown; the engine goes last (destructor).
+// gRPC's shutdown cancels (CANCELLED) calls that reach it while it runs, so
+// rwkv-server does not use it: after Drain and a quiet moment it closes the
+// session store (CloseSessions) and exits, and calls still in flight see the
+// connection close (UNAVAILABLE).
+//
+// Security: with auth.api_keys_file every ChatService call and HTTP API
+// request needs "authorization: Bearer <key>" (server/auth/); without it the
+// server refuses to listen (gRPC or HTTP) on anything but a loopback address
+// unless allow_unauthenticated. tls.cert_file/key_file serve TLS on both
+// fronts; tls.client_ca_file also requires client certificates signed by
+// that CA (mutual TLS).
 // Thread-safe: Shutdown() may be called from any thread, once or more.
 #ifndef RWKV_SERVER_RWKV_SERVER_H_
 #define RWKV_SERVER_RWKV_SERVER_H_
@@ -31,7 +45,9 @@
 #include "engine/tokenizer.h"
 #include "grpcpp/grpcpp.h"
 #include "server/app/app_options.h"
+#include "server/app/call_gate.h"
 #include "server/app/chat_app.h"
+#include "server/auth/authenticator.h"
 #include "server/http/http_server.h"
 #include "server/metrics/server_metrics.h"
 #include "server/rpc/chat_service.h"
@@ -42,6 +58,16 @@
 #include "server/session/session_store.h"
 
 namespace rwkv::server {
+
+// PEM files; all empty: plaintext.
+struct TlsOptions {
+  std::string cert_file;
+  std::string key_file;
+  // Clients must present a certificate this CA signed (mutual TLS).
+  std::string client_ca_file;
+
+  bool enabled() const { return !cert_file.empty(); }
+};
 
 struct ServerOptions {
   // host:port; port 0 picks a free one (see port()).
@@ -65,6 +91,11 @@ struct ServerOptions {
   int64_t prefix_cache_bytes = int64_t{256} << 20;
   // Largest request message (state uploads).
   int max_message_bytes = 64 << 20;
+  // API keys and the default per-tenant limits.
+  AuthOptions auth;
+  // Serve without API keys on a non-loopback address.
+  bool allow_unauthenticated = false;
+  TlsOptions tls;
 };
 
 class RwkvServer {
@@ -87,8 +118,17 @@ class RwkvServer {
   // Shuts down (zero grace) if still running.
   ~RwkvServer();
 
-  // See the file comment. Returns once everything has stopped.
+  // See the file comment. Each returns once done; safe to call again.
+  void Drain(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
   void Shutdown(absl::Duration grace) ABSL_LOCKS_EXCLUDED(mu_);
+  // After Drain: destroys the application layer, scheduler, sessions and
+  // store (a clean close of the store) while gRPC keeps answering
+  // UNAVAILABLE; does nothing while a call is still running. Only Shutdown
+  // or the destructor may follow.
+  void CloseSessions() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Rereads the API keys file (SIGHUP); on error the old keys stay.
+  absl::StatusOr<size_t> ReloadApiKeys() { return auth_->Reload(); }
 
   int port() const { return port_; }
   std::string address() const;
@@ -125,6 +165,8 @@ class RwkvServer {
   std::unique_ptr<SessionManager> sessions_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ChatApp> app_;
+  std::unique_ptr<Authenticator> auth_;
+  CallGate gate_;
   std::unique_ptr<ChatService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpServer> http_;
@@ -132,6 +174,8 @@ class RwkvServer {
   int port_ = 0;
 
   absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drained_ ABSL_GUARDED_BY(mu_) = false;  // Drain() has finished
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // Shutdown() has finished
 };

@@ -26,6 +26,7 @@ constexpr char kHttpGroup[] = "HTTP";
 constexpr char kSessionsGroup[] = "Sessions";
 constexpr char kStoreGroup[] = "Session store";
 constexpr char kLoggingGroup[] = "Logging";
+constexpr char kSecurityGroup[] = "Security";
 constexpr int64_t kTenYearsSeconds = int64_t{10} * 365 * 86400;
 
 // An integer flag in [lo, hi] bound to `*field`.
@@ -284,6 +285,52 @@ void AddStoreFlags(CLI::App& app, ServerFlags* f) {
       ->group(kStoreGroup);
 }
 
+void AddSecurityFlags(CLI::App& app, ServerFlags* f) {
+  ServerOptions& s = f->server;
+  app.add_option("--api-keys", s.auth.api_keys_file,
+                 "API keys file: lines '<sha256-hex> <tenant> user|admin "
+                 "[limit=value ...]' (see --hash-key); every call then needs "
+                 "'authorization: Bearer <key>'; reread on SIGHUP")
+      ->type_name("FILE")
+      ->group(kSecurityGroup);
+  app.add_flag("--allow-unauthenticated", s.allow_unauthenticated,
+               "serve without --api-keys on a non-loopback address")
+      ->group(kSecurityGroup);
+  app.add_flag("--hash-key", f->hash_key,
+               "read an API key from stdin, print the hash to put in the "
+               "--api-keys file, and exit")
+      ->group(kSecurityGroup);
+  app.add_option("--tls-cert", s.tls.cert_file,
+                 "serve TLS with this PEM certificate (chain)")
+      ->type_name("FILE")
+      ->group(kSecurityGroup);
+  app.add_option("--tls-key", s.tls.key_file,
+                 "the PEM private key of --tls-cert")
+      ->type_name("FILE")
+      ->group(kSecurityGroup);
+  app.add_option("--tls-client-ca", s.tls.client_ca_file,
+                 "require client certificates signed by this PEM CA "
+                 "(mutual TLS)")
+      ->type_name("FILE")
+      ->group(kSecurityGroup);
+  TenantLimits& t = s.auth.tenant_limits;
+  AddInt(app, "--tenant-max-sessions", &t.max_sessions, 0, int64_t{1} << 40,
+         "sessions one tenant may hold; 0: no limit (keys file lines may "
+         "override per tenant)")
+      ->group(kSecurityGroup);
+  AddBytes(app, "--tenant-max-state-bytes", &t.max_state_bytes,
+           "session state bytes one tenant may hold (K/M/G); 0: no limit")
+      ->group(kSecurityGroup);
+  AddInt(app, "--tenant-max-concurrent-turns", &t.max_concurrent_turns, 0,
+         int64_t{1} << 40, "turns one tenant may run at once; 0: no limit")
+      ->group(kSecurityGroup);
+  AddInt(app, "--tenant-tokens-per-minute", &t.tokens_per_minute, 0,
+         int64_t{1} << 40,
+         "prompt + generated tokens per tenant per minute (token bucket of "
+         "one minute); 0: no limit")
+      ->group(kSecurityGroup);
+}
+
 void AddLoggingFlags(CLI::App& app, ServerFlags* f) {
   app.add_option_function<std::string>(
          "--log-format",
@@ -381,10 +428,12 @@ void AddServerFlags(CLI::App& app, ServerFlags* flags) {
   AddHttpFlags(app, flags);
   AddSessionFlags(app, flags);
   AddStoreFlags(app, flags);
+  AddSecurityFlags(app, flags);
   AddLoggingFlags(app, flags);
   common::AddEnvAndConfig(app, "RWKV_");
   // An action, not a setting: only on the command line.
   app.get_option("--list-sessions")->envname("")->configurable(false);
+  app.get_option("--hash-key")->envname("")->configurable(false);
   app.callback([&app, flags] { FinishServerFlags(app, flags); });
 }
 

@@ -39,6 +39,9 @@ struct ServerFlags {
   common::LogFormat log_format = common::LogFormat::kText;
   // Print the sessions server.rocksdb.dir holds and exit (no model loaded).
   bool list_sessions = false;
+  // Read an API key from stdin, print its SHA-256 (a keys file line's
+  // first field) and exit.
+  bool hash_key = false;
   // --initial-state NAME=FILE entries as given (parsed into
   // server.initial_state_files after parsing).
   std::vector<std::string> initial_states;

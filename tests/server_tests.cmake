@@ -53,6 +53,12 @@ rwkv_test(server_layers_test
   LIBS rwkv_server_app rwkv_fake_engine
   LABELS fast)
 
+# API keys, tenants and quotas through gRPC (FakeEngine, in-process server).
+rwkv_test(tenant_e2e_test
+  SOURCES server/tenant_e2e_test.cc server/api_key_table_test.cc
+  LIBS rwkv_server rwkv_fake_engine rwkv_client gRPC::grpc++
+  LABELS fast)
+
 rwkv_test(server_defects_e2e_test
   SOURCES server/server_defects_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine
@@ -77,6 +83,12 @@ rwkv_test(http_units_test
 rwkv_test(http_e2e_test
   SOURCES http/http_e2e_test.cc
   LIBS rwkv_server rwkv_fake_engine rwkv_client
+  LABELS fast)
+
+# API keys, tenants and quotas on the HTTP front (FakeEngine, loopback).
+rwkv_test(http_tenant_e2e_test
+  SOURCES http/http_tenant_e2e_test.cc
+  LIBS rwkv_server rwkv_fake_engine
   LABELS fast)
 
 # Real clients against rwkv-server (the committed demo model, one thread):
@@ -117,6 +129,16 @@ rwkv_test(crash_recovery_test
 target_compile_definitions(crash_recovery_test PRIVATE
   RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
 add_dependencies(crash_recovery_test rwkv-server)
+
+# TLS/mTLS handshakes (certificates made by openssl at test time), SIGHUP key
+# reloads and the SIGTERM race, on rwkv-server child processes.
+rwkv_test(security_process_test
+  SOURCES server/security_process_test.cc
+  LIBS rwkv_server_process rwkv_server_auth rwkv_client gRPC::grpc++
+  LABELS engine)
+target_compile_definitions(security_process_test PRIVATE
+  RWKV_SERVER_BIN="$<TARGET_FILE:rwkv-server>")
+add_dependencies(security_process_test rwkv-server)
 
 # Real redis-server and haproxy children for the replica tests (by pid, on
 # free loopback ports, data in temp directories).

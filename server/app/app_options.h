@@ -5,11 +5,13 @@
 #define RWKV_SERVER_APP_APP_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "engine/state.h"
 
 namespace rwkv::server {
@@ -42,6 +44,8 @@ struct AppOptions {
   std::string dtype = "fp32";
   // Server-side initial states by name (--initial-state NAME=FILE).
   std::map<std::string, std::shared_ptr<const engine::State>> initial_states;
+  // The clock of the per-tenant token buckets; defaults to absl::Now.
+  std::function<absl::Time()> clock;
 };
 
 }  // namespace rwkv::server

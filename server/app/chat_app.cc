@@ -37,19 +37,35 @@ ChatApp::ChatApp(std::shared_ptr<const engine::Model> model,
       renderer_(&template_, &prompts_,
                 std::max(options_.max_prompt_tokens,
                          options_.max_conversation_tokens)),
+      throttle_(options_.clock),
       turns_(TurnStarter::Deps{&options_, &template_, &prompts_, &renderer_,
                                sessions_, scheduler_, prefix_cache_, metrics,
-                               fresh_state_}) {}
+                               fresh_state_, &throttle_}) {}
 
 // ------------------------------------------------------------- sessions
 
 absl::StatusOr<absl::Duration> ChatApp::CheckNewSession(
-    const std::string& id, absl::string_view id_field, int64_t ttl_seconds) {
+    const Caller& caller, const std::string& id, absl::string_view id_field,
+    int64_t ttl_seconds) {
   if (absl::Status s = CheckOptionalSessionId(id, id_field); !s.ok()) return s;
   absl::StatusOr<absl::Duration> ttl = TtlFromSeconds(ttl_seconds, *sessions_);
   if (!ttl.ok()) return ttl.status();
-  if (absl::Status s = sessions_->CheckCanCreate(id); !s.ok()) return s;
+  if (absl::Status s =
+          sessions_->CheckCanCreate(id, caller.tenant, caller.session_quota());
+      !s.ok()) {
+    return s;
+  }
   return ttl;
+}
+
+NewSession ChatApp::NewSessionFor(const Caller& caller, std::string id,
+                                  absl::Duration ttl) {
+  NewSession session;
+  session.id = std::move(id);
+  session.owner = caller.tenant;
+  session.quota = caller.session_quota();
+  session.ttl = ttl;
+  return session;
 }
 
 absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
@@ -80,10 +96,10 @@ absl::StatusOr<ChatApp::Base> ChatApp::ResolveBase(
   return Base{fresh_state_, /*shared=*/true, /*fresh=*/true};
 }
 
-void ChatApp::CreateSession(CreateSessionRequest request,
+void ChatApp::CreateSession(const Caller& caller, CreateSessionRequest request,
                             Callback<SessionInfo> done) {
-  absl::StatusOr<absl::Duration> ttl =
-      CheckNewSession(request.session_id, "session_id", request.ttl_seconds);
+  absl::StatusOr<absl::Duration> ttl = CheckNewSession(
+      caller, request.session_id, "session_id", request.ttl_seconds);
   if (!ttl.ok()) return done(ttl.status());
   if (absl::Status s = CheckText(request.prefix, "prefix", true); !s.ok()) {
     return done(s);
@@ -104,9 +120,7 @@ void ChatApp::CreateSession(CreateSessionRequest request,
   absl::StatusOr<Base> base = ResolveBase(request);
   if (!base.ok()) return done(base.status());
 
-  NewSession session;
-  session.id = request.session_id;
-  session.ttl = *ttl;
+  NewSession session = NewSessionFor(caller, request.session_id, *ttl);
   if (tokens.empty()) {
     session.state = base->state;
     session.initial_shared = base->shared;
@@ -128,16 +142,18 @@ void ChatApp::CreateSession(CreateSessionRequest request,
             std::make_shared<const engine::State>(std::move(r->state));
         session.prefix_cached_tokens = r->cached_tokens;
         sessions_->Create(std::move(session), std::move(done));
-      });
+      },
+      caller.tenant);
 }
 
-absl::StatusOr<SessionInfo> ChatApp::GetSession(const std::string& id) {
+absl::StatusOr<SessionInfo> ChatApp::GetSession(const Caller& caller,
+                                                const std::string& id) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) return s;
-  return sessions_->Get(id);
+  return sessions_->Get(id, caller.access());
 }
 
 absl::StatusOr<SessionPage> ChatApp::ListSessions(
-    int32_t page_size, const std::string& page_token) {
+    const Caller& caller, int32_t page_size, const std::string& page_token) {
   if (page_size < 0 || page_size > 1000) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size must be in [0, 1000], got ", page_size));
@@ -145,14 +161,15 @@ absl::StatusOr<SessionPage> ChatApp::ListSessions(
   if (!page_token.empty() && !SessionManager::ValidateId(page_token).ok()) {
     return absl::InvalidArgumentError("bad page_token");
   }
-  return sessions_->List(page_size, page_token);
+  return sessions_->List(page_size, page_token, caller.access());
 }
 
-void ChatApp::DeleteSession(const std::string& id, StatusCallback done) {
+void ChatApp::DeleteSession(const Caller& caller, const std::string& id,
+                            StatusCallback done) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) {
     return done(s);
   }
-  sessions_->Delete(id, std::move(done));
+  sessions_->Delete(id, std::move(done), caller.access());
 }
 
 void ChatApp::CommitAndInfo(SessionLease lease, StatePtr state,
@@ -166,61 +183,70 @@ void ChatApp::CommitAndInfo(SessionLease lease, StatePtr state,
                });
 }
 
-void ChatApp::ResetSession(const std::string& id, Callback<SessionInfo> done) {
+void ChatApp::ResetSession(const Caller& caller, const std::string& id,
+                           Callback<SessionInfo> done) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) {
     return done(s);
   }
-  absl::StatusOr<SessionLease> lease = sessions_->Lease(id);
+  absl::StatusOr<SessionLease> lease = sessions_->Lease(id, caller.access());
   if (!lease.ok()) return done(lease.status());
   StatePtr initial = lease->initial();
   CommitAndInfo(*std::move(lease), std::move(initial),
                 SessionLease::Initial::kKeep, std::move(done));
 }
 
-void ChatApp::TouchSession(const std::string& id, int64_t ttl_seconds,
-                           Callback<SessionInfo> done) {
+void ChatApp::TouchSession(const Caller& caller, const std::string& id,
+                           int64_t ttl_seconds, Callback<SessionInfo> done) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) {
     return done(s);
   }
   absl::StatusOr<absl::Duration> ttl = TtlFromSeconds(ttl_seconds, *sessions_);
   if (!ttl.ok()) return done(ttl.status());
-  sessions_->Touch(id, *ttl, std::move(done));
+  sessions_->Touch(id, *ttl, std::move(done), caller.access());
 }
 
 // ----------------------------------------------------------- generation
 
-void ChatApp::StartTurn(TurnRequest request,
+void ChatApp::StartTurn(const Caller& caller, TurnRequest request,
                         std::shared_ptr<TurnStream> stream) {
-  turns_.StartSessionTurn(std::move(request), std::move(stream));
+  turns_.StartSessionTurn(caller, std::move(request), std::move(stream));
 }
 
-void ChatApp::StartDetachedTurn(DetachedTurnRequest request,
+void ChatApp::StartDetachedTurn(const Caller& caller,
+                                DetachedTurnRequest request,
                                 std::shared_ptr<TurnStream> stream) {
-  turns_.StartDetachedTurn(std::move(request), std::move(stream));
+  turns_.StartDetachedTurn(caller, std::move(request), std::move(stream));
 }
 
 // ---------------------------------------------------------- state tools
 
-void ChatApp::ForkSession(ForkRequest request, Callback<SessionInfo> done) {
+void ChatApp::ForkSession(const Caller& caller, ForkRequest request,
+                          Callback<SessionInfo> done) {
   if (absl::Status s =
           CheckSessionId(request.source_session_id, "source_session_id");
       !s.ok()) {
     return done(s);
   }
-  absl::StatusOr<absl::Duration> ttl = CheckNewSession(
-      request.new_session_id, "new_session_id", request.ttl_seconds);
-  if (!ttl.ok()) return done(ttl.status());
+  if (absl::Status s =
+          CheckOptionalSessionId(request.new_session_id, "new_session_id");
+      !s.ok()) {
+    return done(s);
+  }
+  // The source before the new id's availability: another tenant's source
+  // is NOT_FOUND whatever else.
   absl::StatusOr<StatePtr> state =
-      sessions_->ReadState(request.source_session_id);
+      sessions_->ReadState(request.source_session_id, caller.access());
   if (!state.ok()) return done(state.status());
-  NewSession session;
-  session.id = request.new_session_id;
+  absl::StatusOr<absl::Duration> ttl = CheckNewSession(
+      caller, request.new_session_id, "new_session_id", request.ttl_seconds);
+  if (!ttl.ok()) return done(ttl.status());
+  NewSession session = NewSessionFor(caller, request.new_session_id, *ttl);
   session.state = *std::move(state);  // shared: states are immutable
-  session.ttl = *ttl;
   sessions_->Create(std::move(session), std::move(done));
 }
 
-void ChatApp::BlendSessions(BlendRequest request, Callback<SessionInfo> done) {
+void ChatApp::BlendSessions(const Caller& caller, BlendRequest request,
+                            Callback<SessionInfo> done) {
   if (absl::Status s = CheckSessionId(request.session_a, "session_a");
       !s.ok()) {
     return done(s);
@@ -233,25 +259,30 @@ void ChatApp::BlendSessions(BlendRequest request, Callback<SessionInfo> done) {
     return done(absl::InvalidArgumentError(
         absl::StrCat("alpha must be in [0, 1], got ", request.alpha)));
   }
-  absl::StatusOr<absl::Duration> ttl = CheckNewSession(
-      request.new_session_id, "new_session_id", request.ttl_seconds);
-  if (!ttl.ok()) return done(ttl.status());
-  absl::StatusOr<StatePtr> a = sessions_->ReadState(request.session_a);
+  if (absl::Status s =
+          CheckOptionalSessionId(request.new_session_id, "new_session_id");
+      !s.ok()) {
+    return done(s);
+  }
+  absl::StatusOr<StatePtr> a =
+      sessions_->ReadState(request.session_a, caller.access());
   if (!a.ok()) return done(a.status());
-  absl::StatusOr<StatePtr> b = sessions_->ReadState(request.session_b);
+  absl::StatusOr<StatePtr> b =
+      sessions_->ReadState(request.session_b, caller.access());
   if (!b.ok()) return done(b.status());
+  absl::StatusOr<absl::Duration> ttl = CheckNewSession(
+      caller, request.new_session_id, "new_session_id", request.ttl_seconds);
+  if (!ttl.ok()) return done(ttl.status());
   absl::StatusOr<engine::State> blended =
       engine::BlendStates(**a, **b, request.alpha);
   if (!blended.ok()) return done(blended.status());
-  NewSession session;
-  session.id = request.new_session_id;
+  NewSession session = NewSessionFor(caller, request.new_session_id, *ttl);
   session.state = std::make_shared<const engine::State>(*std::move(blended));
-  session.ttl = *ttl;
   sessions_->Create(std::move(session), std::move(done));
 }
 
-void ChatApp::DecaySession(const std::string& id, double factor,
-                           Callback<SessionInfo> done) {
+void ChatApp::DecaySession(const Caller& caller, const std::string& id,
+                           double factor, Callback<SessionInfo> done) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) {
     return done(s);
   }
@@ -260,7 +291,7 @@ void ChatApp::DecaySession(const std::string& id, double factor,
         absl::StrCat("factor must be in (0, 1], got ", factor)));
   }
   // A read-modify-write: the lease keeps a turn from ending in between.
-  absl::StatusOr<SessionLease> lease = sessions_->Lease(id);
+  absl::StatusOr<SessionLease> lease = sessions_->Lease(id, caller.access());
   if (!lease.ok()) return done(lease.status());
   absl::StatusOr<engine::State> decayed =
       engine::DecayState(*lease->state(), factor);
@@ -271,29 +302,31 @@ void ChatApp::DecaySession(const std::string& id, double factor,
 }
 
 absl::StatusOr<engine::StateReport> ChatApp::InspectSession(
-    const std::string& id) {
+    const Caller& caller, const std::string& id) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) return s;
-  absl::StatusOr<StatePtr> state = sessions_->ReadState(id);
+  absl::StatusOr<StatePtr> state = sessions_->ReadState(id, caller.access());
   if (!state.ok()) return state.status();
   return engine::InspectState(**state);
 }
 
 absl::StatusOr<engine::StateDistance> ChatApp::SessionDistance(
-    const std::string& session_a, const std::string& session_b) {
+    const Caller& caller, const std::string& session_a,
+    const std::string& session_b) {
   if (absl::Status s = CheckSessionId(session_a, "session_a"); !s.ok()) {
     return s;
   }
   if (absl::Status s = CheckSessionId(session_b, "session_b"); !s.ok()) {
     return s;
   }
-  absl::StatusOr<StatePtr> a = sessions_->ReadState(session_a);
+  absl::StatusOr<StatePtr> a = sessions_->ReadState(session_a, caller.access());
   if (!a.ok()) return a.status();
-  absl::StatusOr<StatePtr> b = sessions_->ReadState(session_b);
+  absl::StatusOr<StatePtr> b = sessions_->ReadState(session_b, caller.access());
   if (!b.ok()) return b.status();
   return engine::DistanceBetween(**a, **b);
 }
 
-absl::StatusOr<ExportedState> ChatApp::ExportState(const std::string& id,
+absl::StatusOr<ExportedState> ChatApp::ExportState(const Caller& caller,
+                                                   const std::string& id,
                                                    const std::string& dtype) {
   if (absl::Status s = CheckSessionId(id, "session_id"); !s.ok()) return s;
   engine::StateDtype storage = engine::StateDtype::kFloat32;
@@ -305,18 +338,19 @@ absl::StatusOr<ExportedState> ChatApp::ExportState(const std::string& id,
     }
     storage = *d;
   }
-  absl::StatusOr<StatePtr> state = sessions_->ReadState(id);
+  absl::StatusOr<StatePtr> state = sessions_->ReadState(id, caller.access());
   if (!state.ok()) return state.status();
   absl::StatusOr<std::string> bytes = engine::SerializeState(**state, storage);
   if (!bytes.ok()) return bytes.status();
   return ExportedState{*std::move(bytes), (*state)->token_count()};
 }
 
-void ChatApp::ImportState(ImportRequest request, Callback<SessionInfo> done) {
+void ChatApp::ImportState(const Caller& caller, ImportRequest request,
+                          Callback<SessionInfo> done) {
   const bool replace = request.replace && !request.session_id.empty();
   absl::StatusOr<absl::Duration> ttl =
       replace ? TtlFromSeconds(request.ttl_seconds, *sessions_)
-              : CheckNewSession(request.session_id, "session_id",
+              : CheckNewSession(caller, request.session_id, "session_id",
                                 request.ttl_seconds);
   if (!ttl.ok()) return done(ttl.status());
   if (absl::Status s = CheckOptionalSessionId(request.session_id, "session_id");
@@ -339,16 +373,15 @@ void ChatApp::ImportState(ImportRequest request, Callback<SessionInfo> done) {
       engine::ParseState(std::move(request.state), "state", *model_, load);
   if (!parsed.ok()) return done(StateBytesError(parsed.status()));
   auto state = std::make_shared<const engine::State>(*std::move(parsed));
-  if (replace && sessions_->Get(request.session_id).ok()) {
-    absl::StatusOr<SessionLease> lease = sessions_->Lease(request.session_id);
+  if (replace && sessions_->Get(request.session_id, caller.access()).ok()) {
+    absl::StatusOr<SessionLease> lease =
+        sessions_->Lease(request.session_id, caller.access());
     if (!lease.ok()) return done(lease.status());
     return CommitAndInfo(*std::move(lease), std::move(state),
                          SessionLease::Initial::kReplace, std::move(done));
   }
-  NewSession session;
-  session.id = request.session_id;
+  NewSession session = NewSessionFor(caller, request.session_id, *ttl);
   session.state = std::move(state);
-  session.ttl = *ttl;
   sessions_->Create(std::move(session), std::move(done));
 }
 

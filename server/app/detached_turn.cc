@@ -6,11 +6,13 @@ namespace rwkv::server {
 
 DetachedTurn::DetachedTurn(std::shared_ptr<TurnStream> stream,
                            std::unique_ptr<ReplyCacheKey> cache_key,
-                           std::optional<Keep> keep, SessionManager* sessions)
+                           std::optional<Keep> keep, SessionManager* sessions,
+                           std::unique_ptr<TenantThrottle::Ticket> ticket)
     : stream_(std::move(stream)),
       cache_key_(std::move(cache_key)),
       keep_(std::move(keep)),
-      sessions_(sessions) {}
+      sessions_(sessions),
+      ticket_(std::move(ticket)) {}
 
 absl::Status DetachedTurn::Check() const {
   if (stream_->IsCancelled()) {
@@ -25,6 +27,7 @@ void DetachedTurn::OnPromptDone(const engine::State& state,
 }
 
 void DetachedTurn::OnChunk(TurnChunk chunk) {
+  if (ticket_ != nullptr) ticket_->Charge(chunk.token_ids.size());
   if (cache_key_ != nullptr) cache_key_->Add(chunk);
   if (keep_.has_value()) reply_ += chunk.text;
   stream_->OnChunk(std::move(chunk));
@@ -32,6 +35,8 @@ void DetachedTurn::OnChunk(TurnChunk chunk) {
 
 void DetachedTurn::OnComplete(engine::State final_state,
                               absl::Span<const float> logits, TurnChunk last) {
+  if (ticket_ != nullptr) ticket_->Charge(last.token_ids.size());
+  ticket_.reset();  // the tenant's turn slot is free before the end is told
   if (cache_key_ != nullptr) {
     cache_key_->Add(last);
     cache_key_->Insert(final_state, logits);
@@ -53,6 +58,9 @@ void DetachedTurn::OnComplete(engine::State final_state,
                     });
 }
 
-void DetachedTurn::OnError(absl::Status status) { stream_->OnFinish(status); }
+void DetachedTurn::OnError(absl::Status status) {
+  ticket_.reset();
+  stream_->OnFinish(status);
+}
 
 }  // namespace rwkv::server

@@ -17,6 +17,7 @@
 
 #include "server/app/app_types.h"
 #include "server/app/reply_cache_key.h"
+#include "server/app/tenant_throttle.h"
 #include "server/sched/job.h"
 #include "server/session/session_manager.h"
 
@@ -32,10 +33,12 @@ class DetachedTurn final : public TurnSink {
   };
 
   // `cache_key` may be null (nothing cached); `sessions` must outlive the
-  // turn when `keep` is set.
+  // turn when `keep` is set. `ticket` (may be null) is the tenant's turn
+  // slot: held until the turn ends, charged with the tokens generated.
   DetachedTurn(std::shared_ptr<TurnStream> stream,
                std::unique_ptr<ReplyCacheKey> cache_key,
-               std::optional<Keep> keep, SessionManager* sessions);
+               std::optional<Keep> keep, SessionManager* sessions,
+               std::unique_ptr<TenantThrottle::Ticket> ticket = nullptr);
 
   absl::Status Check() const override;
   void OnStarted() override { stream_->OnStarted(); }
@@ -53,6 +56,7 @@ class DetachedTurn final : public TurnSink {
   SessionManager* const sessions_;
   // The reply's text so far (for the kept session's note).
   std::string reply_;
+  std::unique_ptr<TenantThrottle::Ticket> ticket_;
 };
 
 }  // namespace rwkv::server

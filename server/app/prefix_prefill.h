@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -39,20 +40,24 @@ class PrefixPrefill {
   // Feeds `tokens` (non-empty) into `base` (null: the fresh state, through
   // the cache) and calls `done` once, on any thread, with the state after
   // them or the error. `check` (optional) says when the caller has gone.
+  // The scheduler shares its time fairly between tenants: the job counts
+  // as `tenant`'s.
   void Run(StatePtr base, std::vector<int32_t> tokens,
-           std::function<absl::Status()> check, Done done) const;
+           std::function<absl::Status()> check, Done done,
+           const std::string& tenant = "") const;
 
  private:
   using SharedDone = std::shared_ptr<Done>;
   // The cached path for a fresh start; retried if the computing caller of a
   // joined flight gives up.
   void RunCached(std::shared_ptr<const std::vector<int32_t>> tokens,
-                 std::function<absl::Status()> check, SharedDone done) const;
+                 std::function<absl::Status()> check, SharedDone done,
+                 const std::string& tenant) const;
   // Queues the prefill job; reports a refusal to `on_result`.
-  void Submit(
-      engine::State start, std::vector<int32_t> tokens,
-      std::function<absl::Status()> check,
-      absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)> on_result) const;
+  void Submit(engine::State start, std::vector<int32_t> tokens,
+              std::function<absl::Status()> check,
+              absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)> on_result,
+              const std::string& tenant) const;
 
   const engine::Model* const model_;
   Scheduler* const scheduler_;

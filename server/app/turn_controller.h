@@ -15,6 +15,7 @@
 
 #include "server/app/app_types.h"
 #include "server/app/reply_cache_key.h"
+#include "server/app/tenant_throttle.h"
 #include "server/sched/job.h"
 #include "server/session/session_lease.h"
 
@@ -22,9 +23,12 @@ namespace rwkv::server {
 
 class TurnController final : public TurnSink {
  public:
-  // `cache_key` may be null (nothing cached).
+  // `cache_key` may be null (nothing cached). `ticket` (may be null) is the
+  // tenant's turn slot: held until the turn ends, charged with the tokens
+  // generated.
   TurnController(SessionLease lease, std::shared_ptr<TurnStream> stream,
-                 std::unique_ptr<ReplyCacheKey> cache_key);
+                 std::unique_ptr<ReplyCacheKey> cache_key,
+                 std::unique_ptr<TenantThrottle::Ticket> ticket = nullptr);
 
   absl::Status Check() const override;
   void OnStarted() override { stream_->OnStarted(); }
@@ -37,6 +41,7 @@ class TurnController final : public TurnSink {
   SessionLease lease_;
   std::shared_ptr<TurnStream> stream_;
   std::unique_ptr<ReplyCacheKey> cache_key_;
+  std::unique_ptr<TenantThrottle::Ticket> ticket_;
 };
 
 }  // namespace rwkv::server

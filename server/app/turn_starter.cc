@@ -19,18 +19,19 @@ std::shared_ptr<TurnStream> TurnStarter::Meter(
                                              front);
 }
 
-void TurnStarter::StartSessionTurn(TurnRequest request,
+void TurnStarter::StartSessionTurn(const Caller& caller, TurnRequest request,
                                    std::shared_ptr<TurnStream> stream) {
   stream = Meter(request.front, std::move(stream));
-  if (absl::Status s = SubmitSessionTurn(request, stream); !s.ok()) {
+  if (absl::Status s = SubmitSessionTurn(caller, request, stream); !s.ok()) {
     stream->OnFinish(s);
   }
 }
 
-void TurnStarter::StartDetachedTurn(DetachedTurnRequest request,
+void TurnStarter::StartDetachedTurn(const Caller& caller,
+                                    DetachedTurnRequest request,
                                     std::shared_ptr<TurnStream> stream) {
   stream = Meter(request.turn.front, std::move(stream));
-  if (absl::Status s = SubmitDetachedTurn(request, stream); !s.ok()) {
+  if (absl::Status s = SubmitDetachedTurn(caller, request, stream); !s.ok()) {
     stream->OnFinish(s);
   }
 }
@@ -84,25 +85,34 @@ void TurnStarter::StartFromCache(GenerateJob& job) const {
 }
 
 absl::Status TurnStarter::SubmitSessionTurn(
-    const TurnRequest& request, std::shared_ptr<TurnStream> stream) {
+    const Caller& caller, const TurnRequest& request,
+    std::shared_ptr<TurnStream> stream) {
   if (absl::Status s = CheckSessionId(request.session_id, "session_id");
       !s.ok()) {
     return s;
   }
   absl::StatusOr<GenerateJob> job = Prepare(request);
   if (!job.ok()) return job.status();
-  absl::StatusOr<SessionLease> lease = d_.sessions->Lease(request.session_id);
+  absl::StatusOr<SessionLease> lease =
+      d_.sessions->Lease(request.session_id, caller.access());
   if (!lease.ok()) return lease.status();
+  // Quotas after the session check: another tenant's id stays NOT_FOUND.
+  absl::StatusOr<std::unique_ptr<TenantThrottle::Ticket>> ticket =
+      d_.throttle->AdmitTurn(caller, static_cast<int64_t>(job->prompt.size()));
+  if (!ticket.ok()) return ticket.status();
+  job->tenant = caller.tenant;
   // A fresh session's first turn may start from a cached prefix.
   if (lease->state() == d_.fresh_state) StartFromCache(*job);
   if (!job->state.valid()) job->state = lease->state()->Clone();
   job->sink = std::make_unique<TurnController>(
-      *std::move(lease), std::move(stream), /*cache_key=*/nullptr);
+      *std::move(lease), std::move(stream), /*cache_key=*/nullptr,
+      *std::move(ticket));
   return d_.scheduler->Submit(*std::move(job));
 }
 
 absl::Status TurnStarter::SubmitDetachedTurn(
-    DetachedTurnRequest& request, std::shared_ptr<TurnStream> stream) {
+    const Caller& caller, DetachedTurnRequest& request,
+    std::shared_ptr<TurnStream> stream) {
   const TurnRequest& turn = request.turn;
   std::optional<DetachedTurn::Keep> keep;
   if (request.keep_as.has_value()) {
@@ -114,11 +124,15 @@ absl::Status TurnStarter::SubmitDetachedTurn(
     absl::StatusOr<absl::Duration> ttl =
         TtlFromSeconds(k.ttl_seconds, *d_.sessions);
     if (!ttl.ok()) return ttl.status();
-    if (absl::Status s = d_.sessions->CheckCanCreate(k.session_id); !s.ok()) {
+    if (absl::Status s = d_.sessions->CheckCanCreate(
+            k.session_id, caller.tenant, caller.session_quota());
+        !s.ok()) {
       return s;
     }
     keep.emplace();
     keep->session.id = k.session_id;
+    keep->session.owner = caller.tenant;
+    keep->session.quota = caller.session_quota();
     keep->session.ttl = *ttl;
     keep->session.initial = d_.fresh_state;
     keep->session.initial_shared = true;
@@ -132,7 +146,8 @@ absl::Status TurnStarter::SubmitDetachedTurn(
         !s.ok()) {
       return s;
     }
-    absl::StatusOr<StatePtr> base = d_.sessions->ReadState(turn.session_id);
+    absl::StatusOr<StatePtr> base =
+        d_.sessions->ReadState(turn.session_id, caller.access());
     if (!base.ok()) return base.status();
     job->state = (*base)->Clone();
     // Usage counts what the base state holds as cached prompt tokens.
@@ -147,8 +162,13 @@ absl::Status TurnStarter::SubmitDetachedTurn(
     StartFromCache(*job);
     if (!job->state.valid()) job->state = d_.fresh_state->Clone();
   }
+  absl::StatusOr<std::unique_ptr<TenantThrottle::Ticket>> ticket =
+      d_.throttle->AdmitTurn(caller, static_cast<int64_t>(job->prompt.size()));
+  if (!ticket.ok()) return ticket.status();
+  job->tenant = caller.tenant;
   job->sink = std::make_unique<DetachedTurn>(
-      std::move(stream), std::move(cache_key), std::move(keep), d_.sessions);
+      std::move(stream), std::move(cache_key), std::move(keep), d_.sessions,
+      *std::move(ticket));
   return d_.scheduler->Submit(*std::move(job));
 }
 

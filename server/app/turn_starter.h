@@ -24,8 +24,10 @@
 #include "engine/tokenizer.h"
 #include "server/app/app_options.h"
 #include "server/app/app_types.h"
+#include "server/app/caller.h"
 #include "server/app/conversation_renderer.h"
 #include "server/app/prompt_tokenizer.h"
+#include "server/app/tenant_throttle.h"
 #include "server/app/turn_metrics.h"
 #include "server/sched/scheduler.h"
 #include "server/session/session_manager.h"
@@ -45,13 +47,17 @@ class TurnStarter {
     TurnMetrics* metrics = nullptr;               // may be null
     // The fresh state plain sessions start from (shared, immutable).
     StatePtr fresh_state;
+    // Per-tenant concurrent turns and tokens per minute.
+    TenantThrottle* throttle = nullptr;
   };
 
   explicit TurnStarter(Deps deps) : d_(std::move(deps)) {}
 
-  void StartSessionTurn(TurnRequest request,
+  // Turns run for `caller`: its tenant's sessions only (another tenant's
+  // is NOT_FOUND as an unknown id), its quotas, a kept session is its own.
+  void StartSessionTurn(const Caller& caller, TurnRequest request,
                         std::shared_ptr<TurnStream> stream);
-  void StartDetachedTurn(DetachedTurnRequest request,
+  void StartDetachedTurn(const Caller& caller, DetachedTurnRequest request,
                          std::shared_ptr<TurnStream> stream);
 
  private:
@@ -62,9 +68,11 @@ class TurnStarter {
   // Starts `job` (prompt set) from the longest cached prefix of its prompt
   // (never the whole prompt: its last token is fed to get logits), if any.
   void StartFromCache(GenerateJob& job) const;
-  absl::Status SubmitSessionTurn(const TurnRequest& request,
+  absl::Status SubmitSessionTurn(const Caller& caller,
+                                 const TurnRequest& request,
                                  std::shared_ptr<TurnStream> stream);
-  absl::Status SubmitDetachedTurn(DetachedTurnRequest& request,
+  absl::Status SubmitDetachedTurn(const Caller& caller,
+                                  DetachedTurnRequest& request,
                                   std::shared_ptr<TurnStream> stream);
   std::shared_ptr<TurnStream> Meter(Front front,
                                     std::shared_ptr<TurnStream> stream) const;

@@ -112,7 +112,7 @@ absl::StatusOr<CompletionsHandler::Common> CompletionsHandler::ReadCommon(
   return c;
 }
 
-void CompletionsHandler::Chat(const httplib::Request& req,
+void CompletionsHandler::Chat(const Caller& caller, const httplib::Request& req,
                               httplib::Response& res) const {
   absl::StatusOr<json> body = ctx_->json->Parse(req.body);
   if (!body.ok()) return SendError(res, body.status());
@@ -133,10 +133,10 @@ void CompletionsHandler::Chat(const httplib::Request& req,
   if (!common.ok()) return SendError(res, common.status());
   common->turn.chat = true;
   common->turn.messages = *std::move(list);
-  Run(req, res, *std::move(common), /*chat=*/true);
+  Run(caller, req, res, *std::move(common), /*chat=*/true);
 }
 
-void CompletionsHandler::Text(const httplib::Request& req,
+void CompletionsHandler::Text(const Caller& caller, const httplib::Request& req,
                               httplib::Response& res) const {
   absl::StatusOr<json> body = ctx_->json->Parse(req.body);
   if (!body.ok()) return SendError(res, body.status());
@@ -152,10 +152,10 @@ void CompletionsHandler::Text(const httplib::Request& req,
   if (!common.ok()) return SendError(res, common.status());
   common->turn.text = *std::move(prompt);
   common->turn.text_field = "prompt";
-  Run(req, res, *std::move(common), /*chat=*/false);
+  Run(caller, req, res, *std::move(common), /*chat=*/false);
 }
 
-void CompletionsHandler::Run(const httplib::Request& req,
+void CompletionsHandler::Run(const Caller& caller, const httplib::Request& req,
                              httplib::Response& res, Common common,
                              bool chat) const {
   auto format = std::make_shared<CompletionFormat>(
@@ -164,18 +164,18 @@ void CompletionsHandler::Run(const httplib::Request& req,
   const std::string session = req.get_header_value("X-Session-Id");
   if (!session.empty()) res.set_header("X-Session-Id", session);
   ChatApp* app = ctx_->app;
-  AnswerWithTurn(req, res, *ctx_->turns, std::move(format), common.stream,
-                 [&](std::shared_ptr<TurnStream> stream) {
-                   if (!session.empty()) {
-                     common.turn.session_id = session;
-                     app->StartTurn(std::move(common.turn), std::move(stream));
-                     return;
-                   }
-                   DetachedTurnRequest detached;
-                   detached.turn = std::move(common.turn);
-                   app->StartDetachedTurn(std::move(detached),
-                                          std::move(stream));
-                 });
+  AnswerWithTurn(
+      req, res, *ctx_->turns, std::move(format), common.stream,
+      [&](std::shared_ptr<TurnStream> stream) {
+        if (!session.empty()) {
+          common.turn.session_id = session;
+          app->StartTurn(caller, std::move(common.turn), std::move(stream));
+          return;
+        }
+        DetachedTurnRequest detached;
+        detached.turn = std::move(common.turn);
+        app->StartDetachedTurn(caller, std::move(detached), std::move(stream));
+      });
 }
 
 }  // namespace rwkv::server

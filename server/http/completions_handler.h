@@ -14,6 +14,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "server/app/app_types.h"
+#include "server/app/caller.h"
 #include "server/http/http_context.h"
 #include "server/http/json_fields.h"
 
@@ -23,8 +24,10 @@ class CompletionsHandler {
  public:
   explicit CompletionsHandler(const HttpContext* context) : ctx_(context) {}
 
-  void Chat(const httplib::Request& req, httplib::Response& res) const;
-  void Text(const httplib::Request& req, httplib::Response& res) const;
+  void Chat(const Caller& caller, const httplib::Request& req,
+            httplib::Response& res) const;
+  void Text(const Caller& caller, const httplib::Request& req,
+            httplib::Response& res) const;
 
  private:
   // What both endpoints read besides the prompt.
@@ -38,8 +41,8 @@ class CompletionsHandler {
   static absl::StatusOr<Common> ReadCommon(const JsonFields& body,
                                            int32_t max_tokens_limit);
   // Runs the turn (on the X-Session-Id session, or detached) and answers.
-  void Run(const httplib::Request& req, httplib::Response& res, Common common,
-           bool chat) const;
+  void Run(const Caller& caller, const httplib::Request& req,
+           httplib::Response& res, Common common, bool chat) const;
 
   const HttpContext* const ctx_;
 };

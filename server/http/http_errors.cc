@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/app/field_error.h"
+#include "server/app/retry_hint.h"
 
 namespace rwkv::server {
 namespace {
@@ -78,6 +79,10 @@ int HttpStatusFor(const absl::Status& status) {
 }
 
 int RetryAfterSeconds(const absl::Status& status) {
+  // A tenant quota says how long (the token bucket's refill time).
+  if (std::optional<int64_t> hint = RetryHintSeconds(status)) {
+    return static_cast<int>(std::min<int64_t>(*hint, 86400));
+  }
   switch (status.code()) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kUnavailable:

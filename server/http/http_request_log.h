@@ -48,6 +48,8 @@ class HttpRequestLog {
 
   // The status behind an error answer.
   void SetStatus(const absl::Status& status);
+  // The authenticated tenant (logged; "" without API keys).
+  void SetTenant(const std::string& tenant) { record_.tenant = tenant; }
   // A turn's usage (its last chunk).
   void SetUsage(const TurnChunk& last);
   // Hands the record over to whoever finishes the answer later (a stream);

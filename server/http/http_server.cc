@@ -33,9 +33,40 @@ HttpServer::HttpServer(HttpOptions options, ServerMetrics* metrics)
   context_.json = &json_;
 }
 
+absl::Status HttpServer::MakeServer() {
+  if (options_.tls_cert_file.empty()) {
+    auto plain = std::make_unique<Server<httplib::Server>>();
+    set_backlog_ = [p = plain.get()](int backlog) {
+      return p->SetBacklog(backlog);
+    };
+    server_ = std::move(plain);
+    return absl::OkStatus();
+  }
+  auto tls = std::make_unique<Server<httplib::SSLServer>>(
+      options_.tls_cert_file.c_str(), options_.tls_key_file.c_str(),
+      options_.tls_client_ca_file.empty()
+          ? nullptr
+          : options_.tls_client_ca_file.c_str());
+  if (!tls->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HTTPS: cannot load the certificate ", Quote(options_.tls_cert_file),
+        " and key ", Quote(options_.tls_key_file),
+        options_.tls_client_ca_file.empty()
+            ? ""
+            : absl::StrCat(" or the client CA ",
+                           Quote(options_.tls_client_ca_file))));
+  }
+  set_backlog_ = [p = tls.get()](int backlog) {
+    return p->SetBacklog(backlog);
+  };
+  server_ = std::move(tls);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     HttpOptions options, ServerMetrics* metrics) {
   std::unique_ptr<HttpServer> s(new HttpServer(std::move(options), metrics));
+  if (absl::Status st = s->MakeServer(); !st.ok()) return st;
   s->RegisterRoutes();
   if (absl::Status st = s->Listen(); !st.ok()) return st;
   return s;
@@ -59,37 +90,35 @@ absl::Status HttpServer::Listen() {
     bind_host = bind_host.substr(1, bind_host.size() - 2);
   }
   const int threads = std::max(1, options_.threads);
-  server_.new_task_queue = [threads] {
+  server_->new_task_queue = [threads] {
     return new httplib::ThreadPool(static_cast<size_t>(threads));
   };
-  server_.set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
-  server_.set_keep_alive_timeout(options_.keep_alive_seconds);
-  server_.set_tcp_nodelay(true);
-  port_ = port == 0 ? server_.bind_to_any_port(bind_host)
-                    : (server_.bind_to_port(bind_host, port) ? port : -1);
+  server_->set_payload_max_length(static_cast<size_t>(options_.max_body_bytes));
+  server_->set_keep_alive_timeout(options_.keep_alive_seconds);
+  server_->set_tcp_nodelay(true);
+  port_ = port == 0 ? server_->bind_to_any_port(bind_host)
+                    : (server_->bind_to_port(bind_host, port) ? port : -1);
   if (port_ <= 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", listen, " (HTTP)"));
   }
-  if (!server_.SetBacklog(kListenBacklog)) {
+  if (!set_backlog_(kListenBacklog)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", listen, " (HTTP backlog)"));
   }
-  thread_ = std::thread([this] { server_.listen_after_bind(); });
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() only works once the loop runs.
-  while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
+  while (!server_->is_running()) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
-}
-
-bool HttpServer::Server::SetBacklog(int backlog) {
-  return ::listen(svr_sock_, backlog) == 0;
 }
 
 std::string HttpServer::address() const {
   return absl::StrCat(host_, ":", port_);
 }
 
-void HttpServer::Attach(ChatApp* app, std::string model_name) {
+void HttpServer::Attach(ChatApp* app, std::string model_name,
+                        const Authenticator* auth) {
+  auth_ = auth;
   context_.app = app;
   context_.model = std::move(model_name);
   context_.model_created = absl::ToUnixSeconds(absl::Now());
@@ -109,7 +138,7 @@ void HttpServer::Shutdown(absl::Time deadline) {
     turns_.CancelAll(absl::UnavailableError("the server is shutting down"));
     turns_.WaitIdle(absl::Now() + absl::Seconds(30));
   }
-  server_.stop();
+  server_->stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -120,12 +149,32 @@ void HttpServer::Route(const std::string& method, const std::string& pattern,
     Dispatch(name, needs, handler, req, res);
   };
   if (method == "GET") {
-    server_.Get(pattern, gated);
+    server_->Get(pattern, gated);
   } else if (method == "POST") {
-    server_.Post(pattern, gated);
+    server_->Post(pattern, gated);
   } else {
-    server_.Delete(pattern, gated);
+    server_->Delete(pattern, gated);
   }
+}
+
+void HttpServer::ApiRoute(const std::string& method, const std::string& pattern,
+                          const std::string& name, ApiHandler handler) {
+  Route(method, pattern, name, Needs::kApp,
+        [this, handler = std::move(handler)](const httplib::Request& req,
+                                             httplib::Response& res) {
+          absl::StatusOr<Caller> caller =
+              auth_ != nullptr
+                  ? auth_->Authenticate(req.get_header_value("Authorization"))
+                  : absl::StatusOr<Caller>(Caller::Anonymous());
+          if (!caller.ok()) {
+            res.set_header("WWW-Authenticate", "Bearer");
+            return SendError(res, caller.status());
+          }
+          if (HttpRequestLog* log = HttpRequestLog::Current()) {
+            log->SetTenant(caller->tenant);
+          }
+          handler(*caller, req, res);
+        });
 }
 
 void HttpServer::Dispatch(const std::string& name, Needs needs,
@@ -135,7 +184,7 @@ void HttpServer::Dispatch(const std::string& name, Needs needs,
   if (session.empty() && req.matches.size() > 1) session = req.matches[1];
   HttpRequestLog log(metrics_, req.method, name, std::move(session));
   HttpRequestLog::Scope scope(&log);
-  // Authentication, tenants and quotas (issue 15) belong here.
+  // API routes authenticate in ApiRoute's handler (after this gate).
   if (needs == Needs::kApp && !ready()) {
     SendError(res, NotReady(draining_.load()));
   } else {
@@ -197,11 +246,11 @@ httplib::Server::HandlerResponse HttpServer::RefuseUnboundedBody(
 }
 
 void HttpServer::RegisterRoutes() {
-  server_.set_error_handler(httplib::Server::HandlerWithResponse(
+  server_->set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         return OnError(req, res);
       }));
-  server_.set_pre_routing_handler(
+  server_->set_pre_routing_handler(
       [this](const httplib::Request& req, httplib::Response& res) {
         return RefuseUnboundedBody(req, res);
       });
@@ -228,34 +277,51 @@ void HttpServer::RegisterApiRoutes() {
   using R = httplib::Request;
   using W = httplib::Response;
   const std::string id = kId;
-  Route("GET", "/v1/models", "/v1/models", Needs::kApp,
-        [this](const R& q, W& w) { models_.List(q, w); });
-  Route("GET", R"(/v1/models/([^/]+))", "/v1/models/{id}", Needs::kApp,
-        [this](const R& q, W& w) { models_.Get(q, w); });
-  Route("POST", "/v1/chat/completions", "/v1/chat/completions", Needs::kApp,
-        [this](const R& q, W& w) { completions_.Chat(q, w); });
-  Route("POST", "/v1/completions", "/v1/completions", Needs::kApp,
-        [this](const R& q, W& w) { completions_.Text(q, w); });
-  Route("POST", "/v1/responses", "/v1/responses", Needs::kApp,
-        [this](const R& q, W& w) { responses_.Create(q, w); });
-  Route("GET", "/v1/responses/" + id, "/v1/responses/{id}", Needs::kApp,
-        [this](const R& q, W& w) { responses_.Get(q, w); });
-  Route("DELETE", "/v1/responses/" + id, "/v1/responses/{id}", Needs::kApp,
-        [this](const R& q, W& w) { responses_.Delete(q, w); });
-  Route("POST", "/v1/sessions", "/v1/sessions", Needs::kApp,
-        [this](const R& q, W& w) { sessions_.Create(q, w); });
-  Route("GET", "/v1/sessions", "/v1/sessions", Needs::kApp,
-        [this](const R& q, W& w) { sessions_.List(q, w); });
-  Route("GET", "/v1/sessions/" + id, "/v1/sessions/{id}", Needs::kApp,
-        [this](const R& q, W& w) { sessions_.Get(q, w); });
-  Route("DELETE", "/v1/sessions/" + id, "/v1/sessions/{id}", Needs::kApp,
-        [this](const R& q, W& w) { sessions_.Delete(q, w); });
-  Route("POST", "/v1/sessions/" + id + "/reset", "/v1/sessions/{id}/reset",
-        Needs::kApp, [this](const R& q, W& w) { sessions_.Reset(q, w); });
-  Route("POST", "/v1/sessions/" + id + "/fork", "/v1/sessions/{id}/fork",
-        Needs::kApp, [this](const R& q, W& w) { sessions_.Fork(q, w); });
-  Route("GET", "/v1/sessions/" + id + "/state", "/v1/sessions/{id}/state",
-        Needs::kApp, [this](const R& q, W& w) { sessions_.State(q, w); });
+  ApiRoute(
+      "GET", "/v1/models", "/v1/models",
+      [this](const Caller& c, const R& q, W& w) { models_.List(c, q, w); });
+  ApiRoute("GET", R"(/v1/models/([^/]+))", "/v1/models/{id}",
+           [this](const Caller& c, const R& q, W& w) { models_.Get(c, q, w); });
+  ApiRoute("POST", "/v1/chat/completions", "/v1/chat/completions",
+           [this](const Caller& c, const R& q, W& w) {
+             completions_.Chat(c, q, w);
+           });
+  ApiRoute("POST", "/v1/completions", "/v1/completions",
+           [this](const Caller& c, const R& q, W& w) {
+             completions_.Text(c, q, w);
+           });
+  ApiRoute("POST", "/v1/responses", "/v1/responses",
+           [this](const Caller& c, const R& q, W& w) {
+             responses_.Create(c, q, w);
+           });
+  ApiRoute(
+      "GET", "/v1/responses/" + id, "/v1/responses/{id}",
+      [this](const Caller& c, const R& q, W& w) { responses_.Get(c, q, w); });
+  ApiRoute("DELETE", "/v1/responses/" + id, "/v1/responses/{id}",
+           [this](const Caller& c, const R& q, W& w) {
+             responses_.Delete(c, q, w);
+           });
+  ApiRoute(
+      "POST", "/v1/sessions", "/v1/sessions",
+      [this](const Caller& c, const R& q, W& w) { sessions_.Create(c, q, w); });
+  ApiRoute(
+      "GET", "/v1/sessions", "/v1/sessions",
+      [this](const Caller& c, const R& q, W& w) { sessions_.List(c, q, w); });
+  ApiRoute(
+      "GET", "/v1/sessions/" + id, "/v1/sessions/{id}",
+      [this](const Caller& c, const R& q, W& w) { sessions_.Get(c, q, w); });
+  ApiRoute(
+      "DELETE", "/v1/sessions/" + id, "/v1/sessions/{id}",
+      [this](const Caller& c, const R& q, W& w) { sessions_.Delete(c, q, w); });
+  ApiRoute(
+      "POST", "/v1/sessions/" + id + "/reset", "/v1/sessions/{id}/reset",
+      [this](const Caller& c, const R& q, W& w) { sessions_.Reset(c, q, w); });
+  ApiRoute(
+      "POST", "/v1/sessions/" + id + "/fork", "/v1/sessions/{id}/fork",
+      [this](const Caller& c, const R& q, W& w) { sessions_.Fork(c, q, w); });
+  ApiRoute(
+      "GET", "/v1/sessions/" + id + "/state", "/v1/sessions/{id}/state",
+      [this](const Caller& c, const R& q, W& w) { sessions_.State(c, q, w); });
 }
 
 }  // namespace rwkv::server

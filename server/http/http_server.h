@@ -20,6 +20,8 @@
 #ifndef RWKV_SERVER_HTTP_HTTP_SERVER_H_
 #define RWKV_SERVER_HTTP_HTTP_SERVER_H_
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -32,7 +34,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "httplib.h"
+#include "server/app/caller.h"
 #include "server/app/chat_app.h"
+#include "server/auth/authenticator.h"
 #include "server/http/active_turns.h"
 #include "server/http/completions_handler.h"
 #include "server/http/http_context.h"
@@ -57,6 +61,11 @@ struct HttpOptions {
   std::string model_name;
   // How long an idle keep-alive connection stays open.
   int keep_alive_seconds = 5;
+  // PEM files (rwkv-server's --tls-*): HTTPS when tls_cert_file is set;
+  // with tls_client_ca_file, clients must present a certificate it signed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 class HttpServer {
@@ -71,9 +80,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Serves the API with `app` (which must outlive the server) from now on.
+  // Serves the API with `app` from now on; `auth` turns each request's
+  // `Authorization: Bearer <key>` into its Caller (a missing or bad key is
+  // 401 with an OpenAI error body). Both must outlive the server.
   // `model_name` is the model id clients see. Call once.
-  void Attach(ChatApp* app, std::string model_name);
+  void Attach(ChatApp* app, std::string model_name, const Authenticator* auth);
   // New API requests and /readyz answer 503 from now on.
   void Drain();
   // See the file comment. Returns once everything has stopped.
@@ -87,6 +98,9 @@ class HttpServer {
  private:
   using Handler =
       std::function<void(const httplib::Request&, httplib::Response&)>;
+  // An API handler: runs for the authenticated caller.
+  using ApiHandler = std::function<void(const Caller&, const httplib::Request&,
+                                        httplib::Response&)>;
   enum class Needs { kNothing, kApp };
 
   HttpServer(HttpOptions options, ServerMetrics* metrics);
@@ -97,6 +111,9 @@ class HttpServer {
   // labels its metrics.
   void Route(const std::string& method, const std::string& pattern,
              const std::string& name, Needs needs, Handler handler);
+  // An API route: ready and authenticated first (Needs::kApp).
+  void ApiRoute(const std::string& method, const std::string& pattern,
+                const std::string& name, ApiHandler handler);
   // The gate every routed request passes.
   void Dispatch(const std::string& name, Needs needs, const Handler& handler,
                 const httplib::Request& req, httplib::Response& res);
@@ -127,17 +144,25 @@ class HttpServer {
   // httplib's server with a longer accept queue (httplib 0.11 listens with a
   // backlog of 5: a burst of new connections, e.g. 32 clients starting at
   // once, overflows it and some connections fail).
-  class Server : public httplib::Server {
+  template <typename Base>
+  class Server final : public Base {
    public:
+    using Base::Base;
     // Re-listens on the bound socket with `backlog` (Linux takes the new
     // value). REQUIRES: bound.
-    bool SetBacklog(int backlog);
+    bool SetBacklog(int backlog) {
+      return ::listen(this->svr_sock_, backlog) == 0;
+    }
   };
+  // The server, plain or HTTPS (options_.tls_*), and its SetBacklog.
+  absl::Status MakeServer();
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
   ActiveTurns turns_;
-  Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  std::function<bool(int)> set_backlog_;
+  const Authenticator* auth_ = nullptr;  // set by Attach
   std::thread thread_;
   std::string host_;
   int port_ = 0;

@@ -23,13 +23,14 @@ nlohmann::json ModelsHandler::Model() const {
           {"state_bytes_per_session", info.state_bytes_per_session}};
 }
 
-void ModelsHandler::List(const httplib::Request& /*req*/,
+void ModelsHandler::List(const Caller& /*caller*/,
+                         const httplib::Request& /*req*/,
                          httplib::Response& res) const {
   SendJson(res,
            {{"object", "list"}, {"data", nlohmann::json::array({Model()})}});
 }
 
-void ModelsHandler::Get(const httplib::Request& req,
+void ModelsHandler::Get(const Caller& /*caller*/, const httplib::Request& req,
                         httplib::Response& res) const {
   const std::string id = req.matches[1];
   if (id != ctx_->model) {

@@ -6,6 +6,7 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/app/caller.h"
 #include "server/http/http_context.h"
 
 namespace rwkv::server {
@@ -14,9 +15,11 @@ class ModelsHandler {
  public:
   explicit ModelsHandler(const HttpContext* context) : ctx_(context) {}
 
-  void List(const httplib::Request& req, httplib::Response& res) const;
+  void List(const Caller& caller, const httplib::Request& req,
+            httplib::Response& res) const;
   // req.matches[1] is the model id.
-  void Get(const httplib::Request& req, httplib::Response& res) const;
+  void Get(const Caller& caller, const httplib::Request& req,
+           httplib::Response& res) const;
 
  private:
   nlohmann::json Model() const;

@@ -77,7 +77,7 @@ absl::StatusOr<std::vector<ChatMessage>> ResponsesHandler::ReadInput(
 }
 
 absl::StatusOr<ResponsesHandler::Parsed> ResponsesHandler::Parse(
-    const JsonFields& body) const {
+    const Caller& caller, const JsonFields& body) const {
   if (absl::Status s = RejectUnsupported(body, ResponsesUnsupported());
       !s.ok()) {
     return s;
@@ -108,7 +108,7 @@ absl::StatusOr<ResponsesHandler::Parsed> ResponsesHandler::Parse(
   turn.max_tokens = *max_tokens;
   turn.front = Front::kHttp;
   if (previous->has_value()) {
-    absl::StatusOr<SessionInfo> prev = FindResponse(**previous);
+    absl::StatusOr<SessionInfo> prev = FindResponse(caller, **previous);
     if (!prev.ok()) return prev.status();
     turn.session_id = **previous;
   }
@@ -125,12 +125,12 @@ absl::StatusOr<ResponsesHandler::Parsed> ResponsesHandler::Parse(
   return p;
 }
 
-void ResponsesHandler::Create(const httplib::Request& req,
+void ResponsesHandler::Create(const Caller& caller, const httplib::Request& req,
                               httplib::Response& res) const {
   absl::StatusOr<json> body = ctx_->json->Parse(req.body);
   if (!body.ok()) return SendError(res, body.status());
   if (absl::Status s = CheckObject(*body); !s.ok()) return SendError(res, s);
-  absl::StatusOr<Parsed> parsed = Parse(JsonFields(*body, ""));
+  absl::StatusOr<Parsed> parsed = Parse(caller, JsonFields(*body, ""));
   if (!parsed.ok()) return SendError(res, parsed.status());
   auto format = std::make_shared<ResponseFormat>(parsed->echo);
   if (parsed->echo.store) {
@@ -143,14 +143,14 @@ void ResponsesHandler::Create(const httplib::Request& req,
   ChatApp* app = ctx_->app;
   AnswerWithTurn(req, res, *ctx_->turns, format, parsed->stream,
                  [&](std::shared_ptr<TurnStream> stream) {
-                   app->StartDetachedTurn(std::move(parsed->request),
+                   app->StartDetachedTurn(caller, std::move(parsed->request),
                                           std::move(stream));
                  });
 }
 
 absl::StatusOr<SessionInfo> ResponsesHandler::FindResponse(
-    const std::string& id) const {
-  absl::StatusOr<SessionInfo> info = ctx_->app->GetSession(id);
+    const Caller& caller, const std::string& id) const {
+  absl::StatusOr<SessionInfo> info = ctx_->app->GetSession(caller, id);
   if (info.ok() && !info->note.empty()) return info;
   if (!info.ok() && !absl::IsNotFound(info.status())) return info.status();
   return absl::NotFoundError(absl::StrCat(
@@ -158,22 +158,22 @@ absl::StatusOr<SessionInfo> ResponsesHandler::FindResponse(
       info.ok() ? "" : absl::StrCat(" (", info.status().message(), ")")));
 }
 
-void ResponsesHandler::Get(const httplib::Request& req,
+void ResponsesHandler::Get(const Caller& caller, const httplib::Request& req,
                            httplib::Response& res) const {
-  absl::StatusOr<SessionInfo> info = FindResponse(req.matches[1]);
+  absl::StatusOr<SessionInfo> info = FindResponse(caller, req.matches[1]);
   if (!info.ok()) return SendError(res, info.status());
   res.status = 200;
   res.set_content(info->note, "application/json");
 }
 
-void ResponsesHandler::Delete(const httplib::Request& req,
+void ResponsesHandler::Delete(const Caller& caller, const httplib::Request& req,
                               httplib::Response& res) const {
   const std::string id = req.matches[1];
-  absl::StatusOr<SessionInfo> info = FindResponse(id);
+  absl::StatusOr<SessionInfo> info = FindResponse(caller, id);
   if (!info.ok()) return SendError(res, info.status());
   absl::Notification done;
   absl::Status deleted;
-  ctx_->app->DeleteSession(id, [&](absl::Status s) {
+  ctx_->app->DeleteSession(caller, id, [&](absl::Status s) {
     deleted = std::move(s);
     done.Notify();
   });

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "httplib.h"
 #include "server/app/app_types.h"
+#include "server/app/caller.h"
 #include "server/http/http_context.h"
 #include "server/http/json_fields.h"
 #include "server/http/response_format.h"
@@ -27,10 +28,13 @@ class ResponsesHandler {
  public:
   explicit ResponsesHandler(const HttpContext* context) : ctx_(context) {}
 
-  void Create(const httplib::Request& req, httplib::Response& res) const;
+  void Create(const Caller& caller, const httplib::Request& req,
+              httplib::Response& res) const;
   // req.matches[1] is the response id.
-  void Get(const httplib::Request& req, httplib::Response& res) const;
-  void Delete(const httplib::Request& req, httplib::Response& res) const;
+  void Get(const Caller& caller, const httplib::Request& req,
+           httplib::Response& res) const;
+  void Delete(const Caller& caller, const httplib::Request& req,
+              httplib::Response& res) const;
 
  private:
   struct Parsed {
@@ -38,12 +42,14 @@ class ResponsesHandler {
     ResponseFormat::Request echo;
     bool stream = false;
   };
-  absl::StatusOr<Parsed> Parse(const JsonFields& body) const;
+  absl::StatusOr<Parsed> Parse(const Caller& caller,
+                               const JsonFields& body) const;
   // The input (a string or a list of messages), after the instructions.
   static absl::StatusOr<std::vector<ChatMessage>> ReadInput(
       const JsonFields& body, const std::optional<std::string>& instructions);
   // The stored response `id`'s session info; NOT_FOUND naming a response.
-  absl::StatusOr<SessionInfo> FindResponse(const std::string& id) const;
+  absl::StatusOr<SessionInfo> FindResponse(const Caller& caller,
+                                           const std::string& id) const;
 
   const HttpContext* const ctx_;
 };

@@ -73,7 +73,7 @@ absl::StatusOr<json> SessionsHandler::Body(const httplib::Request& req) const {
   return body;
 }
 
-void SessionsHandler::Create(const httplib::Request& req,
+void SessionsHandler::Create(const Caller& caller, const httplib::Request& req,
                              httplib::Response& res) const {
   absl::StatusOr<json> body = Body(req);
   if (!body.ok()) return SendError(res, body.status());
@@ -89,19 +89,19 @@ void SessionsHandler::Create(const httplib::Request& req,
                         req.remote_port);
   r.cancelled = [probe] { return probe.PeerClosed(); };
   SendSession(res, Wait<SessionInfo>([&](auto done) {
-                ctx_->app->CreateSession(std::move(r), std::move(done));
+                ctx_->app->CreateSession(caller, std::move(r), std::move(done));
               }));
 }
 
-void SessionsHandler::List(const httplib::Request& req,
+void SessionsHandler::List(const Caller& caller, const httplib::Request& req,
                            httplib::Response& res) const {
   int32_t page_size = 0;
   if (req.has_param("page_size") &&
       !absl::SimpleAtoi(req.get_param_value("page_size"), &page_size)) {
     return SendError(res, FieldError("page_size", "must be an integer"));
   }
-  absl::StatusOr<SessionPage> page =
-      ctx_->app->ListSessions(page_size, req.get_param_value("page_token"));
+  absl::StatusOr<SessionPage> page = ctx_->app->ListSessions(
+      caller, page_size, req.get_param_value("page_token"));
   if (!page.ok()) return SendError(res, page.status());
   json data = json::array();
   for (const SessionInfo& info : page->sessions) {
@@ -113,16 +113,16 @@ void SessionsHandler::List(const httplib::Request& req,
                  {"total", page->total}});
 }
 
-void SessionsHandler::Get(const httplib::Request& req,
+void SessionsHandler::Get(const Caller& caller, const httplib::Request& req,
                           httplib::Response& res) const {
-  SendSession(res, ctx_->app->GetSession(req.matches[1]));
+  SendSession(res, ctx_->app->GetSession(caller, req.matches[1]));
 }
 
-void SessionsHandler::Delete(const httplib::Request& req,
+void SessionsHandler::Delete(const Caller& caller, const httplib::Request& req,
                              httplib::Response& res) const {
   const std::string id = req.matches[1];
   absl::StatusOr<bool> deleted = Wait<bool>([&](auto done) {
-    ctx_->app->DeleteSession(id,
+    ctx_->app->DeleteSession(caller, id,
                              [done = std::move(done)](absl::Status s) mutable {
                                done(s.ok() ? absl::StatusOr<bool>(true) : s);
                              });
@@ -131,14 +131,15 @@ void SessionsHandler::Delete(const httplib::Request& req,
   SendJson(res, {{"id", id}, {"object", "session"}, {"deleted", true}});
 }
 
-void SessionsHandler::Reset(const httplib::Request& req,
+void SessionsHandler::Reset(const Caller& caller, const httplib::Request& req,
                             httplib::Response& res) const {
   SendSession(res, Wait<SessionInfo>([&](auto done) {
-                ctx_->app->ResetSession(req.matches[1], std::move(done));
+                ctx_->app->ResetSession(caller, req.matches[1],
+                                        std::move(done));
               }));
 }
 
-void SessionsHandler::Fork(const httplib::Request& req,
+void SessionsHandler::Fork(const Caller& caller, const httplib::Request& req,
                            httplib::Response& res) const {
   absl::StatusOr<json> body = Body(req);
   if (!body.ok()) return SendError(res, body.status());
@@ -149,15 +150,15 @@ void SessionsHandler::Fork(const httplib::Request& req,
   if (s.ok()) s = ReadTtl(f, r.ttl_seconds);
   if (!s.ok()) return SendError(res, s);
   SendSession(res, Wait<SessionInfo>([&](auto done) {
-                ctx_->app->ForkSession(std::move(r), std::move(done));
+                ctx_->app->ForkSession(caller, std::move(r), std::move(done));
               }));
 }
 
-void SessionsHandler::State(const httplib::Request& req,
+void SessionsHandler::State(const Caller& caller, const httplib::Request& req,
                             httplib::Response& res) const {
   const std::string id = req.matches[1];
   absl::StatusOr<ExportedState> state =
-      ctx_->app->ExportState(id, req.get_param_value("dtype"));
+      ctx_->app->ExportState(caller, id, req.get_param_value("dtype"));
   if (!state.ok()) return SendError(res, state.status());
   res.status = 200;
   res.set_header("Content-Disposition",

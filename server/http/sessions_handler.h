@@ -19,6 +19,7 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/app/caller.h"
 #include "server/http/http_context.h"
 #include "server/session/session_record.h"
 
@@ -28,14 +29,21 @@ class SessionsHandler {
  public:
   explicit SessionsHandler(const HttpContext* context) : ctx_(context) {}
 
-  void Create(const httplib::Request& req, httplib::Response& res) const;
-  void List(const httplib::Request& req, httplib::Response& res) const;
+  void Create(const Caller& caller, const httplib::Request& req,
+              httplib::Response& res) const;
+  void List(const Caller& caller, const httplib::Request& req,
+            httplib::Response& res) const;
   // req.matches[1] is the session id in the handlers below.
-  void Get(const httplib::Request& req, httplib::Response& res) const;
-  void Delete(const httplib::Request& req, httplib::Response& res) const;
-  void Reset(const httplib::Request& req, httplib::Response& res) const;
-  void Fork(const httplib::Request& req, httplib::Response& res) const;
-  void State(const httplib::Request& req, httplib::Response& res) const;
+  void Get(const Caller& caller, const httplib::Request& req,
+           httplib::Response& res) const;
+  void Delete(const Caller& caller, const httplib::Request& req,
+              httplib::Response& res) const;
+  void Reset(const Caller& caller, const httplib::Request& req,
+             httplib::Response& res) const;
+  void Fork(const Caller& caller, const httplib::Request& req,
+            httplib::Response& res) const;
+  void State(const Caller& caller, const httplib::Request& req,
+             httplib::Response& res) const;
 
   static nlohmann::json SessionJson(const SessionInfo& info);
 

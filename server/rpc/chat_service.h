@@ -1,19 +1,23 @@
 // ChatService: the rwkv.v1.ChatService implementation (gRPC callback API).
 // One thin handler per RPC: the proto request becomes an application-layer
 // request (proto_convert.h), ChatApp does the work, and the reactor ends the
-// call with the result; no handler waits for the engine or the disk.
-// Thread-safe. Borrows the app, which must outlive it.
+// call with the result; no handler waits for the engine or the disk. Every
+// call is admitted first (the reactors' Admit(): UNAVAILABLE once shutdown
+// has begun, then the API key -> Caller, UNAUTHENTICATED without a valid
+// one); the standard health service is a separate service and stays public.
+// Thread-safe. Borrows what `env` points to, which must outlive it.
 #ifndef RWKV_SERVER_RPC_CHAT_SERVICE_H_
 #define RWKV_SERVER_RPC_CHAT_SERVICE_H_
 
 #include "rwkv/v1/chat.grpc.pb.h"
 #include "server/app/chat_app.h"
+#include "server/rpc/rpc_env.h"
 
 namespace rwkv::server {
 
 class ChatService final : public rwkv::v1::ChatService::CallbackService {
  public:
-  explicit ChatService(ChatApp* app) : app_(app) {}
+  explicit ChatService(RpcEnv env) : env_(env), app_(env.app) {}
 
   using Context = grpc::CallbackServerContext;
   using Unary = grpc::ServerUnaryReactor;
@@ -53,6 +57,7 @@ class ChatService final : public rwkv::v1::ChatService::CallbackService {
                       rwkv::v1::ModelInfo* resp) override;
 
  private:
+  const RpcEnv env_;
   ChatApp* const app_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "server/app/retry_hint.h"
 #include "server/rpc/proto_convert.h"
 #include "server/rpc/status_util.h"
 
@@ -13,8 +14,17 @@ namespace rwkv::server {
 // called after releasing it (Finish may run OnDone inline).
 class GenerateReactor::Sink final : public TurnStream {
  public:
-  Sink(GenerateReactor* reactor, common::RequestLog log)
-      : reactor_(reactor), log_(std::move(log)), start_(absl::Now()) {}
+  Sink(GenerateReactor* reactor, grpc::CallbackServerContext* ctx,
+       common::RequestLog log)
+      : reactor_(reactor),
+        ctx_(ctx),
+        log_(std::move(log)),
+        start_(absl::Now()) {}
+
+  void SetTenant(const std::string& tenant) {
+    absl::MutexLock lock(&mu_);
+    log_.tenant = tenant;
+  }
 
   bool IsCancelled() const override { return cancelled_.load(); }
 
@@ -40,13 +50,17 @@ class GenerateReactor::Sink final : public TurnStream {
   }
 
   void OnFinish(const absl::Status& status) override {
-    Finish(ToGrpcStatus(status));
+    Finish(ToGrpcStatus(status), RetryHintSeconds(status));
   }
 
-  void Finish(const grpc::Status& status) {
+  void Finish(const grpc::Status& status,
+              std::optional<int64_t> retry_after = std::nullopt) {
     {
       absl::MutexLock lock(&mu_);
       if (finish_status_.has_value()) return;
+      if (retry_after.has_value()) {
+        ctx_->AddTrailingMetadata("retry-after", std::to_string(*retry_after));
+      }
       finish_status_ = status;
       log_.status_code = static_cast<absl::StatusCode>(status.error_code());
       log_.status_message = status.error_message();
@@ -89,6 +103,7 @@ class GenerateReactor::Sink final : public TurnStream {
 
  private:
   GenerateReactor* const reactor_;  // valid until Finish() has been called
+  grpc::CallbackServerContext* const ctx_;  // the same
   common::RequestLog log_ ABSL_GUARDED_BY(mu_);
   const absl::Time start_;
   std::atomic<bool> cancelled_{false};
@@ -113,9 +128,27 @@ common::RequestLog NewLog(absl::string_view method,
 
 }  // namespace
 
-GenerateReactor::GenerateReactor(absl::string_view method,
+GenerateReactor::GenerateReactor(grpc::CallbackServerContext* ctx,
+                                 const RpcEnv& env, absl::string_view method,
                                  absl::string_view session_id)
-    : sink_(std::make_shared<Sink>(this, NewLog(method, session_id))) {}
+    : ctx_(ctx),
+      env_(env),
+      entered_(env.gate->Enter().ok()),
+      sink_(std::make_shared<Sink>(this, ctx, NewLog(method, session_id))) {}
+
+std::optional<Caller> GenerateReactor::Admit() {
+  if (!entered_) {
+    sink_->OnFinish(CallGate::ShuttingDown());
+    return std::nullopt;
+  }
+  absl::StatusOr<Caller> caller = CallerOf(env_, *ctx_);
+  if (!caller.ok()) {
+    sink_->OnFinish(caller.status());
+    return std::nullopt;
+  }
+  sink_->SetTenant(caller->tenant);
+  return *std::move(caller);
+}
 
 std::shared_ptr<TurnStream> GenerateReactor::stream() const { return sink_; }
 
@@ -127,6 +160,9 @@ void GenerateReactor::OnWriteDone(bool ok) { sink_->WriteDone(ok); }
 
 void GenerateReactor::OnCancel() { sink_->Cancel(); }
 
-void GenerateReactor::OnDone() { delete this; }
+void GenerateReactor::OnDone() {
+  if (entered_) env_.gate->Leave();
+  delete this;
+}
 
 }  // namespace rwkv::server

@@ -5,10 +5,15 @@
 // undoes the creation when the client never got the answer (it cancelled
 // or its deadline passed while the work ran), so a call that did not answer
 // OK leaves nothing behind. Deletes itself in OnDone.
+// Admission: the constructor enters the call gate (a call arriving after
+// shutdown began is UNAVAILABLE); Admit() then authenticates the caller.
+// A RESOURCE_EXHAUSTED answer with a retry hint carries trailing metadata
+// `retry-after: <seconds>`.
 #ifndef RWKV_SERVER_RPC_UNARY_CALL_H_
 #define RWKV_SERVER_RPC_UNARY_CALL_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -19,14 +24,19 @@
 #include "grpcpp/grpcpp.h"
 #include "rwkv/v1/chat.pb.h"
 #include "server/app/chat_app.h"
+#include "server/rpc/rpc_env.h"
 
 namespace rwkv::server {
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
   // `method` and `session_id` go into the call's request log record.
-  UnaryCall(grpc::CallbackServerContext* ctx, ChatApp* app,
+  UnaryCall(grpc::CallbackServerContext* ctx, const RpcEnv& env,
             absl::string_view method, absl::string_view session_id);
+
+  // The caller, or nullopt once the call has been answered (the server is
+  // shutting down: UNAVAILABLE; a missing or bad key: UNAUTHENTICATED).
+  std::optional<Caller> Admit();
 
   // Ends the call with `status`.
   void Finish(const absl::Status& status);
@@ -43,7 +53,11 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
  private:
   grpc::CallbackServerContext* const ctx_;
-  ChatApp* const app_;
+  const RpcEnv env_;
+  // True if the call entered the gate (it leaves in OnDone).
+  const bool entered_;
+  // The admitted caller (undoing a creation acts as it).
+  std::optional<Caller> caller_;
   const std::string method_;
   const std::string session_id_;
   const absl::Time start_;

@@ -80,6 +80,8 @@ struct GenerateJob {
   bool ignore_eos = false;
   // Prompt tokens already in `state` from the prefix cache (usage only).
   int32_t cached_tokens = 0;
+  // The tenant the turn runs for (the scheduler is fair between tenants).
+  std::string tenant;
   std::unique_ptr<TurnSink> sink;  // non-null
 };
 
@@ -93,6 +95,8 @@ struct PrefillJob {
   std::vector<int32_t> prompt;  // non-empty
   // OK to go on; otherwise why to stop (the caller has gone). Optional.
   std::function<absl::Status()> check;
+  // The tenant the job runs for (the scheduler is fair between tenants).
+  std::string tenant;
   // Called once, on the scheduler thread, with the result or the error.
   absl::AnyInvocable<void(absl::StatusOr<PrefillResult>)> done;
 };

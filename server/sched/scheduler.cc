@@ -33,8 +33,13 @@ class Scheduler::Stream {
   // The first prompt token is about to be fed.
   virtual void OnStarted() {}
 
+  virtual const std::string& tenant() const = 0;
+
   bool prompt_done() const { return prompt_fed == prompt().size(); }
   size_t prompt_fed = 0;
+  // The planner's bookkeeping (batch_planner.h).
+  uint32_t tenant_index = 0;
+  uint64_t last_served = 0;
 };
 
 namespace {
@@ -50,6 +55,7 @@ class GenerateStream final : public Stream {
   const std::vector<int32_t>& prompt() const override { return job_.prompt; }
   absl::Status Check() const override { return job_.sink->Check(); }
   int32_t next_token() const override { return runner_.pending_token(); }
+  const std::string& tenant() const override { return job_.tenant; }
   void OnStarted() override { job_.sink->OnStarted(); }
 
   bool OnLogits(absl::Span<const float> row,
@@ -99,6 +105,7 @@ class PrefillStream final : public Stream {
     return job_.check ? job_.check() : absl::OkStatus();
   }
   int32_t next_token() const override { return -1; }  // never decodes
+  const std::string& tenant() const override { return job_.tenant; }
 
   bool OnLogits(absl::Span<const float> row,
                 Scheduler::Counters& counters) override {
@@ -223,6 +230,7 @@ bool Scheduler::Admit() {
     absl::StatusOr<std::unique_ptr<Stream>> stream =
         MakeStream(std::move(job), *tokenizer_, engine_->config().vocab_size);
     if (stream.ok()) {
+      (*stream)->tenant_index = TenantIndex((*stream)->tenant());
       prefilling_.push_back(*std::move(stream));
     } else {
       ++counters_.jobs_failed;
@@ -231,21 +239,48 @@ bool Scheduler::Admit() {
   return !stopping;
 }
 
+uint32_t Scheduler::TenantIndex(const std::string& tenant) {
+  auto [it, inserted] =
+      tenant_ids_.emplace(tenant, static_cast<uint32_t>(tenant_ids_.size()));
+  if (inserted) tenant_last_chunk_.push_back(0);
+  return it->second;
+}
+
+StepInput Scheduler::PlanInput() const {
+  StepInput in;
+  for (const auto& s : decoding_) {
+    in.decoding.push_back(PlanRow{s->tenant_index, s->last_served, 0});
+  }
+  for (const auto& s : prefilling_) {
+    in.prefilling.push_back(PlanRow{s->tenant_index, s->last_served,
+                                    s->prompt().size() - s->prompt_fed});
+  }
+  in.tenant_last_chunk = tenant_last_chunk_;
+  return in;
+}
+
+void Scheduler::MarkServed(const StepPlan& plan) {
+  for (size_t k : plan.decode) decoding_[k]->last_served = ++served_;
+  for (size_t k : plan.ride) prefilling_[k]->last_served = ++served_;
+  if (plan.chunk > 0) {
+    Stream& job = *prefilling_[plan.chunk_job];
+    job.last_served = ++served_;
+    tenant_last_chunk_[job.tenant_index] = step_;
+  }
+}
+
 void Scheduler::Loop() {
   while (Admit()) {
     EndStopped();
-    StepInput in;
-    in.decoding = decoding_.size();
-    in.prefilling = prefilling_.size();
-    in.round_robin = round_robin_;
-    if (!prefilling_.empty()) {
-      in.oldest_prompt_left = prefilling_.front()->prompt().size() -
-                              prefilling_.front()->prompt_fed;
-    }
-    const StepPlan plan = PlanStep(in, limits_);
-    round_robin_ = plan.next_round_robin;
+    ++step_;
+    const StepPlan plan = PlanStep(PlanInput(), limits_);
+    MarkServed(plan);
+    // The chunk's job is no row of the batch: it survives BatchStep (which
+    // may renumber the lists).
+    Stream* chunk_job =
+        plan.chunk > 0 ? prefilling_[plan.chunk_job].get() : nullptr;
     BatchStep(plan);
-    ChunkStep(plan.chunk);
+    if (chunk_job != nullptr) ChunkStep(chunk_job, plan.chunk);
     int64_t not_started = 0;
     for (const auto& p : prefilling_) not_started += p->prompt_fed == 0;
     counters_.not_started = not_started;
@@ -344,10 +379,12 @@ void Scheduler::BatchStep(const StepPlan& plan) {
       prefilling_.end());
 }
 
-void Scheduler::ChunkStep(size_t tokens) {
-  if (tokens == 0 || prefilling_.empty()) return;
-  std::unique_ptr<Stream> s = std::move(prefilling_.front());
-  prefilling_.pop_front();
+void Scheduler::ChunkStep(Stream* job, size_t tokens) {
+  auto it = std::find_if(
+      prefilling_.begin(), prefilling_.end(),
+      [job](const std::unique_ptr<Stream>& s) { return s.get() == job; });
+  if (it == prefilling_.end() || tokens == 0) return;
+  std::unique_ptr<Stream>& s = *it;  // stays in place (its age) unless done
   if (s->prompt_fed == 0) s->OnStarted();
   absl::Span<const int32_t> chunk(s->prompt().data() + s->prompt_fed, tokens);
   absl::StatusOr<engine::Logits> logits = engine_->Forward(chunk, s->state());
@@ -360,14 +397,13 @@ void Scheduler::ChunkStep(size_t tokens) {
     }
     s->Fail(EngineError(logits.status()));
     ++counters_.jobs_failed;
+    prefilling_.erase(it);
     return;
   }
   s->prompt_fed += tokens;
-  if (!s->prompt_done()) {
-    prefilling_.push_front(std::move(s));  // next chunk next step
-    return;
-  }
-  HandleLogits(s, logits->Row(0), /*into_decoding=*/true);
+  if (!s->prompt_done()) return;  // next chunk in a later step
+  HandleLogits(s, logits->Row(0), /*into_decoding=*/true);  // moves it out
+  prefilling_.erase(it);
 }
 
 }  // namespace rwkv::server

@@ -5,8 +5,10 @@
 //   2. runs ONE Engine::ForwardBatch over the rows PlanStep() chooses
 //      (batch_planner.h): a token of every decoding turn, plus one prompt
 //      token of each waiting job that rides along,
-//   3. feeds the oldest waiting prompt one sequence-mode chunk,
+//   3. feeds one waiting prompt a sequence-mode chunk,
 // and hands each row's logits to its job (one place: the job's stream).
+// Rows and chunks are shared fairly between tenants (round robin by tenant,
+// see batch_planner.h): one tenant's flood of turns cannot starve another's.
 // Batching is invisible: each turn has its own state, sampler and RNG, and
 // the engine computes every row as a single step would (bit-identical on the
 // fp32 CPU path). A row whose logits are NaN or infinite (its state left
@@ -20,10 +22,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
@@ -99,8 +103,15 @@ class Scheduler {
   bool Admit() ABSL_LOCKS_EXCLUDED(mu_);
   // The steps of the file comment; loop thread only.
   void EndStopped();
+  // The planner's view of the loop's jobs.
+  StepInput PlanInput() const;
+  // Marks the planned rows and chunk served at step_.
+  void MarkServed(const StepPlan& plan);
   void BatchStep(const StepPlan& plan);
-  void ChunkStep(size_t tokens);
+  // Feeds `tokens` of `job`'s prompt (a prefilling job) as one chunk.
+  void ChunkStep(Stream* job, size_t tokens);
+  // The planner's index of `tenant` (numbered as first seen).
+  uint32_t TenantIndex(const std::string& tenant);
   // Hands `row` to the stream; drops it if it has ended, else keeps it
   // decoding (moved to decoding_ if `into_decoding`).
   void HandleLogits(std::unique_ptr<Stream>& stream,
@@ -122,7 +133,10 @@ class Scheduler {
   // Loop-thread only.
   std::deque<std::unique_ptr<Stream>> prefilling_;
   std::vector<std::unique_ptr<Stream>> decoding_;
-  size_t round_robin_ = 0;
+  uint64_t step_ = 0;
+  uint64_t served_ = 0;  // rows and chunks served so far (PlanRow)
+  absl::flat_hash_map<std::string, uint32_t> tenant_ids_;
+  std::vector<uint64_t> tenant_last_chunk_;  // by tenant index
 
   Counters counters_;
   // [n]: batched steps with n rows; sized max_batch + 1.

@@ -46,6 +46,9 @@ uint64_t SessionManager::NewVersion() {
 SessionManager::SessionManager(SessionManagerOptions options,
                                SessionStore* store)
     : options_(std::move(options)), store_(store) {
+  // A shared store's usage is this replica's RAM copies (counted as they
+  // come and go); other stores count every stored session.
+  if (store_->durable() && !store_->shared()) LoadUsage();
   if (options_.sweep_interval > absl::ZeroDuration()) {
     sweeper_ = std::thread([this] { SweeperLoop(); });
   }
@@ -117,13 +120,65 @@ SessionInfo SessionManager::InfoLocked(const Entry& entry) const {
   return info;
 }
 
-absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
+void SessionManager::LoadUsage() {
+  std::string after;
+  for (;;) {
+    absl::StatusOr<std::vector<SessionMeta>> metas = store_->List(after, 1000);
+    if (!metas.ok()) {
+      LogWarning(absl::StrCat("counting stored sessions per tenant: ",
+                              metas.status().message()));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    for (const SessionMeta& meta : *metas) AccountLocked(meta, 1);
+    if (metas->size() < 1000) return;
+    after = metas->back().id;
+  }
+}
+
+void SessionManager::AccountLocked(const SessionMeta& meta, int sign) {
+  TenantUsage& u = usage_[meta.owner];
+  u.sessions += sign;
+  u.state_bytes += sign * meta.state_bytes;
+  if (u.sessions <= 0) usage_.erase(meta.owner);
+}
+
+absl::Status SessionManager::CheckQuotaLocked(const std::string& owner,
+                                              const TenantSessionQuota& quota,
+                                              int64_t state_bytes) const {
+  TenantUsage u;
+  if (auto it = usage_.find(owner); it != usage_.end()) u = it->second;
+  if (quota.max_sessions > 0 && u.sessions >= quota.max_sessions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "tenant ", Quote(owner), " holds ", u.sessions,
+        " sessions, its limit (delete sessions or wait for them to expire)"));
+  }
+  if (quota.max_state_bytes > 0 &&
+      u.state_bytes + state_bytes > quota.max_state_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("tenant ", Quote(owner), " holds ", u.state_bytes,
+                     " bytes of session state; ", state_bytes,
+                     " more would pass its limit of ", quota.max_state_bytes,
+                     " (delete sessions or wait for them to expire)"));
+  }
+  return absl::OkStatus();
+}
+
+TenantUsage SessionManager::usage(const std::string& tenant) const {
+  absl::MutexLock lock(&mu_);
+  auto it = usage_.find(tenant);
+  return it == usage_.end() ? TenantUsage{} : it->second;
+}
+
+absl::Status SessionManager::NotFoundLocked(const std::string& id,
+                                            const SessionAccess& access) const {
   auto it = gone_.find(id);
-  if (it == gone_.end()) {
+  if (it == gone_.end() || !access.Allows(it->second.owner)) {
+    // The same words for another tenant's session as for an unknown id.
     return absl::NotFoundError(
         absl::StrCat("session ", Quote(id), " not found (unknown id)"));
   }
-  switch (it->second) {
+  switch (it->second.reason) {
     case GoneReason::kExpired:
       return absl::NotFoundError(absl::StrCat(
           "session ", Quote(id), " expired (unused for longer than its TTL)"));
@@ -151,12 +206,14 @@ absl::Status SessionManager::NotFoundLocked(const std::string& id) const {
 }
 
 absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
-    const std::string& id, Deferred& deferred) {
+    const std::string& id, Deferred& deferred, const SessionAccess& access) {
   for (;;) {
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      if (!store_->durable()) return NotFoundLocked(id);
-      if (absl::Status s = LoadLocked(id, deferred); !s.ok()) return s;
+      if (!store_->durable()) return NotFoundLocked(id, access);
+      if (absl::Status s = LoadLocked(id, deferred); !s.ok()) {
+        return absl::IsNotFound(s) ? NotFoundLocked(id, access) : s;
+      }
       continue;
     }
     Entry& entry = *it->second;
@@ -168,10 +225,13 @@ absl::StatusOr<SessionManager::Entry*> SessionManager::FindLocked(
       mu_.Await(absl::Condition(&done));
       continue;
     }
-    if (!entry.live) return NotFoundLocked(id);
+    if (!entry.live) return NotFoundLocked(id, access);
+    if (!access.Allows(entry.record.meta.owner)) {
+      return NotFoundLocked(id, access);  // as if it did not exist
+    }
     if (!entry.busy && Now() >= entry.record.meta.expires()) {
       RemoveLocked(id, GoneReason::kExpired, deferred);
-      return NotFoundLocked(id);
+      return NotFoundLocked(id, access);
     }
     return &entry;
   }
@@ -186,7 +246,7 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
     if (absl::IsNotFound(meta.status())) return NotFoundLocked(id);
     if (!meta.ok()) return meta.status();
     if (Now() >= meta->expires()) {
-      DropStoredLocked(id, GoneReason::kExpired, deferred);
+      DropStoredLocked(*meta, GoneReason::kExpired, deferred);
       return NotFoundLocked(id);
     }
   }
@@ -212,18 +272,30 @@ absl::Status SessionManager::LoadLocked(const std::string& id,
   entry.loading = false;
   entry.live = true;
   total_bytes_ += entry.charge;
+  if (store_->shared()) AccountLocked(entry.record.meta, 1);
   IndexLocked(entry);
   MakeRoomLocked(0, id, deferred);
   return absl::OkStatus();
 }
 
-void SessionManager::DropStoredLocked(const std::string& id, GoneReason reason,
-                                      Deferred& deferred) {
+void SessionManager::DropStoredLocked(const SessionMeta& meta,
+                                      GoneReason reason, Deferred& deferred) {
   StoreWrite del;
   del.op = StoreWrite::Op::kDelete;
-  del.record.meta.id = id;
+  del.record.meta.id = meta.id;
   deferred.writes.push_back(std::move(del));
-  RememberGoneLocked(id, reason);
+  if (!store_->shared()) AccountLocked(meta, -1);  // not in RAM: not counted
+  RememberGoneLocked(meta.id, reason, meta.owner);
+}
+
+void SessionManager::DropStoredIdLocked(const std::string& id,
+                                        GoneReason reason, Deferred& deferred) {
+  absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+  if (meta.ok()) return DropStoredLocked(*meta, reason, deferred);
+  SessionMeta unknown;  // unreadable: deleted all the same, owner unknown
+  unknown.id = id;
+  unknown.owner = "\x01unreadable";
+  DropStoredLocked(unknown, reason, deferred);
 }
 
 void SessionManager::TouchLocked(Entry& entry) {
@@ -253,9 +325,12 @@ void SessionManager::UnindexLocked(Entry& entry) {
 }
 
 void SessionManager::RememberGoneLocked(const std::string& id,
-                                        GoneReason reason) {
+                                        GoneReason reason,
+                                        const std::string& owner) {
   if (options_.remembered_ids <= 0) return;
-  if (gone_.insert_or_assign(id, reason).second) gone_order_.push_back(id);
+  if (gone_.insert_or_assign(id, Gone{reason, owner}).second) {
+    gone_order_.push_back(id);
+  }
   while (static_cast<int>(gone_order_.size()) > options_.remembered_ids) {
     gone_.erase(gone_order_.front());
     gone_order_.pop_front();
@@ -284,8 +359,10 @@ void SessionManager::RemoveLocked(const std::string& id, GoneReason reason,
     del.record.meta.id = id;
     deferred.writes.push_back(std::move(del));
   }
+  // Stored sessions count until deleted; a shared store's while in RAM.
+  if (!keep_stored || store_->shared()) AccountLocked(entry.record.meta, -1);
   if (!store_->durable() || reason != GoneReason::kEvicted) {
-    RememberGoneLocked(id, reason);
+    RememberGoneLocked(id, reason, entry.record.meta.owner);
   }
   deferred.garbage.push_back(std::move(entry.record));
   entries_.erase(it);
@@ -322,9 +399,12 @@ bool SessionManager::MakeDiskRoomLocked(int64_t extra, const std::string& keep,
         continue;
       }
       if (it != entries_.end()) {
+        const SessionMeta meta = it->second->record.meta;
         RemoveLocked(id, GoneReason::kEvicted, deferred);
+        DropStoredLocked(meta, GoneReason::kEvictedFromDisk, deferred);
+      } else {
+        DropStoredIdLocked(id, GoneReason::kEvictedFromDisk, deferred);
       }
-      DropStoredLocked(id, GoneReason::kEvictedFromDisk, deferred);
       dropped.insert(id);
       stored -= bytes;
       evicted = true;
@@ -361,7 +441,7 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
       taken = !absl::IsNotFound(cold.status());
       if (cold.ok() && Now() >= cold->expires()) {
-        DropStoredLocked(id, GoneReason::kExpired, deferred);
+        DropStoredLocked(*cold, GoneReason::kExpired, deferred);
         taken = false;
       }
     }
@@ -382,7 +462,9 @@ absl::Status SessionManager::CheckCanCreateLocked(const std::string& id,
   return absl::OkStatus();
 }
 
-absl::Status SessionManager::CheckCanCreate(const std::string& id) {
+absl::Status SessionManager::CheckCanCreate(const std::string& id,
+                                            const std::string& owner,
+                                            const TenantSessionQuota& quota) {
   if (!id.empty()) {
     if (absl::Status s = ValidateId(id); !s.ok()) return s;
   }
@@ -391,7 +473,8 @@ absl::Status SessionManager::CheckCanCreate(const std::string& id) {
   }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  return CheckCanCreateLocked(id, deferred);
+  if (absl::Status s = CheckCanCreateLocked(id, deferred); !s.ok()) return s;
+  return CheckQuotaLocked(owner, quota, 0);
 }
 
 void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
@@ -424,7 +507,8 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
   {
     Deferred deferred(this);  // flushed before the put below
     absl::MutexLock lock(&mu_);
-    if (absl::Status s = ReserveLocked(session.id, charge, record, deferred);
+    if (absl::Status s =
+            ReserveLocked(session.id, charge, session.quota, record, deferred);
         !s.ok()) {
       return done(s);
     }
@@ -438,9 +522,15 @@ void SessionManager::Create(NewSession session, Callback<SessionInfo> done) {
 
 absl::Status SessionManager::ReserveLocked(const std::string& id,
                                            int64_t charge,
+                                           const TenantSessionQuota& quota,
                                            SessionRecord& record,
                                            Deferred& deferred) {
   if (absl::Status s = CheckCanCreateLocked(id, deferred); !s.ok()) return s;
+  if (absl::Status s =
+          CheckQuotaLocked(record.meta.owner, quota, record.meta.state_bytes);
+      !s.ok()) {
+    return s;
+  }
   if (options_.max_state_bytes > 0 && charge > options_.max_state_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("one session needs ", charge,
@@ -464,6 +554,7 @@ absl::Status SessionManager::ReserveLocked(const std::string& id,
   entry->record = record;
   entry->charge = charge;
   total_bytes_ += charge;
+  AccountLocked(record.meta, 1);
   gone_.erase(record.meta.id);  // a stale "gone" reason no longer applies
   entries_.emplace(record.meta.id, std::move(entry));
   return absl::OkStatus();
@@ -489,6 +580,7 @@ void SessionManager::FinishCreate(const std::string& id, absl::Status stored,
         info = InfoLocked(entry);
       } else {
         total_bytes_ -= entry.charge;
+        AccountLocked(entry.record.meta, -1);
         deferred.garbage.push_back(std::move(entry.record));
         entries_.erase(it);
       }
@@ -497,20 +589,23 @@ void SessionManager::FinishCreate(const std::string& id, absl::Status stored,
   done(std::move(info));
 }
 
-absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id) {
-  if (store_->shared()) return GetShared(id);
+absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id,
+                                                const SessionAccess& access) {
+  if (store_->shared()) return GetShared(id, access);
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> entry = FindLocked(id, deferred, access);
   if (!entry.ok()) return entry.status();
   return InfoLocked(**entry);
 }
 
-absl::StatusOr<SessionPage> SessionManager::List(
-    int page_size, const std::string& page_token) {
+absl::StatusOr<SessionPage> SessionManager::List(int page_size,
+                                                 const std::string& page_token,
+                                                 const SessionAccess& access) {
   if (page_size <= 0) page_size = 100;
   page_size = std::min(page_size, 1000);
   Sweep();  // expired sessions are neither listed nor counted
+  if (!access.all) return ListOwnedBy(page_size, page_token, access);
   SessionPage page;
   page.total = store_->Count();
   std::string after = page_token;
@@ -540,30 +635,82 @@ absl::StatusOr<SessionPage> SessionManager::List(
   }
 }
 
-void SessionManager::Delete(const std::string& id, StatusCallback done) {
+absl::StatusOr<SessionPage> SessionManager::ListOwnedBy(
+    int page_size, const std::string& page_token, const SessionAccess& access) {
+  // Every stored session is scanned: the page and the total count only the
+  // tenant's (O(all sessions); ListSessions is not a hot path).
+  SessionPage page;
+  std::string after;
+  for (;;) {
+    absl::StatusOr<std::vector<SessionMeta>> metas = store_->List(after, 1000);
+    if (!metas.ok()) return metas.status();
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = Now();
+    for (const SessionMeta& meta : *metas) {
+      after = meta.id;
+      if (!access.Allows(meta.owner)) continue;
+      auto it = entries_.find(meta.id);
+      if (it != entries_.end() && !it->second->live) continue;  // creating
+      SessionInfo info =
+          it != entries_.end() ? InfoLocked(*it->second) : InfoFromMeta(meta);
+      if (!info.busy && now >= info.expires()) continue;
+      ++page.total;
+      if (meta.id <= page_token) continue;
+      if (static_cast<int>(page.sessions.size()) == page_size) {
+        if (page.next_page_token.empty()) {
+          page.next_page_token = page.sessions.back().id;
+        }
+        continue;
+      }
+      page.sessions.push_back(std::move(info));
+    }
+    if (metas->size() < 1000) return page;
+  }
+}
+
+void SessionManager::Delete(const std::string& id, StatusCallback done,
+                            const SessionAccess& access) {
+  // A shared store is asked before mu_ is taken (never under it).
   absl::Status stored = absl::OkStatus();
-  if (store_->shared()) stored = store_->ReadStamp(id).status();
+  SessionMeta shared_meta;
+  bool denied = false;
+  if (store_->shared()) {
+    absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+    stored = meta.status();
+    if (meta.ok()) {
+      shared_meta = *std::move(meta);
+      // Another tenant's session answers as an unknown id.
+      denied = !access.Allows(shared_meta.owner);
+    }
+  }
   if (!stored.ok() && !absl::IsNotFound(stored)) return done(stored);
   std::vector<StoreWrite> writes;
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    if (absl::IsNotFound(stored)) return done(ForgetLocked(id, deferred));
+    if (denied) return done(NotFoundLocked(id, access));
+    if (absl::IsNotFound(stored)) {
+      return done(ForgetLocked(id, deferred, access));
+    }
     if (store_->shared()) {
       // The store has it: delete it there, with any RAM copy (whose times
       // may be stale, so it is not looked up).
       if (entries_.contains(id) && entries_.at(id)->live) {
         RemoveLocked(id, GoneReason::kDeleted, deferred);
       } else {
-        DropStoredLocked(id, GoneReason::kDeleted, deferred);
+        DropStoredLocked(shared_meta, GoneReason::kDeleted, deferred);
       }
     } else if (!entries_.contains(id) && store_->durable()) {
       // A cold session: delete it without reading its state.
       absl::StatusOr<SessionMeta> cold = store_->ReadMeta(id);
-      if (absl::IsNotFound(cold.status())) return done(NotFoundLocked(id));
-      DropStoredLocked(id, GoneReason::kDeleted, deferred);
+      if (absl::IsNotFound(cold.status()) ||
+          (cold.ok() && !access.Allows(cold->owner)) ||
+          (!cold.ok() && !access.all)) {
+        return done(NotFoundLocked(id, access));
+      }
+      DropStoredIdLocked(id, GoneReason::kDeleted, deferred);
     } else {
-      absl::StatusOr<Entry*> entry = FindLocked(id, deferred);
+      absl::StatusOr<Entry*> entry = FindLocked(id, deferred, access);
       if (!entry.ok()) return done(entry.status());
       RemoveLocked(id, GoneReason::kDeleted, deferred);
     }
@@ -573,7 +720,8 @@ void SessionManager::Delete(const std::string& id, StatusCallback done) {
 }
 
 void SessionManager::Touch(const std::string& id, absl::Duration ttl,
-                           Callback<SessionInfo> done) {
+                           Callback<SessionInfo> done,
+                           const SessionAccess& access) {
   absl::Duration new_ttl;
   if (ttl > absl::ZeroDuration()) {
     if (absl::Status s = ResolveTtl(ttl, &new_ttl); !s.ok()) return done(s);
@@ -586,7 +734,7 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
   {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+    absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
     if (!found.ok()) return done(found.status());
     Entry& entry = **found;
     if (ttl > absl::ZeroDuration()) entry.record.meta.ttl = new_ttl;
@@ -603,13 +751,14 @@ void SessionManager::Touch(const std::string& id, absl::Duration ttl,
                 });
 }
 
-absl::StatusOr<StatePtr> SessionManager::ReadState(const std::string& id) {
+absl::StatusOr<StatePtr> SessionManager::ReadState(
+    const std::string& id, const SessionAccess& access) {
   if (store_->shared()) {
     if (absl::Status s = RefreshShared(id); !s.ok()) return s;
   }
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
   if (!found.ok()) return found.status();
   TouchLocked(**found);
   return (*found)->record.state;
@@ -622,11 +771,12 @@ absl::Status SessionManager::BusyError(const std::string& id) const {
                    "it (one at a time per session)"));
 }
 
-absl::StatusOr<SessionLease> SessionManager::Lease(const std::string& id) {
-  if (store_->shared()) return LeaseShared(id);
+absl::StatusOr<SessionLease> SessionManager::Lease(
+    const std::string& id, const SessionAccess& access) {
+  if (store_->shared()) return LeaseShared(id, access);
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+  absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
   if (!found.ok()) return found.status();
   Entry& entry = **found;
   if (entry.busy) return BusyError(id);
@@ -724,6 +874,8 @@ void SessionManager::FinishCommit(const std::string& id, uint64_t lease_id,
       entry.revoked.reset();
       entry.store_token.clear();
       if (stored.ok()) {
+        AccountLocked(entry.record.meta, -1);
+        AccountLocked(record.meta, 1);
         deferred.garbage.push_back(std::move(entry.record));
         entry.record = std::move(record);
         total_bytes_ -= entry.charge;
@@ -772,7 +924,7 @@ int SessionManager::Sweep() {
     // earlier, so one held in RAM is left to the RAM index above).
     for (const std::string& id : store_->Expired(now, 10000)) {
       if (entries_.contains(id)) continue;
-      DropStoredLocked(id, GoneReason::kExpired, deferred);
+      DropStoredIdLocked(id, GoneReason::kExpired, deferred);
       ++expired;
     }
   }
@@ -881,9 +1033,11 @@ void SessionManager::AdoptTimesLocked(Entry& entry, const SessionMeta& stored) {
 void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
   const std::string id = record.meta.id;
   auto it = entries_.find(id);
+  bool added = false;
   if (it == entries_.end()) {
     it = entries_.emplace(id, std::make_unique<Entry>()).first;
     it->second->live = true;
+    added = true;
   }
   Entry& entry = *it->second;
   if (!entry.live || entry.loading || entry.busy) {
@@ -892,6 +1046,8 @@ void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
   }
   UnindexLocked(entry);
   total_bytes_ -= entry.charge;
+  if (!added) AccountLocked(entry.record.meta, -1);
+  AccountLocked(record.meta, 1);
   deferred.garbage.push_back(std::exchange(entry.record, std::move(record)));
   entry.charge = ChargeOf(entry.record);
   total_bytes_ += entry.charge;
@@ -901,7 +1057,8 @@ void SessionManager::InstallLocked(SessionRecord record, Deferred& deferred) {
 }
 
 absl::Status SessionManager::ForgetLocked(const std::string& id,
-                                          Deferred& deferred) {
+                                          Deferred& deferred,
+                                          const SessionAccess& access) {
   auto it = entries_.find(id);
   if (it != entries_.end() && it->second->live && !it->second->loading) {
     Entry& entry = *it->second;
@@ -917,7 +1074,7 @@ absl::Status SessionManager::ForgetLocked(const std::string& id,
                      : GoneReason::kGoneFromStore,
                  deferred);
   }
-  return NotFoundLocked(id);
+  return NotFoundLocked(id, access);
 }
 
 absl::Status SessionManager::CheckCanCreateShared(const std::string& id) {
@@ -938,13 +1095,17 @@ absl::Status SessionManager::CheckCanCreateShared(const std::string& id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionInfo> SessionManager::GetShared(const std::string& id) {
+absl::StatusOr<SessionInfo> SessionManager::GetShared(
+    const std::string& id, const SessionAccess& access) {
   // The stored metadata is the truth; no state needs to be read.
   absl::StatusOr<StoredStamp> stamp = store_->ReadStamp(id);
   Deferred deferred(this);
   absl::MutexLock lock(&mu_);
-  if (absl::IsNotFound(stamp.status())) return ForgetLocked(id, deferred);
+  if (absl::IsNotFound(stamp.status())) {
+    return ForgetLocked(id, deferred, access);
+  }
   if (!stamp.ok()) return stamp.status();
+  if (!access.Allows(stamp->meta.owner)) return NotFoundLocked(id, access);
   SessionInfo info = InfoFromMeta(stamp->meta);
   info.busy = stamp->leased;
   auto it = entries_.find(id);
@@ -958,20 +1119,38 @@ absl::StatusOr<SessionInfo> SessionManager::GetShared(const std::string& id) {
 }
 
 absl::StatusOr<SessionLease> SessionManager::LeaseShared(
-    const std::string& id) {
+    const std::string& id, const SessionAccess& access) {
+  if (!access.all) {
+    // The owner is checked before anything that could say "busy", so
+    // another tenant's session never shows it exists.
+    absl::StatusOr<SessionMeta> meta = store_->ReadMeta(id);
+    if (meta.ok() && !access.Allows(meta->owner)) {
+      absl::MutexLock lock(&mu_);
+      return NotFoundLocked(id, access);
+    }
+    if (!meta.ok() && !absl::IsNotFound(meta.status())) return meta.status();
+  }
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second->busy) return BusyError(id);
+    if (it != entries_.end() && it->second->busy &&
+        access.Allows(it->second->record.meta.owner)) {
+      return BusyError(id);
+    }
   }
   auto revoked = std::make_shared<std::atomic<Revocation>>(Revocation::kNone);
   absl::StatusOr<StoreLease> held = store_->AcquireLease(id, revoked);
   if (absl::IsNotFound(held.status())) {
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    return ForgetLocked(id, deferred);
+    return ForgetLocked(id, deferred, access);
   }
   if (!held.ok()) return held.status();
+  if (!access.Allows(held->meta.owner)) {
+    store_->ReleaseLease(id, held->token);
+    absl::MutexLock lock(&mu_);
+    return NotFoundLocked(id, access);
+  }
   // The store lease is ours: no other process can change the record, so
   // one sync makes the RAM copy the stored version (a concurrent install of
   // an older read is caught below and read again).
@@ -983,7 +1162,7 @@ absl::StatusOr<SessionLease> SessionManager::LeaseShared(
     }
     Deferred deferred(this);
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<Entry*> found = FindLocked(id, deferred);
+    absl::StatusOr<Entry*> found = FindLocked(id, deferred, access);
     if (!found.ok()) {
       failed = found.status();
       break;

@@ -18,6 +18,14 @@
 //    idle is left, creation fails with RESOURCE_EXHAUSTED.
 //  * Unknown, expired, evicted and deleted ids all give NOT_FOUND; the
 //    message says which (the last `remembered_ids` gone ids are remembered).
+//  * Tenants: each session has an owner. Calls pass a SessionAccess; a
+//    session it does not allow (another tenant's, live or gone) answers
+//    exactly as an unknown id. Ids are one namespace: creating an id another
+//    tenant holds is ALREADY_EXISTS (the same message as for one's own).
+//    Per-tenant usage (sessions, state bytes; stored ones included) is kept
+//    here and bounded at creation by NewSession::quota. With a shared store
+//    it is this replica's RAM copies (a quota bounds each replica; sessions
+//    other replicas hold or Redis expired are not counted).
 //  * Changes are acknowledged (their callbacks called) only after the store
 //    has them. Uses that do not change the state (ReadState, leases) update
 //    last-used in RAM and reach the store lazily, within one sweep interval
@@ -69,6 +77,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/session/session_access.h"
 #include "server/session/session_lease.h"
 #include "server/session/session_record.h"
 #include "server/session/session_store.h"
@@ -102,7 +111,9 @@ struct SessionManagerOptions {
 struct NewSession {
   // Empty: the manager generates an id.
   std::string id;
+  // The tenant that owns it, and the bounds on that tenant's sessions.
   std::string owner;
+  TenantSessionQuota quota;
   StatePtr state;
   // The state ResetSession returns to. Null: `state`.
   StatePtr initial;
@@ -137,32 +148,46 @@ class SessionManager {
   // Cheap early check before expensive work: the id is valid and free (""
   // is: one will be generated) and a session could be added now. Create()
   // checks again.
-  absl::Status CheckCanCreate(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // With `owner`/`quota`, also that the owner's quota leaves room.
+  absl::Status CheckCanCreate(const std::string& id,
+                              const std::string& owner = "",
+                              const TenantSessionQuota& quota = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Errors: INVALID_ARGUMENT (bad id or TTL), ALREADY_EXISTS,
-  // RESOURCE_EXHAUSTED (max sessions, RAM bound with nothing idle), store
-  // errors.
+  // RESOURCE_EXHAUSTED (max sessions, RAM bound with nothing idle, the
+  // owner's quota), store errors.
   void Create(NewSession session, Callback<SessionInfo> done)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Metadata; does not count as use.
-  absl::StatusOr<SessionInfo> Get(const std::string& id)
+  // Every call below sees only the sessions `access` allows (see the file
+  // comment); the default sees all.
+  absl::StatusOr<SessionInfo> Get(
+      const std::string& id, const SessionAccess& access = SessionAccess::All())
       ABSL_LOCKS_EXCLUDED(mu_);
   // page_size <= 0: 100; at most 1000. page_token: the last id of the
-  // previous page.
-  absl::StatusOr<SessionPage> List(int page_size, const std::string& page_token)
+  // previous page. A tenant's listing (and total) has its sessions only.
+  absl::StatusOr<SessionPage> List(
+      int page_size, const std::string& page_token,
+      const SessionAccess& access = SessionAccess::All())
       ABSL_LOCKS_EXCLUDED(mu_);
-  void Delete(const std::string& id, StatusCallback done)
+  void Delete(const std::string& id, StatusCallback done,
+              const SessionAccess& access = SessionAccess::All())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Marks the session used now; ttl > 0 sets a new TTL.
   void Touch(const std::string& id, absl::Duration ttl,
-             Callback<SessionInfo> done) ABSL_LOCKS_EXCLUDED(mu_);
+             Callback<SessionInfo> done,
+             const SessionAccess& access = SessionAccess::All())
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The session's state (shared, immutable; the pre-turn state while a
   // lease is held). Counts as use.
-  absl::StatusOr<StatePtr> ReadState(const std::string& id)
+  absl::StatusOr<StatePtr> ReadState(
+      const std::string& id, const SessionAccess& access = SessionAccess::All())
       ABSL_LOCKS_EXCLUDED(mu_);
   // Takes the session for a read-modify-write. Counts as use. NOT_FOUND;
   // FAILED_PRECONDITION if it is busy.
-  absl::StatusOr<SessionLease> Lease(const std::string& id)
+  absl::StatusOr<SessionLease> Lease(
+      const std::string& id, const SessionAccess& access = SessionAccess::All())
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Frees every expired idle session and writes pending last-used times
@@ -173,6 +198,8 @@ class SessionManager {
   int64_t session_count() const ABSL_LOCKS_EXCLUDED(mu_);
   // Sum of the charges of the sessions in RAM.
   int64_t total_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  // What `tenant` holds now.
+  TenantUsage usage(const std::string& tenant) const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   friend class SessionLease;
@@ -183,6 +210,10 @@ class SessionManager {
     kEvictedFromDisk,
     kDeleted,
     kGoneFromStore,  // a shared store no longer has it
+  };
+  struct Gone {
+    GoneReason reason;
+    std::string owner;
   };
   // Work gathered under the mutex and done after it is released: declare
   // one before the MutexLock; its destructor frees the records and writes
@@ -200,19 +231,43 @@ class SessionManager {
   static int64_t ChargeOf(const SessionRecord& record);
   SessionInfo InfoLocked(const Entry& entry) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The live entry, or NOT_FOUND saying why. Removes it if it has expired.
-  absl::StatusOr<Entry*> FindLocked(const std::string& id, Deferred& deferred)
+  // The live entry `access` allows, or NOT_FOUND saying why. Removes it if
+  // it has expired.
+  absl::StatusOr<Entry*> FindLocked(
+      const std::string& id, Deferred& deferred,
+      const SessionAccess& access = SessionAccess::All())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status NotFoundLocked(const std::string& id) const
+  // Why `id` is not found, told only if `access` allows its last owner.
+  absl::Status NotFoundLocked(
+      const std::string& id,
+      const SessionAccess& access = SessionAccess::All()) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds (sign 1) or removes (sign -1) a stored session from its owner's
+  // usage.
+  void AccountLocked(const SessionMeta& meta, int sign)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RESOURCE_EXHAUSTED if `owner` cannot add a session of `state_bytes`.
+  absl::Status CheckQuotaLocked(const std::string& owner,
+                                const TenantSessionQuota& quota,
+                                int64_t state_bytes) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tenant listing: scans the store for `access.tenant`'s sessions.
+  absl::StatusOr<SessionPage> ListOwnedBy(int page_size,
+                                          const std::string& page_token,
+                                          const SessionAccess& access)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Brings a cold session of a durable store into RAM (releasing mu_ while
   // it reads). NOT_FOUND if it is not stored (or has expired: then it is
   // deleted); the store's error if it cannot be read.
   absl::Status LoadLocked(const std::string& id, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes a cold session from the store (deferred) and remembers why.
-  void DropStoredLocked(const std::string& id, GoneReason reason,
+  void DropStoredLocked(const SessionMeta& meta, GoneReason reason,
                         Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same for an id whose metadata is read from the store first.
+  void DropStoredIdLocked(const std::string& id, GoneReason reason,
+                          Deferred& deferred)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts idle stored sessions (least recently used first, never `keep`)
   // until a put of `extra` bytes fits --max-disk-bytes. False if it cannot.
   bool MakeDiskRoomLocked(int64_t extra, const std::string& keep,
@@ -233,7 +288,8 @@ class SessionManager {
   // eviction, the store's record is deleted too (deferred).
   void RemoveLocked(const std::string& id, GoneReason reason,
                     Deferred& deferred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RememberGoneLocked(const std::string& id, GoneReason reason)
+  void RememberGoneLocked(const std::string& id, GoneReason reason,
+                          const std::string& owner)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Evicts idle sessions (LRU first, never `keep`) until `extra` more bytes
   // fit. Returns false if they cannot.
@@ -242,10 +298,14 @@ class SessionManager {
   // ALREADY_EXISTS / RESOURCE_EXHAUSTED; frees an expired holder of `id`.
   absl::Status CheckCanCreateLocked(const std::string& id, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the stored sessions' usage per tenant (construction, durable
+  // stores).
+  void LoadUsage() ABSL_LOCKS_EXCLUDED(mu_);
   std::string GenerateIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checks that a session can be added, makes room, assigns the id and
   // times of `record` and holds its place (invisible until FinishCreate).
   absl::Status ReserveLocked(const std::string& id, int64_t charge,
+                             const TenantSessionQuota& quota,
                              SessionRecord& record, Deferred& deferred)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A fresh record version (see NewVersion in the .cc).
@@ -272,15 +332,18 @@ class SessionManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The store has no record of `id`: its idle RAM copy goes (a lease held
   // here is revoked). Returns the NOT_FOUND to answer.
-  absl::Status ForgetLocked(const std::string& id, Deferred& deferred)
+  absl::Status ForgetLocked(const std::string& id, Deferred& deferred,
+                            const SessionAccess& access = SessionAccess::All())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The checks of CheckCanCreateLocked that ask the store: the id is free
   // ("" skips that), fewer than max_sessions are stored.
   absl::Status CheckCanCreateShared(const std::string& id)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<SessionInfo> GetShared(const std::string& id)
+  absl::StatusOr<SessionInfo> GetShared(const std::string& id,
+                                        const SessionAccess& access)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<SessionLease> LeaseShared(const std::string& id)
+  absl::StatusOr<SessionLease> LeaseShared(const std::string& id,
+                                           const SessionAccess& access)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The lease of `id` as the entry holds it; `token`: its store lease.
   SessionLease GrantLocked(Entry& entry, const std::string& id,
@@ -319,7 +382,9 @@ class SessionManager {
   uint64_t next_lease_ ABSL_GUARDED_BY(mu_) = 1;
   // Bumped whenever a load of a cold session ends (waiters recheck).
   uint64_t loads_done_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, GoneReason> gone_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, Gone> gone_ ABSL_GUARDED_BY(mu_);
+  // Per owner, over stored sessions and ones being created.
+  absl::flat_hash_map<std::string, TenantUsage> usage_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> gone_order_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 

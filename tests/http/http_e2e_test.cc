@@ -103,7 +103,8 @@ class HttpE2eTest : public ::testing::Test {
     engine_->set_before_call([ms] { absl::SleepFor(absl::Milliseconds(ms)); });
   }
   SessionInfo Session(const std::string& id) {
-    absl::StatusOr<SessionInfo> info = server_->app().GetSession(id);
+    absl::StatusOr<SessionInfo> info =
+        server_->app().GetSession(Caller::Anonymous(), id);
     EXPECT_TRUE(info.ok()) << info.status();
     return info.ok() ? *info : SessionInfo();
   }

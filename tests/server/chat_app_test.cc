@@ -22,6 +22,9 @@
 namespace rwkv::server {
 namespace {
 
+// A server without API keys: the anonymous tenant, which sees everything.
+const Caller kCaller = Caller::Anonymous();
+
 using ::rwkv::testing::FakeEngine;
 using ::rwkv::testing::RecordingStream;
 using ::testing::ElementsAreArray;
@@ -70,7 +73,7 @@ class ChatAppTest : public ::testing::Test {
 
   absl::StatusOr<SessionInfo> Create(CreateSessionRequest r) {
     Waiter<SessionInfo> w;
-    app_->CreateSession(std::move(r), w.Callback());
+    app_->CreateSession(kCaller, std::move(r), w.Callback());
     return w.Get();
   }
   absl::StatusOr<SessionInfo> Create(const std::string& id,
@@ -90,7 +93,7 @@ class ChatAppTest : public ::testing::Test {
     r.sampling.temperature = 0;
     r.max_tokens = max_tokens;
     r.ignore_eos = true;
-    app_->StartTurn(std::move(r), stream);
+    app_->StartTurn(kCaller, std::move(r), stream);
     return stream;
   }
   // Each engine call takes a millisecond: long turns last seconds.
@@ -130,7 +133,7 @@ TEST_F(ChatAppTest, TurnsContinueTheSession) {
                            Greedy(FakeEngine::Hash(0, Tokens("hello")), 4)));
     EXPECT_EQ(t1->last.finish_reason, FinishReason::kLength);
   }
-  EXPECT_EQ(app_->GetSession("a")->token_count, 9);
+  EXPECT_EQ(app_->GetSession(kCaller, "a")->token_count, 9);
   // The next turn starts where the first ended.
   uint32_t h = FakeEngine::Hash(FakeEngine::Hash(0, Tokens("hello")), first);
   auto t2 = Start("a", "more", 3);
@@ -138,7 +141,7 @@ TEST_F(ChatAppTest, TurnsContinueTheSession) {
   absl::MutexLock lock(&t2->mu);
   EXPECT_THAT(t2->ids,
               ElementsAreArray(Greedy(FakeEngine::Hash(h, Tokens("more")), 3)));
-  EXPECT_EQ(app_->GetSession("a")->token_count, 16);
+  EXPECT_EQ(app_->GetSession(kCaller, "a")->token_count, 16);
 }
 
 TEST_F(ChatAppTest, DeletingTheSessionStopsItsTurnWithAborted) {
@@ -147,7 +150,7 @@ TEST_F(ChatAppTest, DeletingTheSessionStopsItsTurnWithAborted) {
   auto t = Start("a", "go", 4000);
   t->first_chunk.WaitForNotification();
   absl::Notification deleted;
-  app_->DeleteSession("a", [&](absl::Status s) {
+  app_->DeleteSession(kCaller, "a", [&](absl::Status s) {
     EXPECT_TRUE(s.ok()) << s;
     deleted.Notify();
   });
@@ -157,7 +160,8 @@ TEST_F(ChatAppTest, DeletingTheSessionStopsItsTurnWithAborted) {
   EXPECT_EQ(t->status.code(), absl::StatusCode::kAborted);
   EXPECT_THAT(std::string(t->status.message()), HasSubstr("deleted"));
   EXPECT_LT(t->ids.size(), 4000u);
-  EXPECT_EQ(app_->GetSession("a").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(app_->GetSession(kCaller, "a").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(ChatAppTest, ACancelledTurnIsRolledBack) {
@@ -171,7 +175,7 @@ TEST_F(ChatAppTest, ACancelledTurnIsRolledBack) {
     absl::MutexLock lock(&t->mu);
     EXPECT_EQ(t->status.code(), absl::StatusCode::kCancelled);
   }
-  absl::StatusOr<SessionInfo> info = app_->GetSession("a");
+  absl::StatusOr<SessionInfo> info = app_->GetSession(kCaller, "a");
   EXPECT_EQ(info->token_count, 0);
   EXPECT_FALSE(info->busy);
 }
@@ -206,12 +210,12 @@ TEST_F(ChatAppTest, ACancelledCreateSessionLeavesNothingBehind) {
   r.prefix = std::string(40, 'p');  // five chunks of 8
   r.cancelled = [&gone] { return gone.load(); };
   Waiter<SessionInfo> w;
-  app_->CreateSession(std::move(r), w.Callback());
+  app_->CreateSession(kCaller, std::move(r), w.Callback());
   entered.WaitForNotification();
   gone = true;  // the client leaves while the prefix runs
   gate.Notify();
   EXPECT_EQ(w.Get().status().code(), absl::StatusCode::kCancelled);
-  absl::Status s = app_->GetSession("c").status();
+  absl::Status s = app_->GetSession(kCaller, "c").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.message()), HasSubstr("unknown"));
   EXPECT_LT(engine_.tokens_fed(), 40);                  // it stopped early
@@ -234,9 +238,9 @@ TEST_F(ChatAppTest, IdenticalConcurrentPrefixesAreComputedOnce) {
   CreateSessionRequest b = a;
   b.session_id = "b";
   Waiter<SessionInfo> wa, wb;
-  app_->CreateSession(std::move(a), wa.Callback());
+  app_->CreateSession(kCaller, std::move(a), wa.Callback());
   entered.WaitForNotification();
-  app_->CreateSession(std::move(b), wb.Callback());
+  app_->CreateSession(kCaller, std::move(b), wb.Callback());
   gate.Notify();
   absl::StatusOr<SessionInfo> ia = wa.Get();
   absl::StatusOr<SessionInfo> ib = wb.Get();
@@ -270,10 +274,10 @@ TEST_F(ChatAppTest, AFreshSessionsFirstTurnReportsCachedPromptTokens) {
 
 TEST_F(ChatAppTest, EchoedClientValuesAreCut) {
   const std::string huge(10000, 'z');
-  absl::Status s = app_->ExportState("x", huge).status();
+  absl::Status s = app_->ExportState(kCaller, "x", huge).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);  // bad id first
   ASSERT_TRUE(Create("x").ok());
-  s = app_->ExportState("x", huge).status();
+  s = app_->ExportState(kCaller, "x", huge).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_LT(s.message().size(), 200u);
   EXPECT_THAT(std::string(s.message()), HasSubstr("(10000 bytes)"));
@@ -282,7 +286,7 @@ TEST_F(ChatAppTest, EchoedClientValuesAreCut) {
   s = Create(std::move(r)).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_LT(s.message().size(), 200u);
-  s = app_->GetSession(huge + "!").status();
+  s = app_->GetSession(kCaller, huge + "!").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_LT(s.message().size(), 200u);
 }
@@ -290,10 +294,11 @@ TEST_F(ChatAppTest, EchoedClientValuesAreCut) {
 TEST_F(ChatAppTest, EveryBadSessionIdSaysWhichField) {
   EXPECT_THAT(std::string(Create("bad id!").status().message()),
               StartsWith("session_id: "));
-  EXPECT_THAT(std::string(app_->GetSession("bad id!").status().message()),
-              StartsWith("session_id: "));
+  EXPECT_THAT(
+      std::string(app_->GetSession(kCaller, "bad id!").status().message()),
+      StartsWith("session_id: "));
   Waiter<SessionInfo> w;
-  app_->ForkSession(ForkRequest{"ok", "bad id!", 0}, w.Callback());
+  app_->ForkSession(kCaller, ForkRequest{"ok", "bad id!", 0}, w.Callback());
   EXPECT_THAT(std::string(w.Get().status().message()),
               StartsWith("new_session_id: "));
 }
@@ -301,27 +306,27 @@ TEST_F(ChatAppTest, EveryBadSessionIdSaysWhichField) {
 TEST_F(ChatAppTest, StateToolsWorkOnSharedStates) {
   ASSERT_TRUE(Create("a", "abc").ok());
   Waiter<SessionInfo> fork;
-  app_->ForkSession(ForkRequest{"a", "b", 0}, fork.Callback());
+  app_->ForkSession(kCaller, ForkRequest{"a", "b", 0}, fork.Callback());
   ASSERT_TRUE(fork.Get().ok());
   EXPECT_EQ(*sessions_->ReadState("a"), *sessions_->ReadState("b"));
   // A turn on the fork leaves the source alone.
   auto t = Start("b", "x", 2);
   t->finished.WaitForNotification();
-  EXPECT_EQ(app_->GetSession("a")->token_count, 3);
-  EXPECT_EQ(app_->GetSession("b")->token_count, 6);
+  EXPECT_EQ(app_->GetSession(kCaller, "a")->token_count, 3);
+  EXPECT_EQ(app_->GetSession(kCaller, "b")->token_count, 6);
   // Export and import round-trip; reset goes back to the fork point.
-  absl::StatusOr<ExportedState> bytes = app_->ExportState("b", "");
+  absl::StatusOr<ExportedState> bytes = app_->ExportState(kCaller, "b", "");
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   ImportRequest imp;
   imp.session_id = "c";
   imp.state = bytes->bytes;
   Waiter<SessionInfo> imported;
-  app_->ImportState(std::move(imp), imported.Callback());
+  app_->ImportState(kCaller, std::move(imp), imported.Callback());
   ASSERT_TRUE(imported.Get().ok());
   EXPECT_EQ(FakeEngine::HashOf(**sessions_->ReadState("c")),
             FakeEngine::HashOf(**sessions_->ReadState("b")));
   Waiter<SessionInfo> reset;
-  app_->ResetSession("b", reset.Callback());
+  app_->ResetSession(kCaller, "b", reset.Callback());
   EXPECT_EQ(reset.Get()->token_count, 3);
 }
 

@@ -21,6 +21,9 @@
 namespace rwkv::server {
 namespace {
 
+// A server without API keys: the anonymous tenant, which sees everything.
+const Caller kCaller = Caller::Anonymous();
+
 using ::rwkv::testing::FakeEngine;
 using ::rwkv::testing::RecordingStream;
 using ::testing::ElementsAreArray;
@@ -57,13 +60,13 @@ class DetachedTurnTest : public ::testing::Test {
   }
   std::shared_ptr<RecordingStream> Run(DetachedTurnRequest r) {
     auto stream = std::make_shared<RecordingStream>();
-    app_->StartDetachedTurn(std::move(r), stream);
+    app_->StartDetachedTurn(kCaller, std::move(r), stream);
     stream->finished.WaitForNotification();
     return stream;
   }
   std::shared_ptr<RecordingStream> RunSessionTurn(TurnRequest r) {
     auto stream = std::make_shared<RecordingStream>();
-    app_->StartTurn(std::move(r), stream);
+    app_->StartTurn(kCaller, std::move(r), stream);
     stream->finished.WaitForNotification();
     return stream;
   }
@@ -74,10 +77,11 @@ class DetachedTurnTest : public ::testing::Test {
     r.prefix = prefix;
     absl::Notification done;
     absl::StatusOr<SessionInfo> out = absl::UnknownError("no answer");
-    app_->CreateSession(std::move(r), [&](absl::StatusOr<SessionInfo> info) {
-      out = std::move(info);
-      done.Notify();
-    });
+    app_->CreateSession(kCaller, std::move(r),
+                        [&](absl::StatusOr<SessionInfo> info) {
+                          out = std::move(info);
+                          done.Notify();
+                        });
     done.WaitForNotification();
     return out;
   }
@@ -213,8 +217,8 @@ TEST_F(DetachedTurnTest, ContinuingFromASessionKeepsItAndStoresANewOne) {
   EXPECT_EQ(
       s->last.prompt_tokens,
       5 + static_cast<int32_t>(std::string("User: Hi\n\nAssistant:").size()));
-  EXPECT_EQ(app_->GetSession("base")->token_count, 5);  // unchanged
-  absl::StatusOr<SessionInfo> kept = app_->GetSession("resp_1");
+  EXPECT_EQ(app_->GetSession(kCaller, "base")->token_count, 5);  // unchanged
+  absl::StatusOr<SessionInfo> kept = app_->GetSession(kCaller, "resp_1");
   ASSERT_TRUE(kept.ok()) << kept.status();
   EXPECT_EQ(kept->token_count, s->last.token_count);
   EXPECT_EQ(kept->note, "note:" + std::to_string(s->text.size()) + ":" +
@@ -238,7 +242,7 @@ TEST_F(DetachedTurnTest, ACancelledTurnKeepsNothing) {
   r.keep_as = KeepAs{"kept", 0, nullptr};
   auto stream = std::make_shared<RecordingStream>();
   const int64_t inserts = cache_->stats().inserts;
-  app_->StartDetachedTurn(std::move(r), stream);
+  app_->StartDetachedTurn(kCaller, std::move(r), stream);
   stream->first_chunk.WaitForNotification();
   stream->cancelled = true;
   stream->finished.WaitForNotification();
@@ -246,7 +250,7 @@ TEST_F(DetachedTurnTest, ACancelledTurnKeepsNothing) {
   // (The template's "\n\n" could end the reply before the cancel; the fake
   // model's greedy path from this prompt does not produce it.)
   EXPECT_EQ(stream->status.code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(app_->GetSession("kept").status().code(),
+  EXPECT_EQ(app_->GetSession(kCaller, "kept").status().code(),
             absl::StatusCode::kNotFound);
   // Only the prompt's state, computed before the client left, was cached.
   EXPECT_EQ(cache_->stats().inserts, inserts + 1);
@@ -305,7 +309,7 @@ TEST_F(DetachedTurnTest, MessageListsContinueASession) {
   ASSERT_TRUE(s->status.ok()) << s->status;
   const std::string prompt = "System: Be brief.\n\nUser: Hi\n\nAssistant:";
   EXPECT_EQ(s->last.prompt_tokens, static_cast<int32_t>(prompt.size()));
-  EXPECT_EQ(app_->GetSession("s")->token_count,
+  EXPECT_EQ(app_->GetSession(kCaller, "s")->token_count,
             static_cast<int64_t>(prompt.size() + s->ids.size()));
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -431,6 +432,59 @@ TEST_F(RedisStoreTest, ADeletionOnOneReplicaIsSeenByTheOther) {
                             std::move(done));
             }).code(),
             absl::StatusCode::kAborted);
+}
+
+// Tenants over a shared store: another tenant's session is NOT_FOUND on
+// every replica, exactly like an unknown id (also Delete, which must leave
+// it in place), and each replica counts its RAM copies toward the owner's
+// usage: they come and go with the copies, so usage cannot drift.
+TEST_F(RedisStoreTest, AnotherTenantsSessionIsNotFoundOnEveryReplica) {
+  Replica a = OpenReplica();
+  Replica b = OpenReplica();
+  const SessionAccess acme = SessionAccess::Tenant("acme");
+  const SessionAccess evil = SessionAccess::Tenant("evil");
+  {
+    absl::Notification done;
+    NewSession ns;
+    ns.id = "owned";
+    ns.owner = "acme";
+    ns.state = Fed(3);
+    a.manager->Create(std::move(ns), [&](absl::StatusOr<SessionInfo> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      done.Notify();
+    });
+    done.WaitForNotification();
+  }
+  EXPECT_EQ(a.manager->usage("acme").sessions, 1);
+  const absl::Status unknown = b.manager->Get("nosuch", evil).status();
+  ASSERT_EQ(unknown.code(), absl::StatusCode::kNotFound);
+  for (SessionManager* m : {a.manager.get(), b.manager.get()}) {
+    absl::Status get = m->Get("owned", evil).status();
+    EXPECT_EQ(get.code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(std::string(get.message()),
+              absl::StrReplaceAll(std::string(unknown.message()),
+                                  {{"nosuch", "owned"}}));
+    EXPECT_EQ(m->ReadState("owned", evil).status().code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(m->Lease("owned", evil).status().code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(WaitStatus([&](auto done) {
+                m->Delete("owned", std::move(done), evil);
+              }).code(),
+              absl::StatusCode::kNotFound);
+  }
+  // Still there for its owner, on the other replica too.
+  ASSERT_TRUE(b.manager->Get("owned", acme).ok());
+  EXPECT_EQ(HashOf(*b.manager, "owned"), FakeEngine::HashOf(*Fed(3)));
+  EXPECT_EQ(b.manager->usage("acme").sessions, 1);  // B's copy
+  ASSERT_TRUE(WaitStatus([&](auto done) {
+                b.manager->Delete("owned", std::move(done), acme);
+              }).ok());
+  EXPECT_EQ(b.manager->usage("acme").sessions, 0);
+  // A's copy leaves when A learns the session is gone.
+  EXPECT_EQ(a.manager->ReadState("owned", acme).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(a.manager->usage("acme").sessions, 0);
 }
 
 TEST_F(RedisStoreTest, RedisDownFailsWithUnavailableAndTheStoreReconnects) {

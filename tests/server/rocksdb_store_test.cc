@@ -426,5 +426,42 @@ TEST(RocksDbStoreDtypeTest, HalfPrecisionStorageHalvesTheBytes) {
   EXPECT_LT(fp16, fp32 * 6 / 10);
 }
 
+// The owner is part of the stored record: after a restart another tenant
+// still cannot see the session, and per-tenant usage is counted again from
+// the store (cold sessions included).
+TEST_F(RocksDbStoreTest, OwnersAndTenantUsageSurviveAReopen) {
+  Open();
+  for (const char* id : {"a1", "a2"}) {
+    ASSERT_TRUE(Wait<SessionInfo>([&](auto done) {
+                  NewSession ns;
+                  ns.id = id;
+                  ns.owner = "alpha";
+                  ns.state = Fed(3);
+                  manager_->Create(std::move(ns), std::move(done));
+                }).ok());
+  }
+  ASSERT_TRUE(Create("anon", Fed(1)).ok());
+  const int64_t bytes = manager_->usage("alpha").state_bytes;
+  EXPECT_EQ(manager_->usage("alpha").sessions, 2);
+  Close();
+  Open();
+  EXPECT_EQ(manager_->usage("alpha").sessions, 2);
+  EXPECT_EQ(manager_->usage("alpha").state_bytes, bytes);
+  EXPECT_EQ(manager_->usage("").sessions, 1);
+  EXPECT_EQ(manager_->Get("a1", SessionAccess::Tenant("beta")).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status del = WaitStatus([&](auto d) {
+    manager_->Delete("a2", std::move(d), SessionAccess::Tenant("beta"));
+  });
+  EXPECT_EQ(del.code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(manager_->Get("a1", SessionAccess::Tenant("alpha")).ok());
+  EXPECT_EQ(manager_->Get("a1")->owner, "alpha");
+  ASSERT_TRUE(WaitStatus([&](auto d) {
+                manager_->Delete("a2", std::move(d),
+                                 SessionAccess::Tenant("alpha"));
+              }).ok());
+  EXPECT_EQ(manager_->usage("alpha").sessions, 1);
+}
+
 }  // namespace
 }  // namespace rwkv::server

@@ -19,6 +19,38 @@ fail() { echo "FAIL: $*"; cat "$tmp/log" 2>/dev/null; exit 1; }
 "$server" --random-model tiny --http-listen nonsense >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --http-listen must exit 2"
 "$server" --random-model tiny --http-max-body-bytes 12 >/dev/null 2>&1; [ $? -eq 2 ] || fail "tiny --http-max-body-bytes must exit 2"
 "$server" --help | grep -q -- "--max-state-bytes" || fail "--help lists the flags"
+"$server" --help | grep -q -- "--api-keys" || fail "--help lists --api-keys"
+
+# --hash-key prints the SHA-256 of the key on stdin (trailing newline dropped).
+[ "$(printf 'abc\n' | "$server" --hash-key)" = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" ] || fail "--hash-key"
+printf '' | "$server" --hash-key >/dev/null 2>&1; [ $? -eq 2 ] || fail "--hash-key without a key must exit 2"
+
+# Without API keys only loopback addresses are served, unless
+# --allow-unauthenticated; a keys file allows any address.
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory >"$tmp/log" 2>&1
+[ $? -eq 1 ] || fail "0.0.0.0 without --api-keys must exit 1"
+grep -q -- "--allow-unauthenticated" "$tmp/log" || fail "the refusal names --allow-unauthenticated"
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory --api-keys /nonexistent/keys >"$tmp/log" 2>&1
+[ $? -eq 1 ] || fail "a missing keys file must exit 1"
+grep -q "/nonexistent/keys" "$tmp/log" || fail "the missing keys file is named"
+printf 'bad line here\n' >"$tmp/keys"
+"$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --store memory --api-keys "$tmp/keys" >"$tmp/log" 2>&1
+[ $? -eq 1 ] || fail "a malformed keys file must exit 1"
+grep -q "keys line 1" "$tmp/log" || fail "the malformed line is named"
+for mode in "--allow-unauthenticated" "--api-keys $tmp/goodkeys"; do
+  printf '%s t user\n' "$(printf 'k' | "$server" --hash-key)" >"$tmp/goodkeys"
+  : >"$tmp/log"
+  # shellcheck disable=SC2086
+  "$server" --random-model tiny --listen 0.0.0.0:0 --http-listen "" --threads 1 --store memory $mode >"$tmp/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 600); do
+    grep -q "listening on" "$tmp/log" && break
+    sleep 0.1
+  done
+  grep -q "listening on 0.0.0.0:" "$tmp/log" || fail "$mode: no listening line"
+  kill -TERM "$pid"; wait "$pid"; rc=$?; pid=""
+  [ $rc -eq 0 ] || fail "$mode: exit $rc"
+done
 "$server" --help | grep -q -- "--http-listen.*127.0.0.1:8080" || fail "--help shows --http-listen's default"
 
 # SIGTERM with the HTTP front on a free port; SIGINT with HTTP off.

@@ -63,15 +63,18 @@ class SchedulerTest : public ::testing::Test {
   }
   std::shared_ptr<TurnRecord> Turn(const std::vector<int32_t>& prompt,
                                    int max_tokens,
-                                   absl::Status* submit = nullptr) {
-    return TurnFrom(engine_.NewState(), prompt, max_tokens, submit);
+                                   absl::Status* submit = nullptr,
+                                   const std::string& tenant = "") {
+    return TurnFrom(engine_.NewState(), prompt, max_tokens, submit, tenant);
   }
   std::shared_ptr<TurnRecord> TurnFrom(engine::State state,
                                        const std::vector<int32_t>& prompt,
                                        int max_tokens,
-                                       absl::Status* submit = nullptr) {
+                                       absl::Status* submit = nullptr,
+                                       const std::string& tenant = "") {
     auto record = std::make_shared<TurnRecord>();
     GenerateJob job;
+    job.tenant = tenant;
     job.state = std::move(state);
     job.prompt = prompt;
     job.sampling.temperature = 0;
@@ -346,6 +349,45 @@ TEST_F(SchedulerTest, BadSamplingFailsTheTurnAtAdmission) {
   absl::MutexLock lock(&r->mu);
   EXPECT_EQ(r->status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(engine_.tokens_fed(), 0);
+}
+
+// Tenant A floods the scheduler with 30 turns, tenant B sends one: B's turn
+// decodes in every step (round robin by tenant) and finishes in about as
+// many steps as it has tokens. Round robin over turns alone would give B a
+// row every ceil(31 / 4) = 8 steps: ~80 steps for its 10 tokens.
+TEST_F(SchedulerTest, OneTenantsFloodDoesNotStarveAnother) {
+  Start(/*max_batch=*/4, /*chunk_size=*/8);
+  absl::Notification go;
+  std::atomic<int> calls{0};
+  engine_.set_before_call([&] {
+    go.WaitForNotification();  // every job is queued before the first step
+    ++calls;
+    absl::SleepFor(absl::Milliseconds(1));
+  });
+  std::vector<std::shared_ptr<TurnRecord>> flood;
+  for (int i = 0; i < 30; ++i) {
+    flood.push_back(Turn(Tokens("a" + std::to_string(i)), 40, nullptr, "A"));
+  }
+  auto b = Turn(Tokens("b"), 10, nullptr, "B");
+  go.Notify();
+  b->finished.WaitForNotification();
+  const int calls_for_b = calls.load();
+  {
+    absl::MutexLock lock(&b->mu);
+    ASSERT_TRUE(b->completed) << b->status;
+    EXPECT_EQ(b->ids.size(), 10u);
+  }
+  // B's prompt: a chunk in step 1 or 2; then 10 decode rows in 10 steps
+  // (each step: one batched call, plus a chunk call while A's prompts last).
+  EXPECT_LE(calls_for_b, 40);
+  for (auto& r : flood) {
+    r->finished.WaitForNotification();
+    absl::MutexLock lock(&r->mu);
+    EXPECT_TRUE(r->completed) << r->status;
+    EXPECT_EQ(r->ids.size(), 40u);
+  }
+  // A's turns, meanwhile, shared the other rows: none finished before B.
+  EXPECT_GT(calls.load(), 300);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -396,6 +397,78 @@ TEST(MemorySessionStoreTest, PutsCompareVersions) {
   put.expected_version = 11;  // the record is gone
   EXPECT_EQ(write(put).code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store.Count(), 0);
+}
+
+// Tenants: another tenant's session (live, expired or deleted) answers
+// exactly as an unknown id; per-tenant quotas on sessions and state bytes
+// count creations, deletions and expiry.
+TEST_F(SessionManagerTest, TenantsSeeOnlyTheirSessionsAndGoneReasons) {
+  auto m = Make(Options());
+  const SessionAccess alpha = SessionAccess::Tenant("alpha");
+  const SessionAccess beta = SessionAccess::Tenant("beta");
+  NewSession a = Fresh("a");
+  a.owner = "alpha";
+  ASSERT_TRUE(Create(*m, a).ok());
+  NewSession gone = Fresh("gone");
+  gone.owner = "alpha";
+  ASSERT_TRUE(Create(*m, gone).ok());
+  ASSERT_TRUE(Delete(*m, "gone").ok());
+  const std::string unknown =
+      std::string(m->Get("nope", beta).status().message());
+  EXPECT_EQ(m->Get("a", beta).status().message(),
+            absl::StrReplaceAll(unknown, {{"nope", "a"}}));
+  EXPECT_EQ(m->Get("gone", beta).status().message(),
+            absl::StrReplaceAll(unknown, {{"nope", "gone"}}));
+  EXPECT_THAT(std::string(m->Get("gone", alpha).status().message()),
+              HasSubstr("was deleted"));
+  EXPECT_EQ(m->Lease("a", beta).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(m->ReadState("a", beta).status().code(),
+            absl::StatusCode::kNotFound);
+  absl::Status deleted = absl::UnknownError("no answer");
+  m->Delete(
+      "a", [&](absl::Status s) { deleted = s; }, beta);
+  EXPECT_EQ(deleted.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(m->Get("a", alpha).ok());
+  EXPECT_TRUE(m->Get("a").ok());  // all-seeing access (admins)
+  EXPECT_EQ(m->Get("a")->owner, "alpha");
+  EXPECT_EQ(m->List(10, "", beta)->total, 0);
+  EXPECT_EQ(m->List(10, "", alpha)->total, 1);
+}
+
+TEST_F(SessionManagerTest, TenantQuotasCountSessionsAndStateBytes) {
+  auto m = Make(Options());
+  auto make = [&](const std::string& id, const std::string& owner,
+                  TenantSessionQuota quota) {
+    NewSession ns = Fresh(id);
+    ns.owner = owner;
+    ns.quota = quota;
+    return Create(*m, ns);
+  };
+  const TenantSessionQuota two{2, 0};
+  ASSERT_TRUE(make("t1", "t", two).ok());
+  ASSERT_TRUE(make("t2", "t", two).ok());
+  absl::StatusOr<SessionInfo> third = make("t3", "t", two);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(m->CheckCanCreate("", "t", two).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(make("u1", "u", two).ok());  // another tenant
+  EXPECT_EQ(m->usage("t").sessions, 2);
+  EXPECT_EQ(m->usage("t").state_bytes, 2 * bytes_);
+  ASSERT_TRUE(Delete(*m, "t1").ok());
+  EXPECT_TRUE(make("t3", "t", two).ok());
+  // Expiry frees the quota too.
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_EQ(m->Sweep(), 3);
+  EXPECT_EQ(m->usage("t").sessions, 0);
+  EXPECT_EQ(m->usage("t").state_bytes, 0);
+  // State bytes: room for exactly two states.
+  const TenantSessionQuota bytes{0, 2 * bytes_};
+  ASSERT_TRUE(make("b1", "b", bytes).ok());
+  ASSERT_TRUE(make("b2", "b", bytes).ok());
+  absl::StatusOr<SessionInfo> over = make("b3", "b", bytes);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.status().message()),
+              HasSubstr("bytes of session state"));
 }
 
 }  // namespace

@@ -8,13 +8,37 @@ const state = { session: null, controller: null };
 
 function setStatus(text) { $("status").textContent = text; }
 
+// With rwkv-server --api-keys every /v1 call needs "Authorization: Bearer
+// KEY": the key is asked for once (on the first 401) and kept in
+// localStorage.
+function authHeaders(headers) {
+  const key = localStorage.getItem("rwkv-api-key");
+  if (key) headers["Authorization"] = `Bearer ${key}`;
+  return headers;
+}
+
+// fetch() that asks for an API key and retries once when the server says 401.
+async function authorizedFetch(path, init) {
+  init.headers = authHeaders(init.headers || {});
+  let res = await fetch(path, init);
+  if (res.status === 401) {
+    const key = window.prompt("This server needs an API key:");
+    if (key) {
+      localStorage.setItem("rwkv-api-key", key.trim());
+      init.headers = authHeaders(init.headers);
+      res = await fetch(path, init);
+    }
+  }
+  return res;
+}
+
 async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
+  const res = await authorizedFetch(path, init);
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const message = (data.error && data.error.message) || res.statusText;
@@ -31,6 +55,19 @@ function showSession(info) {
   const link = $("download-state");
   link.href = `/v1/sessions/${encodeURIComponent(info.id)}/state`;
   link.setAttribute("download", `${info.id}.pth`);
+  // A plain link sends no Authorization header: with a key, fetch the file.
+  link.onclick = async (event) => {
+    if (!localStorage.getItem("rwkv-api-key")) return;
+    event.preventDefault();
+    const res = await authorizedFetch(link.href, { method: "GET" });
+    if (!res.ok) return setStatus(`Download failed: ${res.status}`);
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `${info.id}.pth`;
+    a.click();
+    URL.revokeObjectURL(url);
+  };
 }
 
 function addMessage(role, text) {
@@ -103,7 +140,7 @@ async function send(message) {
   $("stop").disabled = false;
   setStatus("Generating…");
   try {
-    const res = await fetch("/v1/chat/completions", {
+    const res = await authorizedFetch("/v1/chat/completions", {
       method: "POST",
       signal: state.controller.signal,
       headers: { "Content-Type": "application/json", "X-Session-Id": state.session },
