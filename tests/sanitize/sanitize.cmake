@@ -16,10 +16,12 @@ add_link_options(-fsanitize=address,undefined)
 # Sanitizer runtime defaults and the (narrow, documented) leak suppressions
 # for uninstrumented LibTorch / OpenMP, linked into every program of this
 # build (link_libraries applies to the targets defined after this point).
-add_library(rwkv_sanitizer_options STATIC
+# An OBJECT library, so the object is always in the link: from a static
+# archive the linker never took it, because the sanitizer runtime already
+# defines these hooks (weakly), and the options silently did not apply.
+add_library(rwkv_sanitizer_options OBJECT
   ${PROJECT_SOURCE_DIR}/tests/sanitize/sanitizer_options.cc)
 link_libraries(rwkv_sanitizer_options)
-add_link_options(LINKER:--undefined=__asan_default_options)
 
 # The fuzz targets' libraries carry libFuzzer's coverage instrumentation
 # (engine/CMakeLists.txt adds it to the parsers only, so that the engine's
