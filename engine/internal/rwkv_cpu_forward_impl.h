@@ -667,8 +667,13 @@ inline void SetSegments(const int32_t* tokens, const int32_t* lengths,
   cr->nb = n;
   cr->tokens = tokens;
   cr->logits = logits;
+  if (n < 1 || n > kTeamMaxRows) std::abort();  // the engine checks
   cr->row0[0] = 0;
-  for (int64_t j = 0; j < n; ++j) cr->row0[j + 1] = cr->row0[j] + lengths[j];
+  for (int64_t j = 0; j < n; ++j) {
+    if (lengths[j] < 1) std::abort();
+    cr->row0[j + 1] = cr->row0[j] + lengths[j];
+  }
+  if (cr->row0[n] > kTeamMaxRows) std::abort();
 }
 
 inline void Rwkv4SegmentsImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,

@@ -6,8 +6,8 @@
 //      decoding turn, plus one prompt token of each waiting job that rides
 //      along, and a chunk of one waiting prompt, in ONE engine call
 //      (Engine::ForwardSegments: one pass over the weights, so a step with
-//      a chunk costs about what a step without one does; ForwardBatch when
-//      there is no chunk, Forward for a chunk alone),
+//      a chunk is not two passes; ForwardBatch when there is no chunk,
+//      Forward for a chunk alone),
 // and hands each row's logits to its job (one place: the job's stream).
 // Rows and chunks are shared fairly between tenants (round robin by tenant,
 // see batch_planner.h): one tenant's flood of turns cannot starve another's.
