@@ -324,6 +324,41 @@ TEST_F(SchedulerTest, NonFiniteLogitsOfAPromptChunkAreOutOfRangeNotInternal) {
               ElementsAreArray(Greedy(engine_, Tokens("hello"), 4).ids));
 }
 
+// The chunk inside a step's one call: non-finite logits of its segment end
+// that job alone with OUT_OF_RANGE; the decode row beside it goes on.
+TEST_F(SchedulerTest, NonFiniteLogitsOfAChunkBesideDecodeRowsEndOnlyItsJob) {
+  Start(4, 8);
+  absl::Notification entered, gate;
+  std::atomic<int> seen{0};
+  engine_.set_before_call([&] {
+    if (seen++ == 0) {
+      entered.Notify();
+      gate.WaitForNotification();
+    }
+  });
+  auto a = Turn(Tokens("first"), 4);  // call 0: a's prompt (held)
+  entered.WaitForNotification();
+  auto bad = TurnFrom(engine_.OutOfRangeState(), Tokens("hello"), 4);
+  gate.Notify();
+  bad->finished.WaitForNotification();
+  a->finished.WaitForNotification();
+  {
+    absl::MutexLock lock(&bad->mu);
+    EXPECT_FALSE(bad->completed);
+    EXPECT_EQ(bad->status.code(), absl::StatusCode::kOutOfRange) << bad->status;
+    EXPECT_THAT(std::string(bad->status.message()), HasSubstr("rolled back"));
+  }
+  ASSERT_GE(engine_.calls().size(), 2u);
+  EXPECT_TRUE(engine_.calls()[1].segments);  // a's row and bad's chunk
+  EXPECT_EQ(engine_.calls()[1].rows, 2u);
+  const Expected want = Greedy(engine_, Tokens("first"), 4);
+  absl::MutexLock lock(&a->mu);
+  ASSERT_TRUE(a->completed) << a->status;
+  EXPECT_THAT(a->ids, ElementsAreArray(want.ids));
+  EXPECT_EQ(a->final_hash, want.final_hash);
+  EXPECT_EQ(scheduler_->stats().jobs_failed, 1);
+}
+
 TEST_F(SchedulerTest, StopEndsQueuedAndRunningJobsWithUnavailable) {
   Start(4, 8);
   absl::Notification gate;
