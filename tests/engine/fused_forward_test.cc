@@ -104,8 +104,9 @@ TEST_P(FusedModesTest, SingleSequenceAndBatchedAreBitIdentical) {
   std::vector<int32_t> next;
   for (int b = 0; b < 7; ++b) {
     State s = e->NewState();
-    if (b > 0)
+    if (b > 0) {
       ASSERT_TRUE(e->Forward(RandomTokens(2 * b, 20 + b, kVocab), s).ok());
+    }
     alone.push_back(s.Clone());
     batch.push_back(std::move(s));
     next.push_back((b * 131) % kVocab);
