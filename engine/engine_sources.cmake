@@ -2,6 +2,7 @@
 # headers appear only in engine/internal/ and .cc files, so server/ and
 # client/ never compile against them.
 add_library(rwkv_engine STATIC
+  engine.cc
   logits.cc
   model_config.cc
   prefix_cache.cc

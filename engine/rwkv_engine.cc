@@ -459,7 +459,7 @@ absl::Status RwkvEngine::CheckState(const State& state) const {
 
 absl::StatusOr<Logits> RwkvEngine::ForwardFused(
     absl::Span<const int32_t> tokens, absl::Span<State* const> states,
-    int64_t T) {
+    int64_t T, absl::Span<const int32_t> lengths) {
   // Everything that can fail (contiguous copies, the logits, the scratch of
   // the first and largest chunk) happens before the first state write, so
   // an error leaves the states as they were. (One exception: running out of
@@ -482,10 +482,17 @@ absl::StatusOr<Logits> RwkvEngine::ForwardFused(
     }
   }
   std::vector<float> logits(static_cast<size_t>(B) * config_.vocab_size);
-  model_->ForwardCpu(tokens.data(), B, T,
-                     internal::CpuStateRows{rows.data(), strides.data()},
-                     logits.data());
-  for (State* s : states) StateAccess::Get(*s)->token_count += T;
+  const internal::CpuStateRows where{rows.data(), strides.data()};
+  if (lengths.empty()) {
+    model_->ForwardCpu(tokens.data(), B, T, where, logits.data());
+    for (State* s : states) StateAccess::Get(*s)->token_count += T;
+  } else {
+    model_->ForwardCpuSegments(tokens.data(), lengths.data(), B, where,
+                               logits.data());
+    for (int64_t b = 0; b < B; ++b) {
+      StateAccess::Get(*states[b])->token_count += lengths[b];
+    }
+  }
   return Logits(static_cast<int>(B), config_.vocab_size, std::move(logits));
 }
 
@@ -591,6 +598,33 @@ absl::StatusOr<Logits> RwkvEngine::ForwardBatch(
     return absl::Status(result.status().code(),
                         absl::StrCat(result.status().message(),
                                      " (the batch's states were cleared)"));
+  }
+  return result;
+}
+
+absl::StatusOr<Logits> RwkvEngine::ForwardSegments(
+    absl::Span<const int32_t> tokens, absl::Span<const int32_t> lengths,
+    absl::Span<State* const> states) {
+  if (absl::Status s = CheckSegments(tokens, lengths, states); !s.ok()) {
+    return s;
+  }
+  for (State* state : states) {
+    if (absl::Status s = CheckState(*state); !s.ok()) return s;
+  }
+  if (!model_->fast_cpu() ||
+      static_cast<int64_t>(tokens.size()) > internal::kCpuSegmentsMaxRows) {
+    return ForwardSegmentsSeparately(tokens, lengths, states);
+  }
+  absl::StatusOr<Logits> result =
+      internal::CatchTorch("forward segments", [&]() -> absl::StatusOr<Logits> {
+        return ForwardFused(tokens, states, 0, lengths);
+      });
+  if (!result.ok()) {
+    // As ForwardBatch: never leave a state that may be half-updated.
+    for (State* s : states) StateAccess::Clear(*s);
+    return absl::Status(result.status().code(),
+                        absl::StrCat(result.status().message(),
+                                     " (the call's states were cleared)"));
   }
   return result;
 }

@@ -57,6 +57,11 @@ class RwkvEngine final : public Engine {
                                  State& state) override;
   absl::StatusOr<Logits> ForwardBatch(absl::Span<const int32_t> tokens,
                                       absl::Span<State* const> states) override;
+  // Fused (one pass over the weights) on the CPU while the segments total
+  // at most 128 tokens; separate calls otherwise (engine.h).
+  absl::StatusOr<Logits> ForwardSegments(
+      absl::Span<const int32_t> tokens, absl::Span<const int32_t> lengths,
+      absl::Span<State* const> states) override;
 
   // Compute threads in use, device and dtype names, and the matmul path
   // ("fused-cpu int8 avx512-gemv", "torch", ...) for logs and benchmarks.
@@ -73,10 +78,11 @@ class RwkvEngine final : public Engine {
 
   absl::Status CheckTokens(absl::Span<const int32_t> tokens) const;
   absl::Status CheckState(const State& state) const;
-  // The fused CPU path for checked tokens [B, T] and states.
-  absl::StatusOr<Logits> ForwardFused(absl::Span<const int32_t> tokens,
-                                      absl::Span<State* const> states,
-                                      int64_t T);
+  // The fused CPU path for checked tokens [B, T] and states, or (lengths
+  // non-empty) checked segments laid end to end.
+  absl::StatusOr<Logits> ForwardFused(
+      absl::Span<const int32_t> tokens, absl::Span<State* const> states,
+      int64_t T, absl::Span<const int32_t> lengths = {});
 
   std::unique_ptr<internal::RwkvModel> model_;
   // Config and fresh state, shared with other threads (immutable).

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -193,6 +194,44 @@ json Batched(RwkvEngine& e, const Work& w, int B) {
           {"tokens_per_s", tps},
           {"step_ms", t * 1e3},
           {"gflops", tps * w.flops_per_token / 1e9}};
+}
+
+// A scheduler step with `rows` decode rows and a `chunk`-token prompt chunk:
+// one ForwardSegments call (one pass over the weights) against the two calls
+// it replaces (ForwardBatch, then a sequence-mode Forward).
+json Mixed(RwkvEngine& e, int rows, int chunk) {
+  const int V = e.config().vocab_size;
+  std::vector<engine::State> states;
+  for (int b = 0; b <= rows; ++b) states.push_back(e.NewState());
+  std::vector<engine::State*> all, decode;
+  for (engine::State& st : states) all.push_back(&st);
+  decode.assign(all.begin(), all.begin() + rows);
+  std::vector<int32_t> toks = RandomTokens(rows + chunk, V, 5);
+  std::vector<int32_t> lengths(rows, 1);
+  lengths.push_back(chunk);
+  const absl::Span<const int32_t> decode_toks(toks.data(), rows);
+  const absl::Span<const int32_t> chunk_toks(toks.data() + rows, chunk);
+  auto one = [&] { (void)e.ForwardSegments(toks, lengths, all); };
+  auto two = [&] {
+    (void)e.ForwardBatch(decode_toks, decode);
+    (void)e.Forward(chunk_toks, *all.back());
+  };
+  auto batch = [&] { (void)e.ForwardBatch(decode_toks, decode); };
+  one();
+  two();
+  const int steps = 4;
+  auto per_step = [&](const std::function<void()>& f) {
+    return BestTime(3,
+                    [&] {
+                      for (int i = 0; i < steps; ++i) f();
+                    }) /
+           steps * 1e3;
+  };
+  return {{"rows", rows},
+          {"chunk", chunk},
+          {"one_call_ms", per_step(one)},
+          {"two_calls_ms", per_step(two)},
+          {"decode_only_ms", per_step(batch)}};
 }
 
 json Prefill(RwkvEngine& e, const Work& w, int n, bool serial) {
@@ -387,6 +426,17 @@ absl::StatusOr<json> RunEngineBench(const EngineBenchOptions& o,
                           100 * b["fraction_of_peak"].get<double>()));
       en.r["batched"].push_back(std::move(b));
     }
+  }
+  Say(out, "scheduler step of 8 decode rows and a 32-token prompt chunk:");
+  for (Entry& en : entries) {
+    json m = Mixed(*en.engine, 8, 32);
+    Say(out, absl::StrFormat(
+                 "  %-12s %.2f ms as one ForwardSegments call, %.2f ms as "
+                 "ForwardBatch + Forward (decode rows alone %.2f ms)",
+                 en.Label(), m["one_call_ms"].get<double>(),
+                 m["two_calls_ms"].get<double>(),
+                 m["decode_only_ms"].get<double>()));
+    en.r["mixed_step"] = std::move(m);
   }
   if (o.prompt_tokens > 0) {
     Say(out, absl::StrFormat("prefill of %d tokens:", o.prompt_tokens));

@@ -180,6 +180,14 @@ void Rwkv4Model::ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
   Rwkv4CpuForward(cpu_, tokens, B, T, state, logits);
 }
 
+void Rwkv4Model::ForwardCpuSegments(const int32_t* tokens,
+                                    const int32_t* lengths, int64_t n,
+                                    const CpuStateRows& state,
+                                    float* logits) const {
+  TORCH_CHECK(fast_cpu_, "ForwardCpuSegments needs a fast_cpu model");
+  Rwkv4CpuForwardSegments(cpu_, tokens, lengths, n, state, logits);
+}
+
 at::Tensor Rwkv4Model::ForwardRows(
     const at::Tensor& tokens,
     const std::vector<std::vector<at::Tensor>*>& rows) const {

@@ -56,6 +56,9 @@ class Rwkv4Model final : public RwkvModel {
                      std::vector<at::Tensor>& state) const override;
   void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
                   const CpuStateRows& state, float* logits) const override;
+  void ForwardCpuSegments(const int32_t* tokens, const int32_t* lengths,
+                          int64_t n, const CpuStateRows& state,
+                          float* logits) const override;
   // Fast CPU path: each row's components updated where they lie.
   at::Tensor ForwardRows(
       const at::Tensor& tokens,

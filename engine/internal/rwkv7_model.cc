@@ -235,6 +235,14 @@ void Rwkv7Model::ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
   Rwkv7CpuForward(cpu_, tokens, B, T, state, logits);
 }
 
+void Rwkv7Model::ForwardCpuSegments(const int32_t* tokens,
+                                    const int32_t* lengths, int64_t n,
+                                    const CpuStateRows& state,
+                                    float* logits) const {
+  TORCH_CHECK(fast_cpu_, "ForwardCpuSegments needs a fast_cpu model");
+  Rwkv7CpuForwardSegments(cpu_, tokens, lengths, n, state, logits);
+}
+
 at::Tensor Rwkv7Model::Forward(const at::Tensor& tokens,
                                std::vector<at::Tensor>& state) const {
   if (fast_cpu_ && !at::GradMode::is_enabled()) {

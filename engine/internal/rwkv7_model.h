@@ -55,6 +55,9 @@ class Rwkv7Model final : public RwkvModel {
                      std::vector<at::Tensor>& state) const override;
   void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
                   const CpuStateRows& state, float* logits) const override;
+  void ForwardCpuSegments(const int32_t* tokens, const int32_t* lengths,
+                          int64_t n, const CpuStateRows& state,
+                          float* logits) const override;
   // Fast CPU path: each row's components (att_kv: [L, H, N, N], 94% of the
   // state) updated where they lie instead of being stacked and copied back.
   at::Tensor ForwardRows(

@@ -13,12 +13,24 @@ void Rwkv4Forward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
                   int64_t T, const CpuStateRows& state, float* logits);
 void Rwkv7Forward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
                   int64_t T, const CpuStateRows& state, float* logits);
+void Rwkv4Segments(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits);
+void Rwkv7Segments(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits);
 }  // namespace avx512
 namespace generic {
 void Rwkv4Forward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
                   int64_t T, const CpuStateRows& state, float* logits);
 void Rwkv7Forward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
                   int64_t T, const CpuStateRows& state, float* logits);
+void Rwkv4Segments(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits);
+void Rwkv7Segments(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits);
 }  // namespace generic
 
 void Rwkv4CpuForward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
@@ -36,6 +48,26 @@ void Rwkv7CpuForward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
     avx512::Rwkv7Forward(w, tokens, B, T, state, logits);
   } else {
     generic::Rwkv7Forward(w, tokens, B, T, state, logits);
+  }
+}
+
+void Rwkv4CpuForwardSegments(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                             const int32_t* lengths, int64_t n,
+                             const CpuStateRows& state, float* logits) {
+  if (CpuHasAvx512()) {
+    avx512::Rwkv4Segments(w, tokens, lengths, n, state, logits);
+  } else {
+    generic::Rwkv4Segments(w, tokens, lengths, n, state, logits);
+  }
+}
+
+void Rwkv7CpuForwardSegments(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                             const int32_t* lengths, int64_t n,
+                             const CpuStateRows& state, float* logits) {
+  if (CpuHasAvx512()) {
+    avx512::Rwkv7Segments(w, tokens, lengths, n, state, logits);
+  } else {
+    generic::Rwkv7Segments(w, tokens, lengths, n, state, logits);
   }
 }
 

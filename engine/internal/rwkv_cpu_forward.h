@@ -6,13 +6,16 @@
 // op). Weights are fp32 vectors plus PackedLinear matrices in any
 // WeightFormat; activations and the recurrent state are fp32.
 //
-// One implementation serves the three entry points: single step (B=1, T=1),
-// sequence mode (B=1, T=n) and the batched step (B=n, T=1). Rows are cut
+// One implementation serves the entry points: single step (B=1, T=1),
+// sequence mode (B=1, T=n), the batched step (B=n, T=1) and segments (n
+// sequences of different lengths laid end to end, at most
+// kCpuSegmentsMaxRows rows in all: one team chunk). Rows are cut
 // into chunks: up to 128 rows run in the team with the native (batch
 // invariant) kernels; fp32 prompts longer than 128 tokens run in chunks of
 // up to 512 with oneDNN's GEMM between parallel regions. So single step,
-// batched step and sequence mode of up to 128 tokens give bit-identical
-// results on one machine; longer prompts may differ in the last bits.
+// batched step, sequence mode of up to 128 tokens and segments give
+// bit-identical results on one machine; longer prompts may differ in the
+// last bits.
 //
 // Instruction sets: an AVX-512 build of the element-wise code and a portable
 // one, picked at run time (CpuHasAvx512()). Thread-compatible: concurrent
@@ -82,6 +85,22 @@ struct Rwkv7CpuWeights {
 // ffn_x_prev [L, C]. Otherwise as Rwkv4CpuForward.
 void Rwkv7CpuForward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
                      int64_t T, const CpuStateRows& state, float* logits);
+
+// Most rows (tokens in all) of one segments call: the native team chunk.
+inline constexpr int64_t kCpuSegmentsMaxRows = 128;
+
+// Segments: n sequences, sequence j feeding the next lengths[j] >= 1 of
+// `tokens` into state row j (so its token shift starts from its state's
+// x_prev and its recurrence runs along its own rows); logits [n, V] after
+// each sequence's last token. All rows run in one parallel region (one pass
+// over the weights), each row bit-identical to the same tokens fed alone.
+// REQUIRES: sum of lengths <= kCpuSegmentsMaxRows.
+void Rwkv4CpuForwardSegments(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                             const int32_t* lengths, int64_t n,
+                             const CpuStateRows& state, float* logits);
+void Rwkv7CpuForwardSegments(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                             const int32_t* lengths, int64_t n,
+                             const CpuStateRows& state, float* logits);
 
 // The per-thread scratch the fused passes use: at least `floats` floats,
 // 64-byte aligned, kept for the thread's next call (released and

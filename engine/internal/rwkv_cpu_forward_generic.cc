@@ -38,4 +38,18 @@ void Rwkv7Forward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
   Rwkv7ForwardImpl(w, tokens, B, T, state, logits);
 }
 
+void Rwkv4Segments(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits) {
+  static_assert(kCpuSegmentsMaxRows == kTeamMaxRows);
+  Rwkv4SegmentsImpl(w, tokens, lengths, n, state, logits);
+}
+
+void Rwkv7Segments(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                   const int32_t* lengths, int64_t n, const CpuStateRows& state,
+                   float* logits) {
+  static_assert(kCpuSegmentsMaxRows == kTeamMaxRows);
+  Rwkv7SegmentsImpl(w, tokens, lengths, n, state, logits);
+}
+
 }  // namespace rwkv::engine::internal::generic

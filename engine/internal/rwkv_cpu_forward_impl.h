@@ -343,14 +343,30 @@ class Arena {
   int64_t used_ = 0;
 };
 
-// The rows of one chunk: nb sequences (state rows b0..b0+nb) of nt tokens
-// each; row m is token m % nt of sequence m / nt.
+// The rows of one chunk: nb segments (state rows b0..b0+nb) laid end to
+// end, segment j being rows [row0[j], row0[j + 1]) (consecutive tokens of
+// one sequence); row m feeds tokens[m]. A batched step is nb segments of
+// one row, a prompt chunk one segment, a mixed call (ForwardSegments) any
+// lengths.
 struct ChunkRows {
-  int64_t b0 = 0, nb = 1, nt = 1;
-  const int32_t* tokens = nullptr;  // token t of sequence j: tokens[j * ld + t]
-  int64_t ld = 0;
-  float* logits = nullptr;  // [nb, V]; null: not computed
-  int64_t token(int64_t m) const { return tokens[(m / nt) * ld + m % nt]; }
+  int64_t b0 = 0, nb = 1;
+  const int32_t* tokens = nullptr;  // [M], row order
+  std::array<int64_t, kTeamMaxRows + 1> row0{};
+  float* logits = nullptr;  // [nb, V]: after each segment's last row; null:
+                            // not computed
+  int64_t token(int64_t m) const { return tokens[m]; }
+  int64_t last(int64_t j) const { return row0[j + 1] - 1; }
+  // The segment row m belongs to.
+  int64_t SegmentOf(int64_t m) const {
+    return std::upper_bound(row0.begin(), row0.begin() + nb + 1, m) -
+           row0.begin() - 1;
+  }
+  // nb segments of `len` rows each (nb * len <= kForkMaxRows, nb <=
+  // kTeamMaxRows).
+  void SetUniform(int64_t segments, int64_t len) {
+    nb = segments;
+    for (int64_t j = 0; j <= nb; ++j) row0[j] = j * len;
+  }
 };
 
 // Component `comp` of chunk sequence j at layer i.
@@ -377,12 +393,13 @@ void NormAndShift(const float* x, const float* ln_w, const float* ln_b,
                   int64_t C, const ChunkRows& cr, const CpuStateRows& st,
                   int ncomp, int comp, int64_t layer, int64_t m0, int64_t m1,
                   float* xx, float* prev, F&& mix) {
+  int64_t j = m0 < m1 ? cr.SegmentOf(m0) : 0;
   for (int64_t m = m0; m < m1; ++m) {
-    const int64_t j = m / cr.nt, t = m % cr.nt;
+    while (cr.row0[j + 1] <= m) ++j;
     float* row = xx + m * C;
     LayerNormRow(x + m * C, ln_w, ln_b, C, 1e-5f, row);
     const float* shifted;
-    if (t == 0) {
+    if (m == cr.row0[j]) {
       shifted = StateAt(st, ncomp, cr, j, comp, layer);
     } else if (m == m0) {
       // The previous row belongs to another thread's share: recompute it
@@ -404,7 +421,7 @@ inline void SaveShift(const float* xx, int64_t C, const ChunkRows& cr,
   if (cols.begin >= cols.end) return;
   for (int64_t j = 0; j < cr.nb; ++j) {
     std::memcpy(StateAt(st, ncomp, cr, j, comp, layer) + cols.begin,
-                xx + ((j + 1) * cr.nt - 1) * C + cols.begin,
+                xx + cr.last(j) * C + cols.begin,
                 sizeof(float) * (cols.end - cols.begin));
   }
 }
@@ -433,7 +450,7 @@ void Head(Exec& ex, const float* x, const float* ln_w, const float* ln_b,
   if (cr.logits == nullptr) return;
   ex.Rows(cr.nb, [&](int64_t j0, int64_t j1, int) {
     for (int64_t j = j0; j < j1; ++j) {
-      LayerNormRow(x + ((j + 1) * cr.nt - 1) * C, ln_w, ln_b, C, 1e-5f,
+      LayerNormRow(x + cr.last(j) * C, ln_w, ln_b, C, 1e-5f,
                    xo + j * C);
     }
   });
@@ -467,7 +484,7 @@ struct V4Buffers {
 template <typename Exec>
 void Rwkv4Chunk(Exec& ex, const Rwkv4CpuWeights& w, const V4Buffers& b,
                 const ChunkRows& cr, const CpuStateRows& st) {
-  const int64_t C = w.n_embd, F = w.ffn_dim, M = ex.m(), T = cr.nt;
+  const int64_t C = w.n_embd, F = w.ffn_dim, M = ex.m();
   constexpr int kN = kV4Components;
   Embed(ex, w.emb, C, cr, b.x);
   for (int64_t i = 0; i < static_cast<int64_t>(w.layers.size()); ++i) {
@@ -499,8 +516,8 @@ void Rwkv4Chunk(Exec& ex, const Rwkv4CpuWeights& w, const V4Buffers& b,
                   p = LoadL(pp + ch, ln);
               const Vec u = LoadL(l.time_first + ch, ln);
               const Vec wd = LoadL(l.time_decay + ch, ln);
-              for (int64_t t = 0; t < T; ++t) {
-                const int64_t o = (j * T + t) * C + ch;
+              for (int64_t m = cr.row0[j]; m < cr.row0[j + 1]; ++m) {
+                const int64_t o = m * C + ch;
                 const Vec kk = LoadL(b.k + o, ln), vv = LoadL(b.v + o, ln);
                 Vec ww = u + kk;
                 Vec q = Vec::Max(p, ww);
@@ -599,40 +616,72 @@ inline double MatrixBytes(std::initializer_list<const PackedLinear*> ws) {
   return b;
 }
 
-inline void Rwkv4ForwardImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,
-                             int64_t B, int64_t T, const CpuStateRows& st,
-                             float* logits) {
-  const int64_t C = w.n_embd, F = w.ffn_dim, V = w.vocab;
+inline int Rwkv4Threads(const Rwkv4CpuWeights& w) {
   double bytes = MatrixBytes({w.head});
   for (const Rwkv4CpuLayer& l : w.layers) {
     bytes += MatrixBytes({l.key, l.value, l.receptance, l.output, l.ffn_key,
                           l.ffn_receptance, l.ffn_value});
   }
-  const int nt = CallThreads(bytes);
+  return CallThreads(bytes);
+}
+
+// One chunk of M rows on nt threads.
+inline void Rwkv4RunChunk(const Rwkv4CpuWeights& w, int nt, int64_t M,
+                          bool fork, const ChunkRows& cr,
+                          const CpuStateRows& st) {
+  const int64_t C = w.n_embd, F = w.ffn_dim;
+  const int64_t phases = PhaseCount(static_cast<int64_t>(w.layers.size()));
+  Arena sizing(nullptr);
+  V4Buffers(sizing, M, cr.nb, C, F, nt);
+  TakeCounters(sizing, phases);
+  Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
+  const V4Buffers buf(arena, M, cr.nb, C, F, nt);
+  PhaseCounter* counters = TakeCounters(arena, phases);
+  RunChunk(nt, M, fork, counters, phases,
+           [&](auto& ex) { Rwkv4Chunk(ex, w, buf, cr, st); });
+}
+
+inline void Rwkv4ForwardImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                             int64_t B, int64_t T, const CpuStateRows& st,
+                             float* logits) {
+  const int64_t V = w.vocab;
+  const int nt = Rwkv4Threads(w);
   const bool fp32 = w.head->format() == WeightFormat::kFloat32;
   ForEachChunk(
       B, T, fp32,
       [&](int64_t b0, int64_t nb, int64_t t0, int64_t ntok, bool fork) {
-        const int64_t M = nb * ntok;
-        const int64_t phases =
-            PhaseCount(static_cast<int64_t>(w.layers.size()));
-        Arena sizing(nullptr);
-        V4Buffers(sizing, M, nb, C, F, nt);
-        TakeCounters(sizing, phases);
-        Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
-        const V4Buffers buf(arena, M, nb, C, F, nt);
-        PhaseCounter* counters = TakeCounters(arena, phases);
         ChunkRows cr;
         cr.b0 = b0;
-        cr.nb = nb;
-        cr.nt = ntok;
+        cr.SetUniform(nb, ntok);
         cr.tokens = tokens + b0 * T + t0;
-        cr.ld = T;
         cr.logits =
             logits != nullptr && t0 + ntok == T ? logits + b0 * V : nullptr;
-        RunChunk(nt, M, fork, counters, phases,
-                 [&](auto& ex) { Rwkv4Chunk(ex, w, buf, cr, st); });
+        Rwkv4RunChunk(w, nt, nb * ntok, fork, cr, st);
       });
+}
+
+// Segments laid end to end in one team chunk (rwkv_cpu_forward.h).
+inline void SetSegments(const int32_t* tokens, const int32_t* lengths,
+                        int64_t n, float* logits, ChunkRows* cr) {
+  cr->b0 = 0;
+  cr->nb = n;
+  cr->tokens = tokens;
+  cr->logits = logits;
+  if (n < 1 || n > kTeamMaxRows) std::abort();  // the engine checks
+  cr->row0[0] = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    if (lengths[j] < 1) std::abort();
+    cr->row0[j + 1] = cr->row0[j] + lengths[j];
+  }
+  if (cr->row0[n] > kTeamMaxRows) std::abort();
+}
+
+inline void Rwkv4SegmentsImpl(const Rwkv4CpuWeights& w, const int32_t* tokens,
+                              const int32_t* lengths, int64_t n,
+                              const CpuStateRows& st, float* logits) {
+  ChunkRows cr;
+  SetSegments(tokens, lengths, n, logits, &cr);
+  Rwkv4RunChunk(w, Rwkv4Threads(w), cr.row0[n], /*fork=*/false, cr, st);
 }
 
 // ---------------------------------------------------------------------------
@@ -664,16 +713,16 @@ struct V7Buffers {
   }
 };
 
-// Per head h of sequence j: decay, in-context rate, normalized kk, the key
+// Per head h of the segment whose T rows start at row r0: decay, in-context rate, normalized kk, the key
 // and value updates, the state update over the chunk's tokens, group norm,
 // bonus and gate. Rows of head h are channels [h N, (h + 1) N).
 inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
-                      int64_t N, int64_t T, int64_t j, int64_t h,
+                      int64_t N, int64_t r0, int64_t T, int64_t h,
                       const V7Buffers& b, float* S) {
   const float decay_scale = -std::exp(-0.5f);
   const int64_t c0 = h * N;
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t row = (j * T + t) * C;
+    const int64_t row = (r0 + t) * C;
     // wl -> decay w (in xw), al -> a (in xa), k * k_k -> xk, v residual.
     Vec sq = Vec::Zero();
     ForLanes(c0, c0 + N, [&](int64_t c, int64_t ln) {
@@ -708,11 +757,11 @@ inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
              b.k + o, ln);
     });
   }
-  const int64_t off = j * T * C + c0;
+  const int64_t off = r0 * C + c0;
   Wkv7Head(T, C, N, b.r + off, b.xw + off, b.k + off, b.v + off, b.xk + off,
            b.xa + off, S, b.xv + off);
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t row = (j * T + t) * C;
+    const int64_t row = (r0 + t) * C;
     Vec sum = Vec::Zero(), bonus = Vec::Zero();
     ForLanes(c0, c0 + N, [&](int64_t c, int64_t ln) {
       const int64_t o = row + c;
@@ -743,7 +792,7 @@ inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
 template <typename Exec>
 void Rwkv7Chunk(Exec& ex, const Rwkv7CpuWeights& w, const V7Buffers& b,
                 const ChunkRows& cr, const CpuStateRows& st) {
-  const int64_t C = w.n_embd, F = w.ffn_dim, M = ex.m(), T = cr.nt;
+  const int64_t C = w.n_embd, F = w.ffn_dim, M = ex.m();
   const int64_t H = w.n_head, N = w.head_size;
   constexpr int kN = kV7Components;
   Embed(ex, w.emb, C, cr, b.x);
@@ -786,7 +835,8 @@ void Rwkv7Chunk(Exec& ex, const Rwkv7CpuWeights& w, const V7Buffers& b,
     ex.Rows(cr.nb * H, [&](int64_t u0, int64_t u1, int) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t j = u / H, h = u % H;
-        Rwkv7Head(l, first, C, N, T, j, h, b,
+        Rwkv7Head(l, first, C, N, cr.row0[j], cr.row0[j + 1] - cr.row0[j], h,
+                  b,
                   StateAt(st, kN, cr, j, kV7Kv, i) + h * N * N);
       }
     });
@@ -815,12 +865,10 @@ void Rwkv7Chunk(Exec& ex, const Rwkv7CpuWeights& w, const V7Buffers& b,
   Head(ex, b.x, w.ln_out_w, w.ln_out_b, w.head, C, cr, b.xo);
 }
 
-inline void Rwkv7ForwardImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
-                             int64_t B, int64_t T, const CpuStateRows& st,
-                             float* logits) {
-  const int64_t C = w.n_embd, F = w.ffn_dim, V = w.vocab;
+// Threads for a call and the largest LoRA widths (w, a, g, v).
+inline int Rwkv7Threads(const Rwkv7CpuWeights& w, int64_t lora[4]) {
   double bytes = MatrixBytes({w.head});
-  int64_t lora[4] = {0, 0, 0, 0};
+  for (int q = 0; q < 4; ++q) lora[q] = 0;
   for (const Rwkv7CpuLayer& l : w.layers) {
     bytes +=
         MatrixBytes({l.receptance, l.key, l.value, l.output, l.w1, l.w2, l.a1,
@@ -830,31 +878,52 @@ inline void Rwkv7ForwardImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
     lora[2] = std::max(lora[2], l.g1->n());
     if (l.v1 != nullptr) lora[3] = std::max(lora[3], l.v1->n());
   }
-  const int nt = CallThreads(bytes);
+  return CallThreads(bytes);
+}
+
+inline void Rwkv7RunChunk(const Rwkv7CpuWeights& w, int nt,
+                          const int64_t lora[4], int64_t M, bool fork,
+                          const ChunkRows& cr, const CpuStateRows& st) {
+  const int64_t C = w.n_embd, F = w.ffn_dim;
+  const int64_t phases = PhaseCount(static_cast<int64_t>(w.layers.size()));
+  Arena sizing(nullptr);
+  V7Buffers(sizing, M, cr.nb, C, F, lora, nt);
+  TakeCounters(sizing, phases);
+  Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
+  const V7Buffers buf(arena, M, cr.nb, C, F, lora, nt);
+  PhaseCounter* counters = TakeCounters(arena, phases);
+  RunChunk(nt, M, fork, counters, phases,
+           [&](auto& ex) { Rwkv7Chunk(ex, w, buf, cr, st); });
+}
+
+inline void Rwkv7ForwardImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                             int64_t B, int64_t T, const CpuStateRows& st,
+                             float* logits) {
+  const int64_t V = w.vocab;
+  int64_t lora[4];
+  const int nt = Rwkv7Threads(w, lora);
   const bool fp32 = w.head->format() == WeightFormat::kFloat32;
   ForEachChunk(
       B, T, fp32,
       [&](int64_t b0, int64_t nb, int64_t t0, int64_t ntok, bool fork) {
-        const int64_t M = nb * ntok;
-        const int64_t phases =
-            PhaseCount(static_cast<int64_t>(w.layers.size()));
-        Arena sizing(nullptr);
-        V7Buffers(sizing, M, nb, C, F, lora, nt);
-        TakeCounters(sizing, phases);
-        Arena arena(CpuForwardScratch(static_cast<size_t>(sizing.used())));
-        const V7Buffers buf(arena, M, nb, C, F, lora, nt);
-        PhaseCounter* counters = TakeCounters(arena, phases);
         ChunkRows cr;
         cr.b0 = b0;
-        cr.nb = nb;
-        cr.nt = ntok;
+        cr.SetUniform(nb, ntok);
         cr.tokens = tokens + b0 * T + t0;
-        cr.ld = T;
         cr.logits =
             logits != nullptr && t0 + ntok == T ? logits + b0 * V : nullptr;
-        RunChunk(nt, M, fork, counters, phases,
-                 [&](auto& ex) { Rwkv7Chunk(ex, w, buf, cr, st); });
+        Rwkv7RunChunk(w, nt, lora, nb * ntok, fork, cr, st);
       });
+}
+
+inline void Rwkv7SegmentsImpl(const Rwkv7CpuWeights& w, const int32_t* tokens,
+                              const int32_t* lengths, int64_t n,
+                              const CpuStateRows& st, float* logits) {
+  int64_t lora[4];
+  const int nt = Rwkv7Threads(w, lora);
+  ChunkRows cr;
+  SetSegments(tokens, lengths, n, logits, &cr);
+  Rwkv7RunChunk(w, nt, lora, cr.row0[n], /*fork=*/false, cr, st);
 }
 
 #endif  // RWKV_ENGINE_INTERNAL_RWKV_CPU_FORWARD_IMPL_H_

@@ -52,6 +52,14 @@ class RwkvModel {
   // scratch has grown.
   virtual void ForwardCpu(const int32_t* tokens, int64_t B, int64_t T,
                           const CpuStateRows& state, float* logits) const = 0;
+  // The fused CPU forward of segments (fast_cpu() only): n sequences of
+  // lengths[j] tokens laid end to end in `tokens`, sequence j into state row
+  // j; logits [n, V] after each one's last token. REQUIRES: the lengths sum
+  // to at most kCpuSegmentsMaxRows (rwkv_cpu_forward.h).
+  virtual void ForwardCpuSegments(const int32_t* tokens,
+                                  const int32_t* lengths, int64_t n,
+                                  const CpuStateRows& state,
+                                  float* logits) const = 0;
 
   // Batched step over B separately held states (no autograd): tokens [B, T]
   // int64; rows[b] is sequence b's state, one tensor per component shaped

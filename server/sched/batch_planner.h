@@ -7,7 +7,8 @@
 //    turn;
 //  * lets waiting prompts ride along in the same batched step, one prompt
 //    token each, while rows are left (chosen the same way);
-//  * feeds one prompt a sequence-mode chunk of at most chunk_size tokens:
+//  * feeds one prompt a chunk of at most chunk_size tokens (in the same
+//    engine call as the rows, scheduler.h):
 //    the oldest prompt of the tenant that least recently had a chunk, so a
 //    long prompt never freezes the other streams and one tenant's queue of
 //    prompts cannot hold back another tenant's.

@@ -279,8 +279,11 @@ void Scheduler::Loop() {
     // may renumber the lists).
     Stream* chunk_job =
         plan.chunk > 0 ? prefilling_[plan.chunk_job].get() : nullptr;
-    BatchStep(plan);
-    if (chunk_job != nullptr) ChunkStep(chunk_job, plan.chunk);
+    if (!plan.decode.empty() || !plan.ride.empty()) {
+      BatchStep(plan, chunk_job);  // with the chunk in the same engine call
+    } else if (chunk_job != nullptr) {
+      ChunkStep(chunk_job, plan.chunk);
+    }
     int64_t not_started = 0;
     for (const auto& p : prefilling_) not_started += p->prompt_fed == 0;
     counters_.not_started = not_started;
@@ -322,7 +325,7 @@ void Scheduler::HandleLogits(std::unique_ptr<Stream>& stream,
   }
 }
 
-void Scheduler::BatchStep(const StepPlan& plan) {
+void Scheduler::BatchStep(const StepPlan& plan, Stream* chunk_job) {
   std::vector<std::unique_ptr<Stream>*> rows;
   std::vector<int32_t> tokens;
   for (size_t k : plan.decode) {
@@ -337,8 +340,33 @@ void Scheduler::BatchStep(const StepPlan& plan) {
   if (rows.empty()) return;
   std::vector<engine::State*> states;
   for (auto* s : rows) states.push_back(&(*s)->state());
-  absl::StatusOr<engine::Logits> logits =
-      engine_->ForwardBatch(tokens, absl::MakeConstSpan(states));
+  // The chunk (no row of the batch: riders exclude its job) as one more
+  // segment of the same call: one pass over the weights for the whole step.
+  std::unique_ptr<Stream>* chunk = nullptr;
+  if (chunk_job != nullptr && plan.chunk > 0) {
+    auto it = std::find_if(
+        prefilling_.begin(), prefilling_.end(),
+        [chunk_job](const std::unique_ptr<Stream>& s) {
+          return s.get() == chunk_job;
+        });
+    if (it != prefilling_.end()) chunk = &*it;
+  }
+  absl::StatusOr<engine::Logits> logits;
+  if (chunk != nullptr) {
+    Stream& c = **chunk;
+    if (c.prompt_fed == 0) c.OnStarted();
+    std::vector<int32_t> lengths(rows.size(), 1);
+    lengths.push_back(static_cast<int32_t>(plan.chunk));
+    tokens.insert(tokens.end(), c.prompt().begin() + c.prompt_fed,
+                  c.prompt().begin() + c.prompt_fed + plan.chunk);
+    states.push_back(&c.state());
+    logits = engine_->ForwardSegments(tokens, lengths,
+                                      absl::MakeConstSpan(states));
+    ++counters_.prefill_chunks;
+    counters_.prompt_tokens += static_cast<int64_t>(plan.chunk);
+  } else {
+    logits = engine_->ForwardBatch(tokens, absl::MakeConstSpan(states));
+  }
   ++counters_.decode_steps;
   counters_.decode_rows += static_cast<int64_t>(rows.size());
   ++batch_size_counts_[std::min(rows.size(), batch_size_counts_.size() - 1)];
@@ -350,6 +378,11 @@ void Scheduler::BatchStep(const StepPlan& plan) {
       (*s)->Fail(EngineError(logits.status()));
       ++counters_.jobs_failed;
       s->reset();
+    }
+    if (chunk != nullptr) {
+      (*chunk)->Fail(EngineError(logits.status()));
+      ++counters_.jobs_failed;
+      chunk->reset();
     }
   } else {
     for (size_t j = 0; j < rows.size(); ++j) {
@@ -370,6 +403,23 @@ void Scheduler::BatchStep(const StepPlan& plan) {
       }
       HandleLogits(s, logits->Row(static_cast<int>(j)),
                    /*into_decoding=*/riding);
+    }
+    if (chunk != nullptr) {
+      // As ChunkStep: a non-finite chunk ends its job (its state, advanced
+      // into out-of-range values, is thrown away with it).
+      const int row = static_cast<int>(rows.size());
+      std::unique_ptr<Stream>& s = *chunk;
+      if (absl::Status finite = logits->CheckRowFinite(row); !finite.ok()) {
+        s->Fail(EngineError(finite));
+        ++counters_.jobs_failed;
+        s.reset();
+      } else {
+        s->prompt_fed += plan.chunk;
+        if (s->prompt_done()) {
+          HandleLogits(s, logits->Row(row), /*into_decoding=*/true);
+          s.reset();  // moved into decoding_, or ended
+        }
+      }
     }
   }
   decoding_.erase(std::remove(decoding_.begin(), decoding_.end(), nullptr),

@@ -2,10 +2,12 @@
 // Submit(), which never blocks on the engine, and run by a continuous-
 // batching loop in the style of TGI's router. Every step it
 //   1. ends jobs whose owner says stop (client gone, session deleted),
-//   2. runs ONE Engine::ForwardBatch over the rows PlanStep() chooses
-//      (batch_planner.h): a token of every decoding turn, plus one prompt
-//      token of each waiting job that rides along,
-//   3. feeds one waiting prompt a sequence-mode chunk,
+//   2. runs the rows PlanStep() chooses (batch_planner.h): a token of every
+//      decoding turn, plus one prompt token of each waiting job that rides
+//      along, and a chunk of one waiting prompt, in ONE engine call
+//      (Engine::ForwardSegments: one pass over the weights, so a step with
+//      a chunk is not two passes; ForwardBatch when there is no chunk,
+//      Forward for a chunk alone),
 // and hands each row's logits to its job (one place: the job's stream).
 // Rows and chunks are shared fairly between tenants (round robin by tenant,
 // see batch_planner.h): one tenant's flood of turns cannot starve another's.
@@ -107,8 +109,11 @@ class Scheduler {
   StepInput PlanInput() const;
   // Marks the planned rows and chunk served at step_.
   void MarkServed(const StepPlan& plan);
-  void BatchStep(const StepPlan& plan);
-  // Feeds `tokens` of `job`'s prompt (a prefilling job) as one chunk.
+  // The batched rows of `plan`; with `chunk_job` (the plan's chunk) in the
+  // same engine call (Engine::ForwardSegments) when not null.
+  void BatchStep(const StepPlan& plan, Stream* chunk_job);
+  // Feeds `tokens` of `job`'s prompt (a prefilling job) as one chunk, alone
+  // (a step without batched rows).
   void ChunkStep(Stream* job, size_t tokens);
   // The planner's index of `tenant` (numbered as first seen).
   uint32_t TenantIndex(const std::string& tenant);

@@ -2,7 +2,9 @@
 // engine, on random RWKV-4 and RWKV-7 models big enough that the engine runs
 // them on a team of threads: single step, sequence mode and the batched step
 // give bit-identical logits and states (fp32, bf16 and int8 weights; 1 and 2
-// threads; batches and prompts longer than one 128-row chunk), and bf16 /
+// threads; batches and prompts longer than one 128-row chunk), so do
+// segments (ForwardSegments: sequences of different lengths in one call,
+// against each fed alone), and bf16 /
 // int8 weights stay within documented bounds of fp32.
 #include <gtest/gtest.h>
 
@@ -102,8 +104,9 @@ TEST_P(FusedModesTest, SingleSequenceAndBatchedAreBitIdentical) {
   std::vector<int32_t> next;
   for (int b = 0; b < 7; ++b) {
     State s = e->NewState();
-    if (b > 0)
+    if (b > 0) {
       ASSERT_TRUE(e->Forward(RandomTokens(2 * b, 20 + b, kVocab), s).ok());
+    }
     alone.push_back(s.Clone());
     batch.push_back(std::move(s));
     next.push_back((b * 131) % kVocab);
@@ -126,6 +129,76 @@ TEST_P(FusedModesTest, SingleSequenceAndBatchedAreBitIdentical) {
   }
 }
 
+// ForwardSegments: each segment's logits and state are those of Forward on
+// the same tokens and state alone, bit for bit, for mixes of one-token rows
+// and prompt chunks in one pass (up to 128 rows) and beyond (separate calls).
+TEST_P(FusedModesTest, SegmentsAreBitIdenticalToEachSegmentAlone) {
+  const ModeCase& c = GetParam();
+  auto e = Make(c.arch, c.dtype, c.threads);
+  ASSERT_NE(e, nullptr);
+  const std::vector<std::vector<int32_t>> mixes = {
+      {1, 1, 32, 1}, {5}, {1}, {64, 1, 1, 1, 1, 1, 1, 1},
+      {3, 7, 2, 1, 40}, {1, 1, 1, 125},          // exactly 128 rows
+      {100, 1, 30, 1}, {1, 128}, {60, 60, 60}};  // beyond: separate calls
+  int seed = 100;
+  for (const std::vector<int32_t>& lengths : mixes) {
+    std::string what = Name(c) + " lengths {";
+    for (int32_t n : lengths) what += std::to_string(n) + ",";
+    what += "}";
+    std::vector<State> seg, alone;
+    std::vector<int32_t> tokens;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      // Different histories (one fresh state).
+      State s = e->NewState();
+      if (i % 3 != 1) {
+        ASSERT_TRUE(
+            e->Forward(RandomTokens(3 + 2 * i, ++seed, kVocab), s).ok());
+      }
+      alone.push_back(s.Clone());
+      seg.push_back(std::move(s));
+      const std::vector<int32_t> t = RandomTokens(lengths[i], ++seed, kVocab);
+      tokens.insert(tokens.end(), t.begin(), t.end());
+    }
+    std::vector<State*> ptrs;
+    for (State& s : seg) ptrs.push_back(&s);
+    // Two calls in a row: the second starts from the states the first left.
+    for (int round = 0; round < 2; ++round) {
+      auto ls = e->ForwardSegments(tokens, lengths, ptrs);
+      ASSERT_TRUE(ls.ok()) << what << ": " << ls.status();
+      ASSERT_EQ(ls->batch_size(), static_cast<int>(lengths.size()));
+      size_t pos = 0;
+      for (size_t i = 0; i < lengths.size(); ++i) {
+        const absl::Span<const int32_t> mine(tokens.data() + pos, lengths[i]);
+        pos += lengths[i];
+        auto la = e->Forward(mine, alone[i]);
+        ASSERT_TRUE(la.ok());
+        EXPECT_TRUE(BitEqual(ls->Row(static_cast<int>(i)), la->Row(0)))
+            << what << " round " << round << " segment " << i;
+        ExpectStatesBitEqual(seg[i], alone[i],
+                             what + " segment " + std::to_string(i));
+        EXPECT_EQ(seg[i].token_count(), alone[i].token_count()) << what;
+      }
+    }
+  }
+  // One-token segments agree with ForwardBatch too.
+  std::vector<State> a, b;
+  for (int i = 0; i < 4; ++i) {
+    a.push_back(e->NewState());
+    ASSERT_TRUE(e->Forward(RandomTokens(i + 1, 50 + i, kVocab), a.back()).ok());
+    b.push_back(a.back().Clone());
+  }
+  std::vector<State*> pa, pb;
+  for (int i = 0; i < 4; ++i) {
+    pa.push_back(&a[i]);
+    pb.push_back(&b[i]);
+  }
+  const std::vector<int32_t> next = {7, 70, 700, 17};
+  auto ls = e->ForwardSegments(next, {1, 1, 1, 1}, pa);
+  auto lb = e->ForwardBatch(next, pb);
+  ASSERT_TRUE(ls.ok() && lb.ok());
+  EXPECT_TRUE(BitEqual(ls->values(), lb->values())) << Name(c);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllFormats, FusedModesTest,
     ::testing::Values(ModeCase{Architecture::kRwkv4, "fp32", 1},
@@ -144,6 +217,57 @@ INSTANTIATE_TEST_SUITE_P(
       }
       return n;
     });
+
+// Bad input is refused before computing and changes no state.
+TEST(FusedSegmentsTest, BadInputChangesNoState) {
+  auto e = Make(Architecture::kRwkv4, "fp32", 1);
+  ASSERT_NE(e, nullptr);
+  State s1 = e->NewState(), s2 = e->NewState();
+  ASSERT_TRUE(e->Forward(RandomTokens(4, 1, kVocab), s1).ok());
+  ASSERT_TRUE(e->Forward(RandomTokens(6, 2, kVocab), s2).ok());
+  const std::vector<float> before1 = Values(s1, "att_x_prev");
+  const std::vector<float> before2 = Values(s2, "att_x_prev");
+  auto other = Make(Architecture::kRwkv4, "fp32", 1, /*seed=*/9);
+  ASSERT_NE(other, nullptr);
+  State foreign = other->NewState();
+  State empty;
+  State* two[] = {&s1, &s2};
+  State* dup[] = {&s1, &s1};
+  State* with_null[] = {&s1, nullptr};
+  State* with_foreign[] = {&s1, &foreign};
+  State* with_empty[] = {&s1, &empty};
+  struct Bad {
+    std::vector<int32_t> tokens, lengths;
+    absl::Span<State* const> states;
+    const char* message;
+  };
+  const std::vector<Bad> cases = {
+      {{1, 2, 3}, {2, 0}, two, "segment 1 has length 0"},
+      {{1, 2, 3}, {2, -1}, two, "segment 1 has length -1"},
+      {{1, 2, 3}, {1, 1}, two, "add up to 2 tokens, 3 were given"},
+      {{1, 2, 3}, {2, 2}, two, "add up to 4 tokens, 3 were given"},
+      {{1, 2, 3}, {3}, two, "1 lengths for 2 states"},
+      {{}, {}, {}, "no segments"},
+      {{1, 2, 3}, {2, 1}, dup, "share one state"},
+      {{1, 2, 3}, {2, 1}, with_null, "null state"},
+      {{1, kVocab, 3}, {2, 1}, two, "outside the vocabulary"},
+      {{1, -1, 3}, {2, 1}, two, "outside the vocabulary"},
+      {{1, 2, 3}, {2, 1}, with_foreign, "another model"},
+      {{1, 2, 3}, {2, 1}, with_empty, "empty state"},
+  };
+  for (const Bad& b : cases) {
+    auto r = e->ForwardSegments(b.tokens, b.lengths, b.states);
+    ASSERT_FALSE(r.ok()) << b.message;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(std::string(r.status().message()).find(b.message),
+              std::string::npos)
+        << r.status() << " (expected: " << b.message << ")";
+    EXPECT_EQ(Values(s1, "att_x_prev"), before1) << b.message;
+    EXPECT_EQ(Values(s2, "att_x_prev"), before2) << b.message;
+    EXPECT_EQ(s1.token_count(), 4);
+    EXPECT_EQ(s2.token_count(), 6);
+  }
+}
 
 // The same results whatever the thread count (columns are split, never K;
 // every row's reductions run on one thread).

@@ -175,5 +175,44 @@ TEST(StateUploadTest, InABatchOnlyTheOutOfRangeRowFails) {
   EXPECT_LT(MaxAbsDiff(logits->Row(1), alone->Row(0)), 1e-4f);
 }
 
+// ForwardSegments: a segment on an out-of-range state fails alone, in one
+// pass (fused) and in separate calls (more than 128 tokens); the other
+// segments get their solo logits.
+TEST(StateUploadTest, InSegmentsOnlyTheOutOfRangeSegmentFails) {
+  std::unique_ptr<RwkvEngine> engine = Rwkv4Engine();
+  LoadStateOptions allow;
+  allow.allow_unhealthy = true;
+  for (const int long_len : {20, 130}) {
+    absl::StatusOr<State> bad = ParseState(Rwkv4StateFile(*engine, 3e38f),
+                                           "big.pt", engine->model(), allow);
+    absl::StatusOr<State> good =
+        ParseState(Rwkv4StateFile(*engine, 0.5f), "ok.pt", engine->model());
+    ASSERT_TRUE(bad.ok() && good.ok());
+    State other = engine->NewState();
+    State solo_good = good->Clone(), solo_other = other.Clone();
+    std::vector<int32_t> tokens = {65, 66, 67, 68};  // bad: 3, good: 1
+    std::vector<int32_t> tail(long_len);
+    for (int i = 0; i < long_len; ++i) tail[i] = (i * 7) % 256;
+    tokens.insert(tokens.end(), tail.begin(), tail.end());
+    const std::vector<int32_t> lengths = {3, 1, long_len};
+    std::vector<State*> states = {&*bad, &*good, &other};
+    absl::StatusOr<Logits> logits =
+        engine->ForwardSegments(tokens, lengths, states);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    EXPECT_TRUE(IsNonFiniteLogits(logits->CheckRowFinite(0))) << long_len;
+    EXPECT_TRUE(logits->CheckRowFinite(1).ok());
+    EXPECT_TRUE(logits->CheckRowFinite(2).ok());
+    const int32_t t = 68;
+    absl::StatusOr<Logits> alone = engine->Forward({&t, 1}, solo_good);
+    absl::StatusOr<Logits> alone2 = engine->Forward(tail, solo_other);
+    ASSERT_TRUE(alone.ok() && alone2.ok());
+    EXPECT_EQ(logits->Row(1)[0], alone->Row(0)[0]);
+    EXPECT_LT(MaxAbsDiff(logits->Row(1), alone->Row(0)), 1e-6f);
+    EXPECT_LT(MaxAbsDiff(logits->Row(2), alone2->Row(0)), 1e-6f);
+    EXPECT_EQ(good->token_count(), solo_good.token_count());
+    EXPECT_EQ(other.token_count(), long_len);
+  }
+}
+
 }  // namespace
 }  // namespace rwkv::engine

@@ -127,6 +127,14 @@ TEST_F(SchedulerTest, ManyTurnsBatchedGetWhatEachGetsAlone) {
   }
   size_t widest = 0;
   for (const FakeEngine::Call& c : engine_.calls()) {
+    if (c.segments) {
+      // The batched rows and one chunk (the last segment) in one call.
+      ASSERT_GE(c.rows, 2u);
+      widest = std::max(widest, c.rows - 1);
+      EXPECT_LE(c.rows - 1, 4u);
+      EXPECT_LE(c.tokens - (c.rows - 1), 3u);
+      continue;
+    }
     if (c.batched) widest = std::max(widest, c.rows);
     EXPECT_LE(c.rows, 4u);
     if (!c.batched) {
@@ -177,24 +185,79 @@ TEST_F(SchedulerTest, AFailedBatchFailsItsRowsAndNothingElse) {
       gate.WaitForNotification();
     }
   });
-  // Call 0: a's prompt chunk (held). Then b queues; call 1 is the batched
-  // step with a's first decode row (b's prompt gets the chunk: call 2).
+  // Call 0: a's prompt chunk (held). Then b and c queue; call 1 is the
+  // step with a's first decode row, c's prompt token riding along and b's
+  // prompt chunk, in one engine call: its failure ends all three. d,
+  // queued after, is served as usual.
   auto a = Turn(Tokens("first"), 3);  // one chunk
   entered.WaitForNotification();
   auto b = Turn(Tokens("second"), 3);
+  auto c = Turn(Tokens("c"), 3);
   engine_.FailCall(1);
   gate.Notify();
-  a->finished.WaitForNotification();
-  b->finished.WaitForNotification();
-  {
-    absl::MutexLock lock(&a->mu);
-    EXPECT_EQ(a->status.code(), absl::StatusCode::kInternal);
-    EXPECT_THAT(std::string(a->status.message()), HasSubstr("engine error"));
+  for (auto* r : {a.get(), b.get(), c.get()}) {
+    r->finished.WaitForNotification();
+    absl::MutexLock lock(&r->mu);
+    EXPECT_EQ(r->status.code(), absl::StatusCode::kInternal) << r->status;
+    EXPECT_THAT(std::string(r->status.message()), HasSubstr("engine error"));
   }
-  absl::MutexLock lock(&b->mu);
-  EXPECT_TRUE(b->completed) << b->status;
-  EXPECT_THAT(b->ids,
-              ElementsAreArray(Greedy(engine_, Tokens("second"), 3).ids));
+  ASSERT_GE(engine_.calls().size(), 2u);
+  EXPECT_TRUE(engine_.calls()[1].segments);
+  EXPECT_EQ(engine_.calls()[1].rows, 3u);
+  auto d = Turn(Tokens("fourth"), 3);
+  d->finished.WaitForNotification();
+  absl::MutexLock lock(&d->mu);
+  EXPECT_TRUE(d->completed) << d->status;
+  EXPECT_THAT(d->ids,
+              ElementsAreArray(Greedy(engine_, Tokens("fourth"), 3).ids));
+}
+
+// A step with decode rows (and riders) and a prompt chunk makes ONE engine
+// call (ForwardSegments: one pass over the weights), and each job gets
+// exactly what it gets alone.
+TEST_F(SchedulerTest, AStepWithDecodeRowsAndAChunkIsOneEngineCall) {
+  Start(/*max_batch=*/4, /*chunk_size=*/8);
+  absl::Notification entered, gate;
+  std::atomic<int> seen{0};
+  engine_.set_before_call([&] {
+    if (seen++ == 0) {
+      entered.Notify();
+      gate.WaitForNotification();
+    }
+  });
+  // Call 0: a's prompt (one chunk, held). Then b's 20-token prompt and c's
+  // queue: each later step decodes a, lets c's prompt ride, feeds b a chunk.
+  const std::vector<int32_t> pa = Tokens("first"),
+                             pb = Tokens("a twenty-token prompt"),
+                             pc = Tokens("cc");
+  auto a = Turn(pa, 6);
+  entered.WaitForNotification();
+  auto b = Turn(pb, 3);
+  auto c = Turn(pc, 3);
+  gate.Notify();
+  const std::vector<std::pair<TurnRecord*, std::vector<int32_t>>> all = {
+      {a.get(), pa}, {b.get(), pb}, {c.get(), pc}};
+  for (const auto& [r, prompt] : all) {
+    r->finished.WaitForNotification();
+    const Expected want = Greedy(engine_, prompt, r == a.get() ? 6 : 3);
+    absl::MutexLock lock(&r->mu);
+    ASSERT_TRUE(r->completed) << r->status;
+    EXPECT_THAT(r->ids, ElementsAreArray(want.ids));
+    EXPECT_EQ(r->final_hash, want.final_hash);
+  }
+  const std::vector<FakeEngine::Call> calls = engine_.calls();
+  ASSERT_GE(calls.size(), 4u);
+  // Step 2: a's decode row, c's first prompt token, b's first 8 tokens.
+  EXPECT_TRUE(calls[1].segments);
+  EXPECT_EQ(calls[1].rows, 3u);
+  EXPECT_EQ(calls[1].tokens, 2u + 8u);
+  // b's prompt went in chunks of 8, 8, 5, each inside a step's one call.
+  int chunks = 0;
+  for (const FakeEngine::Call& call : calls) {
+    chunks += call.segments || (!call.batched && call.tokens > 1);
+  }
+  EXPECT_EQ(chunks, 1 + 3);  // a's prompt alone, then b's three
+  EXPECT_EQ(scheduler_->stats().prefill_chunks, 4);
 }
 
 TEST_F(SchedulerTest, NonFiniteLogitsInABatchEndThatRowAloneWithOutOfRange) {
@@ -227,7 +290,8 @@ TEST_F(SchedulerTest, NonFiniteLogitsInABatchEndThatRowAloneWithOutOfRange) {
   }
   bool c_rode = false;
   for (const FakeEngine::Call& call : engine_.calls()) {
-    if (call.batched && call.rows == 2) c_rode = true;
+    // With b's chunk in the same call: a's row, c's row, b's chunk.
+    if (call.segments && call.rows == 3) c_rode = true;
   }
   EXPECT_TRUE(c_rode) << "c's token did not share a batched step";
   const std::vector<std::pair<TurnRecord*, std::string>> good = {
@@ -258,6 +322,41 @@ TEST_F(SchedulerTest, NonFiniteLogitsOfAPromptChunkAreOutOfRangeNotInternal) {
   ASSERT_TRUE(good->completed) << good->status;
   EXPECT_THAT(good->ids,
               ElementsAreArray(Greedy(engine_, Tokens("hello"), 4).ids));
+}
+
+// The chunk inside a step's one call: non-finite logits of its segment end
+// that job alone with OUT_OF_RANGE; the decode row beside it goes on.
+TEST_F(SchedulerTest, NonFiniteLogitsOfAChunkBesideDecodeRowsEndOnlyItsJob) {
+  Start(4, 8);
+  absl::Notification entered, gate;
+  std::atomic<int> seen{0};
+  engine_.set_before_call([&] {
+    if (seen++ == 0) {
+      entered.Notify();
+      gate.WaitForNotification();
+    }
+  });
+  auto a = Turn(Tokens("first"), 4);  // call 0: a's prompt (held)
+  entered.WaitForNotification();
+  auto bad = TurnFrom(engine_.OutOfRangeState(), Tokens("hello"), 4);
+  gate.Notify();
+  bad->finished.WaitForNotification();
+  a->finished.WaitForNotification();
+  {
+    absl::MutexLock lock(&bad->mu);
+    EXPECT_FALSE(bad->completed);
+    EXPECT_EQ(bad->status.code(), absl::StatusCode::kOutOfRange) << bad->status;
+    EXPECT_THAT(std::string(bad->status.message()), HasSubstr("rolled back"));
+  }
+  ASSERT_GE(engine_.calls().size(), 2u);
+  EXPECT_TRUE(engine_.calls()[1].segments);  // a's row and bad's chunk
+  EXPECT_EQ(engine_.calls()[1].rows, 2u);
+  const Expected want = Greedy(engine_, Tokens("first"), 4);
+  absl::MutexLock lock(&a->mu);
+  ASSERT_TRUE(a->completed) << a->status;
+  EXPECT_THAT(a->ids, ElementsAreArray(want.ids));
+  EXPECT_EQ(a->final_hash, want.final_hash);
+  EXPECT_EQ(scheduler_->stats().jobs_failed, 1);
 }
 
 TEST_F(SchedulerTest, StopEndsQueuedAndRunningJobsWithUnavailable) {

@@ -168,4 +168,31 @@ absl::StatusOr<engine::Logits> FakeEngine::ForwardBatch(
                         std::move(logits));
 }
 
+absl::StatusOr<engine::Logits> FakeEngine::ForwardSegments(
+    absl::Span<const int32_t> tokens, absl::Span<const int32_t> lengths,
+    absl::Span<engine::State* const> states) {
+  if (absl::Status s = CheckSegments(tokens, lengths, states); !s.ok()) {
+    return s;
+  }
+  Call call{false, states.size(), tokens.size(), true};
+  if (absl::Status s = BeginCall(call); !s.ok()) return s;
+  std::vector<float> logits(states.size() * vocab_size_, 0.0f);
+  size_t pos = 0;
+  for (size_t i = 0; i < states.size(); ++i) {
+    const size_t n = static_cast<size_t>(lengths[i]);
+    const uint32_t h = Hash(HashOf(*states[i]), tokens.subspan(pos, n));
+    pos += n;
+    SetHash(*states[i], h);
+    StateAccess::Get(*states[i])->token_count += static_cast<int64_t>(n);
+    if (IsOutOfRange(*states[i])) {
+      std::fill_n(logits.begin() + i * vocab_size_, vocab_size_,
+                  std::numeric_limits<float>::quiet_NaN());
+      continue;
+    }
+    logits[i * vocab_size_ + GreedyAfter(h)] = 10.0f;
+  }
+  return engine::Logits(static_cast<int>(states.size()), vocab_size_,
+                        std::move(logits));
+}
+
 }  // namespace rwkv::testing

@@ -3,8 +3,8 @@
 // state tools work on them) at a toy size; att_x_prev[0][0] carries a hash
 // of every token fed, and the logits put 10 at (hash mod vocab) and 0
 // elsewhere, so greedy decoding continues a conversation deterministically
-// and a state says exactly which tokens went into it. Batched, single and
-// sequence calls agree exactly. Like a real model, it cannot compute from a
+// and a state says exactly which tokens went into it. Batched, single,
+// sequence and segments calls agree exactly. Like a real model, it cannot compute from a
 // state out of the float range (OutOfRangeState): its logits are then NaN.
 // Hooks let tests delay or fail a call and see
 // every call's shape. Not thread-safe (like every Engine), except the
@@ -29,8 +29,9 @@ class FakeEngine final : public engine::Engine {
   // One engine call, as the engine saw it.
   struct Call {
     bool batched = false;  // ForwardBatch (one token per row) or Forward
-    size_t rows = 0;       // batch rows (1 for Forward)
+    size_t rows = 0;       // batch rows (1 for Forward; segments)
     size_t tokens = 0;     // tokens fed in all
+    bool segments = false;  // ForwardSegments (one call, as a fused engine)
   };
 
   // `fingerprint` names the fake model (states of another fingerprint are
@@ -46,6 +47,12 @@ class FakeEngine final : public engine::Engine {
                                          engine::State& state) override;
   absl::StatusOr<engine::Logits> ForwardBatch(
       absl::Span<const int32_t> tokens,
+      absl::Span<engine::State* const> states) override;
+  // One call (one Call with segments = true), each segment as Forward would
+  // feed it; a segment on an OutOfRangeState gets NaN logits (its state
+  // advanced), as in ForwardBatch.
+  absl::StatusOr<engine::Logits> ForwardSegments(
+      absl::Span<const int32_t> tokens, absl::Span<const int32_t> lengths,
       absl::Span<engine::State* const> states) override;
 
   // A fresh state that says it belongs to the model `fingerprint` (another
