@@ -23,7 +23,7 @@
 //   * M <= 128 (fp32), any M (bf16, int8): a hand-written AVX-512 kernel.
 //     Register tiles of up to 6 rows x 64 columns (24 zmm accumulators).
 //     One tile (M <= 6, decode): each panel is streamed once with software
-//     prefetch, memory bound. Several tiles: K blocks of 128 rows are reused
+//     prefetch (into L1 for fp32, into L2 for bf16 / int8), memory bound. Several tiles: K blocks of 128 rows are reused
 //     from L1/L2 by all tiles (bf16/int8 blocks are widened once into an fp32
 //     L1 buffer first) while the tiles prefetch the next block.
 //   * fp32, M > 128: oneDNN's brgemm matmul primitive on the same buffer,

@@ -39,8 +39,23 @@ inline int64_t SplitAt(int64_t n, int64_t t, int64_t nt) { return n * t / nt; }
 
 // The panels of `g` thread t of nt computes. Aligned: each product split
 // evenly by its own panels (products of equal N give each thread the same
-// columns). Balanced: the products' panels, weighted by K, laid end to end
-// and cut into nt equal shares.
+// columns). Balanced: the products' panels, weighted by their cost, laid end
+// to end and cut into nt equal shares.
+//
+// A panel's cost: its packed bytes for decode-sized products (m <= 6 rows:
+// one streaming pass, memory bound, so an fp32 LoRA panel next to bf16 or
+// int8 ones weighs its 2-4x bytes), else K (compute bound; bf16 / int8
+// blocks are widened to fp32 first). Only the split depends on it, never a
+// result.
+inline int64_t PanelCost(const Gemm& g) {
+  if (g.m <= 6) {
+    return std::max<int64_t>(
+        1, static_cast<int64_t>(g.w->packed_bytes()) /
+               std::max<int64_t>(g.w->panels(), 1));
+  }
+  return std::max<int64_t>(g.w->k(), 1);
+}
+
 template <size_t K>
 void PanelShares(const std::array<Gemm, K>& g, bool balanced, int64_t t,
                  int64_t nt, std::array<int64_t, K>* p0,
@@ -55,15 +70,14 @@ void PanelShares(const std::array<Gemm, K>& g, bool balanced, int64_t t,
   }
   int64_t total = 0;
   for (size_t i = 0; i < K; ++i) {
-    if (g[i].w != nullptr)
-      total += g[i].w->panels() * std::max<int64_t>(g[i].w->k(), 1);
+    if (g[i].w != nullptr) total += g[i].w->panels() * PanelCost(g[i]);
   }
   const int64_t lo = SplitAt(total, t, nt), hi = SplitAt(total, t + 1, nt);
   int64_t start = 0;
   for (size_t i = 0; i < K; ++i) {
     (*p0)[i] = (*p1)[i] = 0;
     if (g[i].w == nullptr) continue;
-    const int64_t cost = std::max<int64_t>(g[i].w->k(), 1);
+    const int64_t cost = PanelCost(g[i]);
     const int64_t panels = g[i].w->panels();
     // Panel p belongs to the share its start offset falls in.
     auto first_at_or_after = [&](int64_t off) {
