@@ -20,6 +20,7 @@
 #include "nlohmann/json.hpp"
 #include "server/auth/api_key_table.h"
 #include "server/rwkv_server.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 #include "tests/testing/temp_dir.h"
 
@@ -31,21 +32,7 @@ using ::rwkv::testing::FakeEngine;
 using ::rwkv::testing::TempDir;
 using ::testing::HasSubstr;
 
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::Now();
-};
+using ::rwkv::testing::FakeClock;
 
 class HttpTenantTest : public ::testing::Test {
  protected:

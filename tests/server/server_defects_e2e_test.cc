@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "rwkv/v1/chat.grpc.pb.h"
 #include "server/rwkv_server.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 
 namespace rwkv::server {
@@ -26,21 +27,7 @@ using ::rwkv::testing::FakeEngine;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::Now();
-};
+using ::rwkv::testing::FakeClock;
 
 class ServerDefectsTest : public ::testing::Test {
  protected:

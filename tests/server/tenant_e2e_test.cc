@@ -22,6 +22,7 @@
 #include "rwkv/v1/chat.grpc.pb.h"
 #include "server/auth/api_key_table.h"
 #include "server/rwkv_server.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 #include "tests/testing/temp_dir.h"
 
@@ -33,21 +34,7 @@ using ::rwkv::testing::FakeEngine;
 using ::rwkv::testing::TempDir;
 using ::testing::HasSubstr;
 
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::Now();
-};
+using ::rwkv::testing::FakeClock;
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
