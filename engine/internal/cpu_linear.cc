@@ -387,7 +387,7 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
                             const typename PanelRow<F>::E* panel,
                             const float* scales, int64_t k0, int64_t kc,
                             float* y, int64_t ldy, const __mmask16* masks,
-                            bool accumulate, PrefetchRange pf) {
+                            bool accumulate, const PrefetchRange& pf) {
   using Row = PanelRow<F>;
   __m512 acc[MR][4];
   for (int r = 0; r < MR; ++r) {
@@ -449,7 +449,7 @@ RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx,
                       const typename PanelRow<F>::E* panel, const float* scales,
                       int64_t k0, int64_t kc, float* y, int64_t ldy,
                       const __mmask16* masks, bool accumulate,
-                      PrefetchRange pf) {
+                      const PrefetchRange& pf) {
   switch (rows) {
     case 1:
       return TileKernel<1, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
@@ -511,6 +511,12 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
       reinterpret_cast<const char*>(base + p1 * d.kp * kPanel);
   constexpr int64_t kRowBytes = kPanel * sizeof(E);
   alignas(64) float widened[F == WeightFormat::kFloat32 ? 1 : kKc * kPanel];
+  // Row bounds of the balanced tiles, computed once (divisions are slow).
+  std::vector<int64_t> tile_row;
+  if (tiles > 1) {
+    tile_row.resize(static_cast<size_t>(tiles + 1));
+    for (int64_t t = 0; t <= tiles; ++t) tile_row[t] = TileBegin(m, tiles, t);
+  }
   for (int64_t p = p0; p < p1; ++p) {
     const E* panel = base + p * d.kp * kPanel;
     const float* scales = F == WeightFormat::kInt8
@@ -557,15 +563,16 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
         WidenBlock<F>(block, scales, k0, kc, widened);
         fblock = widened;
       }
+      // Tile t prefetches the t-th share of the next block's lines.
+      const int64_t share = (next_lines + tiles - 1) / tiles;
+      PrefetchRange pf;
       for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t r0 = TileBegin(m, tiles, t);
-        const int64_t rows = TileBegin(m, tiles, t + 1) - r0;
+        const int64_t r0 = tile_row[t];
+        const int64_t rows = tile_row[t + 1] - r0;
         const float* xt = x + r0 * k + k0;
         float* yt = y + r0 * n + n0;
-        // Tile t prefetches the t-th share of the next block's lines.
-        const int64_t l0 = next_lines * t / tiles;
-        const int64_t l1 = next_lines * (t + 1) / tiles;
-        PrefetchRange pf;
+        const int64_t l0 = std::min(next_lines, t * share);
+        const int64_t l1 = std::min(next_lines, l0 + share);
         pf.begin = next + l0 * 64;
         pf.end = std::min(next + l1 * 64, range_end);
         pf.lines = l1 - l0;

@@ -122,9 +122,17 @@ inline void AwaitPhase(const PhaseCounter& c, int64_t items) {
   }
 }
 
-// Items a phase is cut into: about one per 256 KB of weights (at least one
-// per thread, at most one per panel).
-inline int64_t GemmItems(double bytes, int64_t panels, int nt) {
+// Items a phase is cut into (at most one per panel). Decode-sized products
+// (m <= 6 rows, streamed once, memory bound): about one per 256 KB of
+// weights, at least one per thread. Larger m (compute bound, K blocks reused
+// by several register tiles): two per thread, i.e. long runs of contiguous
+// panels, because each item starts with a K block that nothing prefetched
+// (the kernel prefetches the next block only within its range): one item per
+// panel made a RWKV-7 0.1B B=32 step 48 ms, two per thread 42-43 ms
+// (b32 profile, 2-core AVX-512 VM, 2026-12-03). A thread the OS preempts
+// still holds up the others only by half of its share.
+inline int64_t GemmItems(double bytes, int64_t panels, int nt, int64_t m) {
+  if (m > 6) return std::max<int64_t>(1, std::min<int64_t>(panels, 2 * nt));
   const int64_t want = static_cast<int64_t>(bytes / (256.0 * 1024));
   return std::max<int64_t>(1, std::min(panels, std::max<int64_t>(want, nt)));
 }
@@ -163,16 +171,17 @@ class TeamExec {
   void Gemms(const std::array<Gemm, K>& g, bool balanced, F&& epi) {
     PhaseCounter& c = NextPhase();
     double bytes = 0;
+    int64_t m = 0;
     int64_t panels = balanced ? 0 : int64_t{1} << 62;
     for (const Gemm& x : g) {
       if (x.w == nullptr) continue;
-      bytes += static_cast<double>(x.w->packed_bytes()) *
-               std::max<int64_t>(1, x.m / 8);
+      bytes += static_cast<double>(x.w->packed_bytes());
+      m = std::max(m, x.m);
       panels =
           balanced ? panels + x.w->panels() : std::min(panels, x.w->panels());
     }
     if (panels == int64_t{1} << 62) panels = 1;
-    const int64_t items = GemmItems(bytes, panels, nt_);
+    const int64_t items = GemmItems(bytes, panels, nt_, m);
     for (;;) {
       const int64_t j = c.next.fetch_add(1, std::memory_order_relaxed);
       if (j >= items) break;
@@ -732,7 +741,7 @@ struct V7Buffers {
 // bonus and gate. Rows of head h are channels [h N, (h + 1) N).
 inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
                       int64_t N, int64_t r0, int64_t T, int64_t h,
-                      const V7Buffers& b, float* S) {
+                      const V7Buffers& b, float* S, const float* next_S) {
   const float decay_scale = -std::exp(-0.5f);
   const int64_t c0 = h * N;
   for (int64_t t = 0; t < T; ++t) {
@@ -773,7 +782,7 @@ inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
   }
   const int64_t off = r0 * C + c0;
   Wkv7Head(T, C, N, b.r + off, b.xw + off, b.k + off, b.v + off, b.xk + off,
-           b.xa + off, S, b.xv + off);
+           b.xa + off, S, b.xv + off, next_S);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t row = (r0 + t) * C;
     Vec sum = Vec::Zero(), bonus = Vec::Zero();
@@ -849,9 +858,11 @@ void Rwkv7Chunk(Exec& ex, const Rwkv7CpuWeights& w, const V7Buffers& b,
     ex.Rows(cr.nb * H, [&](int64_t u0, int64_t u1, int) {
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t j = u / H, h = u % H;
+        const int64_t nj = (u + 1) / H, nh = (u + 1) % H;
         Rwkv7Head(l, first, C, N, cr.row0[j], cr.row0[j + 1] - cr.row0[j], h,
-                  b,
-                  StateAt(st, kN, cr, j, kV7Kv, i) + h * N * N);
+                  b, StateAt(st, kN, cr, j, kV7Kv, i) + h * N * N,
+                  u + 1 < u1 ? StateAt(st, kN, cr, nj, kV7Kv, i) + nh * N * N
+                             : nullptr);
       }
     });
     ex.Gemms(std::array<Gemm, 1>{{{l.output, b.xv, b.xr, M}}},

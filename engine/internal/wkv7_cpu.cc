@@ -12,7 +12,7 @@ namespace rwkv::engine::internal {
 __attribute__((target_clones("avx512f", "avx2", "default"))) void Wkv7Head(
     int64_t T, int64_t C, int64_t N, const float* r, const float* w,
     const float* k, const float* v, const float* kk, const float* a, float* S,
-    float* out) {
+    float* out, const float* next_state) {
   float kka[1024];  // N <= 1024 (checked by the caller)
   for (int64_t t = 0; t < T; ++t) {
     const int64_t off = t * C;
@@ -27,6 +27,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void Wkv7Head(
     for (int64_t j = 0; j < N; ++j) kka[j] = kkt[j] * at[j];
     for (int64_t i = 0; i < N; ++i) {
       float* row = S + i * N;
+      if (t == 0 && next_state != nullptr) {
+        // The next state's row i, with intent to write (it is updated in
+        // place): a line every 16 floats.
+        const float* nr = next_state + i * N;
+        for (int64_t j = 0; j < N; j += 16) __builtin_prefetch(nr + j, 1, 3);
+      }
       float sa = 0;
 #pragma omp simd reduction(+ : sa)
       for (int64_t j = 0; j < N; ++j) sa += row[j] * kkt[j];
@@ -55,8 +61,10 @@ void Wkv7ForwardCpuRows(int64_t B, int64_t T, int64_t H, int64_t N,
   for (int64_t bh = 0; bh < n; ++bh) {
     const int64_t b = bh / H, h = bh % H;
     const int64_t off = b * T * C + h * N;
+    const int64_t nb = (bh + 1) / H, nh = (bh + 1) % H;
     Wkv7Head(T, C, N, r + off, w + off, k + off, v + off, kk + off, a + off,
-             states[b] + h * N * N, out + off);
+             states[b] + h * N * N, out + off,
+             bh + 1 < n ? states[nb] + nh * N * N : nullptr);
   }
 }
 
