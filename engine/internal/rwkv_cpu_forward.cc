@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <utility>
 
 namespace rwkv::engine::internal {
 
@@ -33,42 +34,41 @@ void Rwkv7Segments(const Rwkv7CpuWeights& w, const int32_t* tokens,
                    float* logits);
 }  // namespace generic
 
+namespace {
+
+// Calls the AVX-512 build of a function where the CPU has AVX-512, else the
+// portable build.
+template <typename Fn, typename... Args>
+void OnThisCpu(Fn* avx512_fn, Fn* generic_fn, Args&&... args) {
+  (CpuHasAvx512() ? avx512_fn : generic_fn)(std::forward<Args>(args)...);
+}
+
+}  // namespace
+
 void Rwkv4CpuForward(const Rwkv4CpuWeights& w, const int32_t* tokens, int64_t B,
                      int64_t T, const CpuStateRows& state, float* logits) {
-  if (CpuHasAvx512()) {
-    avx512::Rwkv4Forward(w, tokens, B, T, state, logits);
-  } else {
-    generic::Rwkv4Forward(w, tokens, B, T, state, logits);
-  }
+  OnThisCpu(&avx512::Rwkv4Forward, &generic::Rwkv4Forward, w, tokens, B, T,
+            state, logits);
 }
 
 void Rwkv7CpuForward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
                      int64_t T, const CpuStateRows& state, float* logits) {
-  if (CpuHasAvx512()) {
-    avx512::Rwkv7Forward(w, tokens, B, T, state, logits);
-  } else {
-    generic::Rwkv7Forward(w, tokens, B, T, state, logits);
-  }
+  OnThisCpu(&avx512::Rwkv7Forward, &generic::Rwkv7Forward, w, tokens, B, T,
+            state, logits);
 }
 
 void Rwkv4CpuForwardSegments(const Rwkv4CpuWeights& w, const int32_t* tokens,
                              const int32_t* lengths, int64_t n,
                              const CpuStateRows& state, float* logits) {
-  if (CpuHasAvx512()) {
-    avx512::Rwkv4Segments(w, tokens, lengths, n, state, logits);
-  } else {
-    generic::Rwkv4Segments(w, tokens, lengths, n, state, logits);
-  }
+  OnThisCpu(&avx512::Rwkv4Segments, &generic::Rwkv4Segments, w, tokens,
+            lengths, n, state, logits);
 }
 
 void Rwkv7CpuForwardSegments(const Rwkv7CpuWeights& w, const int32_t* tokens,
                              const int32_t* lengths, int64_t n,
                              const CpuStateRows& state, float* logits) {
-  if (CpuHasAvx512()) {
-    avx512::Rwkv7Segments(w, tokens, lengths, n, state, logits);
-  } else {
-    generic::Rwkv7Segments(w, tokens, lengths, n, state, logits);
-  }
+  OnThisCpu(&avx512::Rwkv7Segments, &generic::Rwkv7Segments, w, tokens,
+            lengths, n, state, logits);
 }
 
 float* CpuForwardScratch(size_t floats) {

@@ -19,31 +19,17 @@
 #include "server/session/record_codec.h"
 #include "server/session/rocksdb_session_store.h"
 #include "server/session/session_manager.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 #include "tests/testing/temp_dir.h"
 
 namespace rwkv::server {
 namespace {
 
+using ::rwkv::testing::FakeClock;
 using ::rwkv::testing::FakeEngine;
 using ::rwkv::testing::TempDir;
 using ::testing::HasSubstr;
-
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1800000000);
-};
 
 template <typename T>
 absl::StatusOr<T> Wait(
@@ -142,7 +128,7 @@ class RocksDbStoreTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  FakeClock clock_;
+  FakeClock clock_{absl::FromUnixSeconds(1800000000)};
   FakeEngine engine_;
   std::unique_ptr<RocksDbSessionStore> store_;
   std::unique_ptr<SessionManager> manager_;

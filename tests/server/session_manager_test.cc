@@ -14,30 +14,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/session/memory_session_store.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 
 namespace rwkv::server {
 namespace {
 
+using ::rwkv::testing::FakeClock;
 using ::rwkv::testing::FakeEngine;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
-};
 
 // A memory store whose writes can be made to fail.
 class FlakyStore final : public SessionStore {
@@ -117,7 +103,7 @@ class SessionManagerTest : public ::testing::Test {
   }
 
   FakeEngine engine_;
-  FakeClock clock_;
+  FakeClock clock_{absl::FromUnixSeconds(1700000000)};
   FlakyStore store_;
   const StatePtr fresh_ = Fed(0);
   const int64_t bytes_ = fresh_->SizeBytes();

@@ -3,6 +3,7 @@
 #ifndef RWKV_TESTS_TESTING_FAKE_CLOCK_H_
 #define RWKV_TESTS_TESTING_FAKE_CLOCK_H_
 
+#include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -11,6 +12,9 @@ namespace rwkv::testing {
 
 class FakeClock {
  public:
+  // Starts at `start` (a fixed time makes stored times reproducible).
+  explicit FakeClock(absl::Time start = absl::Now()) : now_(start) {}
+
   absl::Time Now() {
     absl::MutexLock lock(&mu_);
     return now_;
@@ -22,7 +26,7 @@ class FakeClock {
 
  private:
   absl::Mutex mu_;
-  absl::Time now_ = absl::Now();
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rwkv::testing
