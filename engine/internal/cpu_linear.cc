@@ -377,12 +377,32 @@ struct PanelRow<WeightFormat::kInt8> {
   }
 };
 
+// One k step of a tile: acc[r] += x[r * ldx] * W row `wrow` (64 weights,
+// format F) for r < MR.
+template <int MR, WeightFormat F>
+RWKV_AVX512 __attribute__((always_inline)) inline void TileStep(
+    __m512 (&acc)[MR][4], const float* x, int64_t ldx,
+    const typename PanelRow<F>::E* wrow, const __m512* s) {
+  using Row = PanelRow<F>;
+  const __m512 w0 = Row::Load(wrow, 0, s);
+  const __m512 w1 = Row::Load(wrow, 1, s);
+  const __m512 w2 = Row::Load(wrow, 2, s);
+  const __m512 w3 = Row::Load(wrow, 3, s);
+  for (int r = 0; r < MR; ++r) {
+    const __m512 b = _mm512_set1_ps(x[r * ldx]);
+    acc[r][0] = _mm512_fmadd_ps(b, w0, acc[r][0]);
+    acc[r][1] = _mm512_fmadd_ps(b, w1, acc[r][1]);
+    acc[r][2] = _mm512_fmadd_ps(b, w2, acc[r][2]);
+    acc[r][3] = _mm512_fmadd_ps(b, w3, acc[r][3]);
+  }
+}
+
 // y[r, 0:cols] (+)= sum_{kk < kc} x[r, kk] * W[k0 + kk, 0:64] for r < MR,
 // with W the panel (format F) and k0 the first K row of `panel` (int8: the
 // scale group of row k0 + kk is (k0 + kk) / kGroup; `scales` is the panel's
 // [groups][64]). Each accumulator sums in k order, so a row's result does
 // not depend on M, on the tiling or on the thread count.
-template <int MR, int kHint, WeightFormat F>
+template <int MR, int kHint, WeightFormat F, int kUnroll>
 RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
                             const typename PanelRow<F>::E* panel,
                             const float* scales, int64_t k0, int64_t kc,
@@ -412,8 +432,9 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
         s[j] = _mm512_load_ps(scales + group * kPanel + 16 * j);
       }
     }
-    for (int64_t kk = g0; kk < g1; ++kk, wk += kPanel) {
-      credit += pf.lines;
+    // Issues the prefetches that `steps` more k steps have earned.
+    auto prefetch = [&](int64_t steps) {
+      credit += steps * pf.lines;
       for (; credit >= kc; credit -= kc, p += 64) {
         // GCC declares _mm_prefetch(const void*, enum _mm_hint), clang a
         // macro taking an int constant.
@@ -423,17 +444,21 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
         if (p < pf.end) _mm_prefetch(p, static_cast<_mm_hint>(kHint));
 #endif
       }
-      const __m512 w0 = Row::Load(wk, 0, s);
-      const __m512 w1 = Row::Load(wk, 1, s);
-      const __m512 w2 = Row::Load(wk, 2, s);
-      const __m512 w3 = Row::Load(wk, 3, s);
-      for (int r = 0; r < MR; ++r) {
-        const __m512 b = _mm512_set1_ps(x[r * ldx + kk]);
-        acc[r][0] = _mm512_fmadd_ps(b, w0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(b, w1, acc[r][1]);
-        acc[r][2] = _mm512_fmadd_ps(b, w2, acc[r][2]);
-        acc[r][3] = _mm512_fmadd_ps(b, w3, acc[r][3]);
+    };
+    int64_t kk = g0;
+    if constexpr (kUnroll > 1) {
+      // kUnroll k steps per iteration: the loop and prefetch bookkeeping
+      // (scalar uops that compete with the FMAs for ports) once per kUnroll.
+      for (; kk + kUnroll <= g1; kk += kUnroll, wk += kUnroll * kPanel) {
+        prefetch(kUnroll);
+        for (int u = 0; u < kUnroll; ++u) {
+          TileStep<MR, F>(acc, x + kk + u, ldx, wk + u * kPanel, s);
+        }
       }
+    }
+    for (; kk < g1; ++kk, wk += kPanel) {
+      prefetch(1);
+      TileStep<MR, F>(acc, x + kk, ldx, wk, s);
     }
     g0 = g1;
   }
@@ -444,7 +469,7 @@ RWKV_AVX512 void TileKernel(const float* x, int64_t ldx,
   }
 }
 
-template <int kHint, WeightFormat F>
+template <int kHint, WeightFormat F, int kUnroll = 1>
 RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx,
                       const typename PanelRow<F>::E* panel, const float* scales,
                       int64_t k0, int64_t kc, float* y, int64_t ldy,
@@ -452,23 +477,23 @@ RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx,
                       const PrefetchRange& pf) {
   switch (rows) {
     case 1:
-      return TileKernel<1, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<1, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
     case 2:
-      return TileKernel<2, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<2, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
     case 3:
-      return TileKernel<3, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<3, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
     case 4:
-      return TileKernel<4, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<4, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
     case 5:
-      return TileKernel<5, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<5, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
     default:
-      return TileKernel<6, kHint, F>(x, ldx, panel, scales, k0, kc, y, ldy,
-                                     masks, accumulate, pf);
+      return TileKernel<6, kHint, F, kUnroll>(x, ldx, panel, scales, k0, kc, y,
+                                              ldy, masks, accumulate, pf);
   }
 }
 
@@ -576,9 +601,13 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
         pf.begin = next + l0 * 64;
         pf.end = std::min(next + l1 * 64, range_end);
         pf.lines = l1 - l0;
-        Tile<_MM_HINT_T1, WeightFormat::kFloat32>(static_cast<int>(rows), xt, k,
-                                                  fblock, nullptr, 0, kc, yt, n,
-                                                  masks, k0 > 0, pf);
+        // Four k steps per loop iteration: a RWKV-7 0.1B B=32 step 1.5%
+        // faster (alternating steps of one process). The one-tile decode
+        // stream keeps one: its prefetches in bursts of four made fp32 and
+        // bf16 decode 2-3% slower.
+        Tile<_MM_HINT_T1, WeightFormat::kFloat32, 4>(static_cast<int>(rows), xt,
+                                                     k, fblock, nullptr, 0, kc,
+                                                     yt, n, masks, k0 > 0, pf);
       }
     }
   }
