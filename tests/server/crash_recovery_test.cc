@@ -282,8 +282,11 @@ TEST_F(CrashRecoveryTest, KillNineLosesNoAcknowledgedChange) {
     std::vector<std::unique_ptr<Client>> clients;
     for (int i = 0; i < kStreams; ++i) {
       clients.push_back(std::make_unique<Client>(server->address()));
-      threads.emplace_back([&, i, seed = static_cast<uint32_t>(rng())] {
-        StreamLoop(*clients[i], streams_[i], seed);
+      // The thread gets its client, not `clients`: later push_backs move the
+      // vector's buffer while earlier threads run.
+      Client* c = clients.back().get();
+      threads.emplace_back([&, c, i, seed = static_cast<uint32_t>(rng())] {
+        StreamLoop(*c, streams_[i], seed);
       });
     }
     Client admin(server->address());
