@@ -42,7 +42,6 @@ namespace {
 // BA16a64b for the weights of a matmul with dims {K, N}.
 constexpr int64_t kPanel = kLinearPanelWidth;  // 4 zmm of fp32
 constexpr int64_t kKBlock = 16;                // K padding of the layout
-constexpr int kMaxTile = 6;                    // rows of x per register tile
 constexpr int64_t kKc = 128;  // K block when M spans several tiles
 static_assert(kInt8GroupSize == kKc,
               "the multi-tile kernel widens one int8 scale group per K block");
@@ -531,7 +530,7 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
   const E* base = reinterpret_cast<const E*>(d.buf.get());
   const int64_t k = d.k;
   const int64_t n = d.n;
-  const int64_t tiles = (m + kMaxTile - 1) / kMaxTile;
+  const int64_t tiles = (m + kLinearTileRows - 1) / kLinearTileRows;
   const char* range_end =
       reinterpret_cast<const char*>(base + p1 * d.kp * kPanel);
   constexpr int64_t kRowBytes = kPanel * sizeof(E);

@@ -23,9 +23,10 @@
 //   * M <= 128 (fp32), any M (bf16, int8): a hand-written AVX-512 kernel.
 //     Register tiles of up to 6 rows x 64 columns (24 zmm accumulators).
 //     One tile (M <= 6, decode): each panel is streamed once with software
-//     prefetch (into L1 for fp32, into L2 for bf16 / int8), memory bound. Several tiles: K blocks of 128 rows are reused
-//     from L1/L2 by all tiles (bf16/int8 blocks are widened once into an fp32
-//     L1 buffer first) while the tiles prefetch the next block.
+//     prefetch (into L1 for fp32, into L2 for bf16 / int8), memory bound.
+//     Several tiles: K blocks of 128 rows are reused from L1/L2 by all tiles
+//     (bf16/int8 blocks are widened once into an fp32 L1 buffer first) while
+//     the tiles prefetch the next block.
 //   * fp32, M > 128: oneDNN's brgemm matmul primitive on the same buffer,
 //     created once per (M, N, K, threads) and cached process-wide.
 // Without AVX-512 the weight stays row-major; fp32 M <= 128 and every bf16 /
@@ -75,6 +76,10 @@ const char* WeightFormatName(WeightFormat format);
 inline constexpr int64_t kInt8GroupSize = 128;
 // Output columns per panel: the unit LinearForwardPanels splits by.
 inline constexpr int64_t kLinearPanelWidth = 64;
+// Rows of x one register tile holds. A product of at most this many rows
+// (decode) streams each panel once and is memory bound; more rows reuse
+// each K block from cache across several tiles and are compute bound.
+inline constexpr int64_t kLinearTileRows = 6;
 
 // Number of int8 scale groups along K: ceil(k / kInt8GroupSize).
 inline int64_t Int8Groups(int64_t k) {

@@ -42,13 +42,13 @@ inline int64_t SplitAt(int64_t n, int64_t t, int64_t nt) { return n * t / nt; }
 // columns). Balanced: the products' panels, weighted by their cost, laid end
 // to end and cut into nt equal shares.
 //
-// A panel's cost: its packed bytes for decode-sized products (m <= 6 rows:
-// one streaming pass, memory bound, so an fp32 LoRA panel next to bf16 or
-// int8 ones weighs its 2-4x bytes), else K (compute bound; bf16 / int8
-// blocks are widened to fp32 first). Only the split depends on it, never a
+// A panel's cost: its packed bytes for decode-sized products (m <=
+// kLinearTileRows: one streaming pass, memory bound, so an fp32 LoRA panel
+// next to bf16 or int8 ones weighs its 2-4x bytes), else K (compute bound;
+// bf16 / int8 blocks are widened to fp32 first). Only the split depends on it, never a
 // result.
 inline int64_t PanelCost(const Gemm& g) {
-  if (g.m <= 6) {
+  if (g.m <= kLinearTileRows) {
     return std::max<int64_t>(
         1, static_cast<int64_t>(g.w->packed_bytes()) /
                std::max<int64_t>(g.w->panels(), 1));
@@ -123,8 +123,8 @@ inline void AwaitPhase(const PhaseCounter& c, int64_t items) {
 }
 
 // Items a phase is cut into (at most one per panel). Decode-sized products
-// (m <= 6 rows, streamed once, memory bound): about one per 256 KB of
-// weights, at least one per thread. Larger m (compute bound, K blocks reused
+// (m <= kLinearTileRows, streamed once, memory bound): about one per 256 KB
+// of weights, at least one per thread. Larger m (compute bound, K blocks reused
 // by several register tiles): two per thread, i.e. long runs of contiguous
 // panels, because each item starts with a K block that nothing prefetched
 // (the kernel prefetches the next block only within its range): one item per
@@ -132,7 +132,9 @@ inline void AwaitPhase(const PhaseCounter& c, int64_t items) {
 // (b32 profile, 2-core AVX-512 VM, 2026-12-03). A thread the OS preempts
 // still holds up the others only by half of its share.
 inline int64_t GemmItems(double bytes, int64_t panels, int nt, int64_t m) {
-  if (m > 6) return std::max<int64_t>(1, std::min<int64_t>(panels, 2 * nt));
+  if (m > kLinearTileRows) {
+    return std::max<int64_t>(1, std::min<int64_t>(panels, 2 * nt));
+  }
   const int64_t want = static_cast<int64_t>(bytes / (256.0 * 1024));
   return std::max<int64_t>(1, std::min(panels, std::max<int64_t>(want, nt)));
 }
