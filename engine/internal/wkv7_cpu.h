@@ -18,9 +18,21 @@ namespace rwkv::engine::internal {
 // rows are prefetched during the first step, so that a batch of states
 // (16 KB each at N = 64, far more than the caches hold in total) streams
 // from memory without a stall per head. Timing only: results are the same.
+// N = 64 (every RWKV-7 release) runs an AVX-512 kernel where the CPU has it
+// (CpuHasAvx512()), any other N the portable loop below. Both sum in a fixed
+// order that does not depend on T, B, alignment or the thread split, so a
+// process's results are bit-identical across single, batched and sequence
+// calls (the two paths differ from each other by float rounding only).
 void Wkv7Head(int64_t T, int64_t C, int64_t N, const float* r, const float* w,
               const float* k, const float* v, const float* kk, const float* a,
               float* S, float* out, const float* next_state = nullptr);
+
+// The portable loop, any N <= 1024, same arguments (exposed for tests that
+// compare the kernels).
+void Wkv7HeadPortable(int64_t T, int64_t C, int64_t N, const float* r,
+                      const float* w, const float* k, const float* v,
+                      const float* kk, const float* a, float* S, float* out,
+                      const float* next_state = nullptr);
 
 // r, w, k, v, kk, a, out: [B, T, H*N] (w = decay factor in (0, 1));
 // state: [B, H, N, N], updated in place. All contiguous fp32. REQUIRES:
