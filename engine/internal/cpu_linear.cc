@@ -496,11 +496,6 @@ RWKV_AVX512 void Tile(int rows, const float* x, int64_t ldx,
   }
 }
 
-// Rows of the t-th of `tiles` balanced tiles covering m rows.
-inline int64_t TileBegin(int64_t m, int64_t tiles, int64_t t) {
-  return m * t / tiles;
-}
-
 // Widens rows [k0, k0 + kc) of a bf16 / int8 panel into fp32 (64 floats a
 // row), exactly as PanelRow<F>::Load does in the streaming kernel.
 template <WeightFormat F>
@@ -535,12 +530,9 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
       reinterpret_cast<const char*>(base + p1 * d.kp * kPanel);
   constexpr int64_t kRowBytes = kPanel * sizeof(E);
   alignas(64) float widened[F == WeightFormat::kFloat32 ? 1 : kKc * kPanel];
-  // Row bounds of the balanced tiles, computed once (divisions are slow).
-  std::vector<int64_t> tile_row;
-  if (tiles > 1) {
-    tile_row.resize(static_cast<size_t>(tiles + 1));
-    for (int64_t t = 0; t <= tiles; ++t) tile_row[t] = TileBegin(m, tiles, t);
-  }
+  // Balanced tiles: tile t holds rows [m t / tiles, m (t + 1) / tiles),
+  // stepped below by quotient and remainder (no division per tile).
+  const int64_t tile_q = m / tiles, tile_rem = m % tiles;
   for (int64_t p = p0; p < p1; ++p) {
     const E* panel = base + p * d.kp * kPanel;
     const float* scales = F == WeightFormat::kInt8
@@ -590,9 +582,16 @@ RWKV_AVX512 void NativeBlockedPanels(const PackedLinearData& d, const float* x,
       // Tile t prefetches the t-th share of the next block's lines.
       const int64_t share = (next_lines + tiles - 1) / tiles;
       PrefetchRange pf;
+      int64_t r1 = 0, frac = 0;  // frac = (m t) mod tiles
       for (int64_t t = 0; t < tiles; ++t) {
-        const int64_t r0 = tile_row[t];
-        const int64_t rows = tile_row[t + 1] - r0;
+        const int64_t r0 = r1;
+        r1 += tile_q;
+        frac += tile_rem;
+        if (frac >= tiles) {
+          ++r1;
+          frac -= tiles;
+        }
+        const int64_t rows = r1 - r0;
         const float* xt = x + r0 * k + k0;
         float* yt = y + r0 * n + n0;
         const int64_t l0 = std::min(next_lines, t * share);
