@@ -329,8 +329,6 @@ namespace {
 // ---------------------------------------------------------------------------
 // Native AVX-512 kernels on the blocked layout.
 
-#define RWKV_AVX512 __attribute__((target("avx512f")))
-
 // Software prefetch of the cache lines of [begin, end), issued evenly over
 // the k steps of a tile kernel call: `lines` prefetches in `kc` steps
 // (Bresenham), so that the request rate stays smooth.

@@ -158,6 +158,11 @@ int64_t NativeKernelMaxRows(const PackedLinear& w);
 // layout and the fused forward take their portable path.
 bool CpuHasAvx512();
 
+// Marks a function built for AVX-512F in a translation unit that targets
+// baseline x86-64 (the intrinsics kernels); call it only where
+// CpuHasAvx512().
+#define RWKV_AVX512 __attribute__((target("avx512f")))
+
 // True when this build uses oneDNN (CMake option RWKV_USE_ONEDNN, default
 // ON). Without it kOneDnn falls back to the native kernels for every M.
 bool HaveOneDnn();

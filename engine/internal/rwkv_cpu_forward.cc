@@ -60,15 +60,15 @@ void Rwkv7CpuForward(const Rwkv7CpuWeights& w, const int32_t* tokens, int64_t B,
 void Rwkv4CpuForwardSegments(const Rwkv4CpuWeights& w, const int32_t* tokens,
                              const int32_t* lengths, int64_t n,
                              const CpuStateRows& state, float* logits) {
-  OnThisCpu(&avx512::Rwkv4Segments, &generic::Rwkv4Segments, w, tokens,
-            lengths, n, state, logits);
+  OnThisCpu(&avx512::Rwkv4Segments, &generic::Rwkv4Segments, w, tokens, lengths,
+            n, state, logits);
 }
 
 void Rwkv7CpuForwardSegments(const Rwkv7CpuWeights& w, const int32_t* tokens,
                              const int32_t* lengths, int64_t n,
                              const CpuStateRows& state, float* logits) {
-  OnThisCpu(&avx512::Rwkv7Segments, &generic::Rwkv7Segments, w, tokens,
-            lengths, n, state, logits);
+  OnThisCpu(&avx512::Rwkv7Segments, &generic::Rwkv7Segments, w, tokens, lengths,
+            n, state, logits);
 }
 
 float* CpuForwardScratch(size_t floats) {

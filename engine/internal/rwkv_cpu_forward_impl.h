@@ -45,13 +45,12 @@ inline int64_t SplitAt(int64_t n, int64_t t, int64_t nt) { return n * t / nt; }
 // A panel's cost: its packed bytes for decode-sized products (m <=
 // kLinearTileRows: one streaming pass, memory bound, so an fp32 LoRA panel
 // next to bf16 or int8 ones weighs its 2-4x bytes), else K (compute bound;
-// bf16 / int8 blocks are widened to fp32 first). Only the split depends on it, never a
-// result.
+// bf16 / int8 blocks are widened to fp32 first). Only the split depends on it,
+// never a result.
 inline int64_t PanelCost(const Gemm& g) {
   if (g.m <= kLinearTileRows) {
-    return std::max<int64_t>(
-        1, static_cast<int64_t>(g.w->packed_bytes()) /
-               std::max<int64_t>(g.w->panels(), 1));
+    return std::max<int64_t>(1, static_cast<int64_t>(g.w->packed_bytes()) /
+                                    std::max<int64_t>(g.w->panels(), 1));
   }
   return std::max<int64_t>(g.w->k(), 1);
 }
@@ -475,8 +474,7 @@ void Head(Exec& ex, const float* x, const float* ln_w, const float* ln_b,
   if (cr.logits == nullptr) return;
   ex.Rows(cr.nb, [&](int64_t j0, int64_t j1, int) {
     for (int64_t j = j0; j < j1; ++j) {
-      LayerNormRow(x + cr.last(j) * C, ln_w, ln_b, C, 1e-5f,
-                   xo + j * C);
+      LayerNormRow(x + cr.last(j) * C, ln_w, ln_b, C, 1e-5f, xo + j * C);
     }
   });
   ex.Gemms(std::array<Gemm, 1>{{{head, xo, cr.logits, cr.nb}}},
@@ -738,9 +736,10 @@ struct V7Buffers {
   }
 };
 
-// Per head h of the segment whose T rows start at row r0: decay, in-context rate, normalized kk, the key
-// and value updates, the state update over the chunk's tokens, group norm,
-// bonus and gate. Rows of head h are channels [h N, (h + 1) N).
+// Per head h of the segment whose T rows start at row r0: decay, in-context
+// rate, normalized kk, the key and value updates, the state update over the
+// chunk's tokens, group norm, bonus and gate. Rows of head h are channels
+// [h N, (h + 1) N).
 inline void Rwkv7Head(const Rwkv7CpuLayer& l, bool first_layer, int64_t C,
                       int64_t N, int64_t r0, int64_t T, int64_t h,
                       const V7Buffers& b, float* S, const float* next_S) {
@@ -861,8 +860,8 @@ void Rwkv7Chunk(Exec& ex, const Rwkv7CpuWeights& w, const V7Buffers& b,
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t j = u / H, h = u % H;
         const int64_t nj = (u + 1) / H, nh = (u + 1) % H;
-        Rwkv7Head(l, first, C, N, cr.row0[j], cr.row0[j + 1] - cr.row0[j], h,
-                  b, StateAt(st, kN, cr, j, kV7Kv, i) + h * N * N,
+        Rwkv7Head(l, first, C, N, cr.row0[j], cr.row0[j + 1] - cr.row0[j], h, b,
+                  StateAt(st, kN, cr, j, kV7Kv, i) + h * N * N,
                   u + 1 < u1 ? StateAt(st, kN, cr, nj, kV7Kv, i) + nh * N * N
                              : nullptr);
       }

@@ -9,11 +9,11 @@
 
 namespace rwkv::engine::internal {
 
-// The reductions are marked
-// `omp simd` so the compiler may vectorize them (reassociating the sums; the
-// order is the same for every head, row and batch size, so results do not
-// depend on B). Cloned for AVX-512 / AVX2 and picked at load time, as the
-// rest of the binary targets baseline x86-64.
+// One head over T steps, any N. The reductions are marked `omp simd` so the
+// compiler may vectorize them (reassociating the sums; the order is the same
+// for every head, row and batch size, so results do not depend on B). Cloned
+// for AVX-512 / AVX2 and picked at load time, as the rest of the binary
+// targets baseline x86-64.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 Wkv7HeadPortable(int64_t T, int64_t C, int64_t N, const float* r,
                  const float* w, const float* k, const float* v,
@@ -57,8 +57,6 @@ Wkv7HeadPortable(int64_t T, int64_t C, int64_t N, const float* r,
 }
 
 namespace {
-
-#define RWKV_AVX512 __attribute__((target("avx512f")))
 
 // The 16 horizontal sums of acc[0..15] in one vector, in 4 rounds of
 // shuffles and adds (instead of 16 separate reductions). Lane l holds the sum
